@@ -1,0 +1,31 @@
+"""roundtrip: property-based fuzzing of Keras <-> ONNX converters (the engine)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from roundtrip.inputs import make_inputs
+from roundtrip.layers import LAYERS
+from roundtrip.spec import SCHEMA_VERSION, InputSpec, LayerSpec, ModelSpec, ShapeError, SpecError
+
+# Nothing above imports TensorFlow; quieten its C++ logging before anything does.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__all__ = [
+    "LAYERS", "SCHEMA_VERSION", "CenterCropReshape", "InputSpec", "LayerSpec", "ModelSpec", "ShapeError",
+    "SpecError", "build_keras", "make_inputs",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Keras and TensorFlow load only when a model is built, so specs and strategies stay light.
+    if name == "build_keras":
+        from roundtrip.build import build_keras
+
+        return build_keras
+    if name == "CenterCropReshape":
+        from roundtrip.custom import CenterCropReshape
+
+        return CenterCropReshape
+    raise AttributeError(name)

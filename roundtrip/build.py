@@ -1,0 +1,91 @@
+"""spec -> Keras model, with weights that depend on the spec's seed alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from roundtrip.layers import LAYERS, build_layer
+from roundtrip.spec import ModelSpec
+
+
+def build_keras(spec: ModelSpec) -> Any:
+    """A `keras.Model` (or `keras.Sequential` when the spec says so) for `spec`.
+
+    The batch dim is always None; spatial dims are None on dynamic inputs.  Every weight is set from
+    `spec.seed` and the layer's position, so the same spec builds bitwise the same model."""
+    import keras
+
+    if spec.sequential:
+        model = keras.Sequential([keras.Input(spec.inputs[0].declared, name=spec.inputs[0].name)]
+                                 + [_layer(layer) for layer in spec.layers], name="roundtrip")
+    else:
+        tensors = {i.name: keras.Input(i.declared, name=i.name) for i in spec.inputs}
+        for layer in spec.layers:
+            args = [tensors[name] for name in layer.inputs]
+            tensors[layer.name] = _layer(layer)(args if len(args) > 1 else args[0])
+        model = keras.Model(_one_or_list([tensors[i.name] for i in spec.inputs]),
+                            _one_or_list([tensors[o] for o in spec.outputs]), name="roundtrip")
+    _set_weights(spec, model)
+    return model
+
+
+def _one_or_list(items: list[Any]) -> Any:
+    """Keras' own convention: a single tensor where there is one, else a list."""
+    return items[0] if len(items) == 1 else items
+
+
+def run_keras(model: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Inference on `arrays` (one per input, in spec order); one array per output, in spec order."""
+    outputs = model(_one_or_list(arrays), training=False)
+    return [np.asarray(o) for o in (outputs if isinstance(outputs, list | tuple) else [outputs])]
+
+
+def _layer(layer: Any) -> Any:
+    params = LAYERS[layer.kind].check_params(layer.p, layer.name)
+    return build_layer(layer.kind, params, layer.name)
+
+
+def _set_weights(spec: ModelSpec, model: Any) -> None:
+    for index, layer in enumerate(spec.layers):
+        keras_layer = model.get_layer(layer.name)
+        if not keras_layer.weights:
+            continue
+        rng = np.random.default_rng([spec.seed, index])
+        keras_layer.set_weights([_weight(rng, w.name, tuple(w.shape)) for w in keras_layer.weights])
+
+
+def _weight(rng: np.random.Generator, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Values that keep activations near unit scale, so deep chains neither vanish nor overflow."""
+    if name in ("kernel", "depthwise_kernel"):
+        fan_in = int(np.prod(shape[:-1])) if name == "kernel" else int(np.prod(shape[:2]))
+        limit = np.sqrt(3.0 / max(fan_in, 1))
+        values = rng.uniform(-limit, limit, shape)
+    elif name == "gamma":
+        values = rng.uniform(0.5, 1.5, shape)
+    elif name == "moving_variance":
+        values = rng.uniform(0.5, 2.0, shape)
+    elif name == "moving_mean":
+        values = rng.normal(0.0, 0.5, shape)
+    else:  # bias, beta
+        values = rng.normal(0.0, 0.1, shape)
+    return values.astype(np.float32)
+
+
+def shape_mismatches(spec: ModelSpec, model: Any, batch: int) -> list[str]:
+    """Where the Keras model disagrees with the spec's shapes: declared output shapes, then the shapes
+    of a run at the drawn sizes.  Each line names the output."""
+    from roundtrip.inputs import make_inputs
+
+    problems = []
+    declared = model.output_shape if len(spec.outputs) > 1 else [model.output_shape]
+    actual = [a.shape for a in run_keras(model, make_inputs(spec, batch))]
+    for k, name in enumerate(spec.outputs):
+        if tuple(declared[k]) != spec.declared_shape(name):
+            problems.append(f"output {k} ({name}): Keras declares {tuple(declared[k])}, "
+                            f"the spec {spec.declared_shape(name)}")
+        if actual[k] != spec.concrete_shape(name, batch):
+            problems.append(f"output {k} ({name}): Keras returns {actual[k]}, "
+                            f"the spec says {spec.concrete_shape(name, batch)}")
+    return problems

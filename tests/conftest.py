@@ -1,0 +1,26 @@
+"""Shared fixtures for the suite's own tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Tests of the suite are deterministic: a red test is the same red test on every machine.
+settings.register_profile("tests", derandomize=True, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tests")
+
+
+@pytest.fixture
+def keras_session():
+    """Seeds Keras and clears its session around a test that builds models."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    keras.backend.clear_session()
+    yield keras
+    keras.backend.clear_session()

@@ -1,0 +1,97 @@
+"""Specs: JSON round trip, field-path errors, the pretty form."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+
+import strategies
+from roundtrip import InputSpec, LayerSpec, ModelSpec, SpecError
+
+CROP_FLATTEN = ModelSpec(
+    inputs=(InputSpec("in0", (6, 6, 3)),),
+    layers=(LayerSpec.make("x1", "Cropping2D", "in0", cropping=((1, 0), (0, 2))),
+            LayerSpec.make("x2", "Flatten", "x1")),
+    outputs=("x2",),
+    seed=7,
+)
+
+
+@settings(max_examples=400)
+@given(strategies.keras_models())
+def test_json_round_trip_is_exact(spec: ModelSpec) -> None:
+    text = spec.to_json()
+    again = ModelSpec.from_json(text)
+    assert again == spec
+    assert again.to_json() == text
+
+
+def test_pretty_prints_one_line_per_tensor_with_its_shape() -> None:
+    lines = CROP_FLATTEN.pretty().splitlines()
+    assert lines[0].startswith("in0 = Input(shape=(6, 6, 3))") and lines[0].endswith("# (None, 6, 6, 3)")
+    assert lines[1].startswith("x1 = Cropping2D(cropping=((1, 0), (0, 2)))(in0)")
+    assert lines[1].endswith("# (None, 5, 4, 3)")
+    assert lines[2].startswith("x2 = Flatten()(x1)") and lines[2].endswith("# (None, 60)")
+    assert lines[3].startswith("Model(outputs=[x2])")
+
+
+def test_pretty_shows_the_drawn_shape_beside_a_dynamic_one() -> None:
+    spec = ModelSpec((InputSpec("in0", (5, 7, 2), dynamic=True),),
+                     (LayerSpec.make("x1", "CenterCropReshape", "in0", height=3, width=2),), ("x1",))
+    lines = spec.pretty().splitlines()
+    assert lines[0].endswith("# (None, None, None, 2) at (None, 5, 7, 2)")
+    assert lines[1].endswith("# (None, 12)")
+
+
+def _broken(path: list[object], value: object) -> str:
+    data = json.loads(CROP_FLATTEN.to_json())
+    data["sequential"] = True
+    target = data
+    for key in path[:-1]:
+        target = target[key]  # type: ignore[index]
+    target[path[-1]] = value  # type: ignore[index]
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "named", "shown"),
+    [
+        (["schema"], 99, "schema", "99"),
+        (["seed"], "x", "seed", "'x'"),
+        (["inputs", 0, "shape"], [6, 0, 3], "inputs[0].shape", "[6, 0, 3]"),
+        (["inputs", 0, "shape"], [6, "6", 3], "inputs[0].shape[1]", "'6'"),
+        (["layers", 0, "kind"], "Cropping9D", "layers[0].kind", "'Cropping9D'"),
+        (["layers", 0, "params", "cropping"], [[1, 0]], "layers[0].params.cropping", "[[1, 0]]"),
+        (["layers", 0, "params", "cropping"], [[1, 0], [0, -2]], "layers[0].params.cropping[1][1]", "-2"),
+        (["layers", 0, "params", "cropping"], [[3, 3], [0, 0]], "layers[0]", "(6, 6, 3)"),
+        (["layers", 0, "params", "size"], 2, "layers[0].params.size", "unknown parameter"),
+        (["layers", 1, "inputs"], ["x9"], "layers[1].inputs[0]", "'x9'"),
+        (["layers", 1, "name"], "x1", "layers[1].name", "'x1'"),
+        (["outputs"], ["nope"], "outputs[0]", "'nope'"),
+        (["outputs"], ["x1", "x2"], "sequential", "one output"),
+    ],
+)
+def test_invalid_json_names_the_field_and_the_value(path: list[object], value: object, named: str,
+                                                     shown: str) -> None:
+    with pytest.raises(SpecError) as info:
+        ModelSpec.from_json(_broken(path, value))
+    assert info.value.path == named
+    assert shown in str(info.value)
+
+
+def test_not_json_at_all() -> None:
+    with pytest.raises(SpecError, match="^spec: not JSON"):
+        ModelSpec.from_json("{")
+
+
+def test_sequential_chain_is_accepted() -> None:
+    seq = ModelSpec(CROP_FLATTEN.inputs, CROP_FLATTEN.layers, CROP_FLATTEN.outputs, sequential=True)
+    assert ModelSpec.from_json(seq.to_json()).sequential
+
+
+def test_shapes_at_other_sizes_recompute_or_reject() -> None:
+    assert CROP_FLATTEN.shapes_at({"in0": (8, 9, 3)})["x2"] == (7 * 7 * 3,)
+    with pytest.raises(SpecError, match="leaves nothing"):
+        CROP_FLATTEN.shapes_at({"in0": (1, 9, 3)})
