@@ -1,20 +1,48 @@
-"""Hypothesis profiles for the properties: `pytest properties/ --hypothesis-profile=NAME`.
+"""Hypothesis profiles and the shared harness for the properties.
 
-- default: a few minutes on two cores, the main job of the README.
-- ci: a smoke run, a handful of examples per property.
-- campaign: long runs; shrinks everything it finds.
+Profiles (`pytest properties/ --hypothesis-profile=NAME`, or ROUNDTRIP_PROFILE=NAME):
+- default: the main job, a few minutes on two cores.
+- ci: a smoke run, a handful of examples per property, derandomised.
+- campaign: long runs.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
-from hypothesis import HealthCheck, settings
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+from roundtrip.harness import Harness
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
-_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
-settings.register_profile("default", max_examples=100, **_COMMON)
-settings.register_profile("ci", max_examples=10, derandomize=True, database=None, **_COMMON)
-settings.register_profile("campaign", max_examples=5000, **_COMMON)
+_COMMON = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    "phases": [p for p in Phase if p is not Phase.explain],  # the explain phase re-runs many examples
+}
+settings.register_profile("default", max_examples=60, **_COMMON)
+settings.register_profile("ci", max_examples=8, derandomize=True, database=None, **_COMMON)
+settings.register_profile("campaign", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("ROUNDTRIP_PROFILE", "default"))
+
+_HARNESS: list[Harness] = []
+
+
+@pytest.fixture(scope="session")
+def harness() -> Iterator[Harness]:
+    """Worker processes and the corpus, shared by every property of the session."""
+    opened = Harness.open(Path(os.environ.get("ROUNDTRIP_CORPUS", CORPUS)))
+    _HARNESS.append(opened)
+    yield opened
+    opened.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for opened in _HARNESS:
+        for line in opened.summary():
+            terminalreporter.write_line(line)

@@ -1,0 +1,30 @@
+"""Every corpus entry replayed under the installed versions.
+
+Still reproducing is the expected state (a strict xfail on StillFails); a fixed entry XPASSes and so
+fails the run, saying so; an entry whose symptom changed fails with what it shows now."""
+
+from __future__ import annotations
+
+import pytest
+
+from properties.conftest import CORPUS
+from roundtrip import corpus
+from roundtrip.harness import Harness
+
+
+class StillFails(AssertionError):
+    pass
+
+
+def _params() -> list[object]:
+    return [pytest.param(entry, id=entry.folder.name,
+                         marks=pytest.mark.xfail(raises=StillFails, strict=True, reason=entry.signature))
+            for entry in corpus.entries(CORPUS)]
+
+
+@pytest.mark.parametrize("entry", _params())
+def test_corpus_entry(harness: Harness, entry: corpus.Entry) -> None:
+    status, findings = harness.replay(entry)
+    if status == "still":
+        raise StillFails(entry.signature)
+    assert status == "fixed", "the symptom changed; now: " + "; ".join(f.describe() for f in findings)

@@ -1,0 +1,34 @@
+"""Keras -> ONNX: each converter path is its own property over drawn models and opsets.
+
+A finding whose signature is already in corpus/ is counted, not failed; a new one is shrunk, written to
+corpus/ and fails the run."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+import strategies
+from roundtrip import ModelSpec
+from roundtrip.converters import KERAS_TO_ONNX, MIN_OPSET
+from roundtrip.harness import Harness
+
+
+def opsets(path: str) -> st.SearchStrategy[int]:
+    """Opsets from 13 to the highest the path supports; shrinks towards 13."""
+    return st.integers(MIN_OPSET, KERAS_TO_ONNX[path].max_opset)
+
+
+@given(spec=strategies.keras_models(), opset=opsets("tf2onnx-function"))
+def test_tf2onnx_from_function(harness: Harness, spec: ModelSpec, opset: int) -> None:
+    harness.check(spec, "tf2onnx-function", opset)
+
+
+@given(spec=strategies.keras_models(), opset=opsets("tf2onnx-keras"))
+def test_tf2onnx_from_keras(harness: Harness, spec: ModelSpec, opset: int) -> None:
+    harness.check(spec, "tf2onnx-keras", opset)
+
+
+@given(spec=strategies.keras_models(), opset=opsets("keras-export"))
+def test_keras_export(harness: Harness, spec: ModelSpec, opset: int) -> None:
+    harness.check(spec, "keras-export", opset)

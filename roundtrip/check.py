@@ -1,0 +1,187 @@
+"""One Keras -> ONNX check, as a worker process runs it: build, convert, check the graph, load, run each
+case, compare with Keras, and blame.  Returns an Outcome: the findings in oracle order and what a
+corpus entry needs (the ONNX bytes, the weights, each case's inputs and outputs)."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from roundtrip.build import build_keras, run_keras
+from roundtrip.converters import resolve
+from roundtrip.findings import Blame, Finding, Stage, Symptom
+from roundtrip.inputs import make_inputs
+from roundtrip.oracle import close, compare, graph_findings
+from roundtrip.runners import OrtSession, declared_dims, run_reference
+from roundtrip.spec import ModelSpec, SpecError
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    spec: str  # ModelSpec JSON
+    path: str
+    opset: int
+
+
+@dataclass
+class Case:
+    batch: int
+    sizes: dict[str, tuple[int, ...]]
+    inputs: list[np.ndarray]
+    expected: list[np.ndarray]
+    actual: list[np.ndarray] | None = None
+
+    @property
+    def label(self) -> str:
+        sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
+        return f"batch {self.batch}" + (f", sizes {sizes}" if sizes else "")
+
+
+@dataclass
+class Outcome:
+    findings: list[Finding]
+    cases: list[Case] = field(default_factory=list)
+    onnx: bytes | None = None
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def plan_cases(spec: ModelSpec) -> list[tuple[int, dict[str, tuple[int, ...]]]]:
+    """Batch 1 and batch 3 at the drawn sizes; for a dynamic spec, batch 2 at the first larger spatial
+    sizes that every layer still fits."""
+    cases: list[tuple[int, dict[str, tuple[int, ...]]]] = [(1, {}), (3, {})]
+    if spec.dynamic:
+        for grow in (1, 2, 3, 5):
+            sizes = {i.name: tuple(d + grow for d in i.shape[:-1]) + i.shape[-1:] if i.dynamic else i.shape
+                     for i in spec.inputs}
+            try:
+                spec.shapes_at(sizes)
+            except SpecError:
+                continue
+            cases.append((2, sizes))
+            break
+    return cases
+
+
+def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcome:
+    spec = ModelSpec.from_json(job.spec)
+    converter = resolve(job.path)
+    report(Stage.BUILD)
+    model = build_keras(spec)
+    cases = []
+    for batch, sizes in plan_cases(spec):
+        inputs = make_inputs(spec, batch, sizes)
+        cases.append(Case(batch, sizes, inputs, run_keras(model, inputs)))
+    weights = {f"{layer.name}/{i}": w for layer in spec.layers
+               for i, w in enumerate(model.get_layer(layer.name).get_weights())}
+    outcome = Outcome([], cases, None, weights)
+
+    report(Stage.CONVERT)
+    try:
+        proto = converter.convert(model, spec, job.opset)
+    except Exception as e:  # noqa: BLE001 - a converter's exception is a finding
+        outcome.findings.append(_exception(job.path, Stage.CONVERT, e))
+        return outcome
+    outcome.onnx = proto.SerializeToString()
+
+    report(Stage.CHECK)
+    outcome.findings += graph_findings(job.path, proto)
+    report(Stage.LOAD)
+    try:
+        session = OrtSession.load(outcome.onnx)
+    except Exception as e:  # noqa: BLE001
+        outcome.findings.append(_exception(job.path, Stage.LOAD, e))
+        return outcome
+    declared = declared_dims(proto)
+    for case in cases:
+        report(Stage.RUN)
+        try:
+            case.actual = session.run(case.inputs)
+        except Exception as e:  # noqa: BLE001
+            outcome.findings.append(_exception(job.path, Stage.RUN, e, case.label))
+            continue
+        report(Stage.COMPARE)
+        found = compare(job.path, case.label, case.expected, case.actual, declared)
+        outcome.findings += [_blamed(f, proto, case, spec, converter, job) for f in found]
+    outcome.findings += _warning_findings(job.path, session, outcome.findings)
+    outcome.findings = _first_of_each(outcome.findings)
+    return outcome
+
+
+def _exception(path: str, stage: Stage, error: BaseException, label: str = "") -> Finding:
+    details = {"traceback": "".join(traceback.format_exception(error))} | ({"case": label} if label else {})
+    message = str(error) or repr(error)
+    # Keras wraps what its layers raise in "Exception encountered when calling <Layer>.call()": such an
+    # error comes from Keras tracing the model for the converter, not from the converter's own code.
+    blame = Blame.KERAS if "Exception encountered when calling" in message else Blame.CONVERTER
+    return Finding(path, stage, Symptom.EXCEPTION, type(error).__name__, message, blame, details=details)
+
+
+def _warning_findings(path: str, session: OrtSession, found: list[Finding]) -> list[Finding]:
+    """ORT's own warnings about declared shapes, when no comparison already caught the same thing."""
+    if any(f.symptom is Symptom.DECLARED_SHAPE for f in found) or not session.warnings:
+        return []
+    where, text = session.warnings[0]
+    stage = Stage.LOAD if where == "MergeShapeInfo" else Stage.RUN
+    return [Finding(path, stage, Symptom.DECLARED_SHAPE, f"ort-warning:{where}", text)]
+
+
+def _first_of_each(findings: list[Finding]) -> list[Finding]:
+    seen: dict[str, Finding] = {}
+    for f in findings:
+        seen.setdefault(f.signature, f)
+    return list(seen.values())
+
+
+def _blamed(finding: Finding, proto: Any, case: Case, spec: ModelSpec, converter: Any, job: Job) -> Finding:
+    """For a shape or value mismatch: who is wrong (the reference evaluator decides between Keras and
+    ONNX Runtime) and which layer first goes wrong (the kind goes into the signature)."""
+    if finding.symptom not in (Symptom.SHAPE, Symptom.VALUE) or finding.output is None:
+        return finding
+    blame = _blame(proto, case, finding.output)
+    culprit = _culprit(spec, converter, job.opset, case) or _producer(spec, finding.output)
+    kind = f"{finding.kind}@{culprit}" + ("" if blame is Blame.CONVERTER else f"/{blame}")
+    return Finding(finding.path, finding.stage, finding.symptom, kind, finding.message, blame, finding.output,
+                   {**finding.details, "case": case.label, "culprit": culprit})
+
+
+def _blame(proto: Any, case: Case, k: int) -> Blame:
+    try:
+        reference = run_reference(proto, case.inputs)[k]
+    except Exception:  # noqa: BLE001 - the reference evaluator cannot run every graph
+        return Blame.UNKNOWN
+    assert case.actual is not None
+    expected, actual = case.expected[k], case.actual[k]
+    if reference.shape == actual.shape and close(reference, actual).all():
+        return Blame.CONVERTER
+    if reference.shape == expected.shape and close(reference, expected).all():
+        return Blame.RUNTIME
+    return Blame.UNKNOWN
+
+
+def _producer(spec: ModelSpec, k: int) -> str:
+    by_name = {layer.name: layer.kind for layer in spec.layers}
+    return by_name.get(spec.outputs[k], "Input")
+
+
+def _culprit(spec: ModelSpec, converter: Any, opset: int, case: Case) -> str | None:
+    """The first layer (in topological order) whose own output already differs: converts a copy of the
+    model that outputs every layer.  None when that copy does not convert or run."""
+    if not spec.layers:
+        return None
+    probe = ModelSpec(spec.inputs, spec.layers, tuple(layer.name for layer in spec.layers), spec.seed)
+    try:
+        model = build_keras(probe)
+        expected = run_keras(model, case.inputs)
+        actual = OrtSession.load(converter.convert(model, probe, opset).SerializeToString()).run(case.inputs)
+    except Exception:  # noqa: BLE001
+        return None
+    for layer, e, a in zip(spec.layers, expected, actual, strict=False):
+        if e.shape != a.shape or not close(a, e).all():
+            return layer.kind
+    return None

@@ -1,0 +1,168 @@
+"""The corpus: one folder per distinct failure, plain files only.
+
+    corpus/<path>-<stage>-<symptom>-<kind>-<hash>/
+        spec.json     the model spec (roundtrip.ModelSpec JSON)
+        meta.json     signature, finding, opset, seeds, case, versions, date, shrink statistics
+        model.onnx    the converted model, when there is one
+        weights.npz   every layer's weights, "<layer>/<index>"
+        test_data_set_0/input_<k>.pb, output_<k>.pb   inputs and Keras' outputs (ONNX backend layout)
+        err.log       the traceback, the worker's log or the comparison
+        repro.py      a standalone script: exits 1 while the bug shows, 0 once fixed
+
+Writes are atomic (a hidden temporary folder, then renames), so a killed run leaves no partial entry.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roundtrip.findings import Finding
+from roundtrip.spec import ModelSpec, SpecError
+
+META_SCHEMA = 1
+PACKAGES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "onnx2keras", "numpy", "hypothesis")
+
+
+class CorpusError(ValueError):
+    """A corpus entry is unreadable; the message names the file and the field."""
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "absent"
+    return found
+
+
+def size_of(spec: ModelSpec) -> list[int]:
+    """How big a repro is: layers, then input elements, then spec text.  Smaller replaces larger."""
+    return [len(spec.layers), sum(int(np.prod(i.shape)) for i in spec.inputs), len(spec.to_json())]
+
+
+@dataclass(frozen=True)
+class Entry:
+    folder: Path
+    meta: dict[str, Any]
+    spec: ModelSpec
+
+    @property
+    def signature(self) -> str:
+        return str(self.meta["signature"])
+
+    @property
+    def finding(self) -> Finding:
+        return Finding.from_dict(self.meta["finding"])
+
+
+def load(folder: Path) -> Entry:
+    meta_path, spec_path = folder / "meta.json", folder / "spec.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CorpusError(f"{meta_path}: unreadable ({e})") from None
+    for key in ("signature", "finding", "path", "opset", "case"):
+        if key not in meta:
+            raise CorpusError(f"{meta_path}: field {key!r} is missing")
+    try:
+        Finding.from_dict(meta["finding"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise CorpusError(f"{meta_path}: field 'finding' is invalid ({e!r})") from None
+    try:
+        spec = ModelSpec.from_json(spec_path.read_text())
+    except OSError as e:
+        raise CorpusError(f"{spec_path}: unreadable ({e})") from None
+    except SpecError as e:
+        raise CorpusError(f"{spec_path}: {e}") from None
+    return Entry(folder, meta, spec)
+
+
+def entries(root: Path) -> list[Entry]:
+    """Every entry below `root`, sorted by folder name.  Hidden folders (writes in flight) are skipped."""
+    if not root.is_dir():
+        return []
+    return [load(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+
+
+def write(root: Path, finding: Finding, spec: ModelSpec, opset: int, outcome: Any, shrink: dict[str, Any],
+          repro: str) -> Path:
+    """Writes (or replaces) the entry of `finding`'s signature.  `outcome` is a check.Outcome."""
+    from onnx import numpy_helper
+
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / finding.slug
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{finding.key}-", dir=root))
+    case = case_of(finding, outcome.cases)
+    (tmp / "spec.json").write_text(spec.to_json())
+    meta = {
+        "schema": META_SCHEMA,
+        "signature": finding.signature,
+        "finding": {k: v for k, v in finding.to_dict().items() if k != "details"}
+        | {"details": {k: v for k, v in finding.details.items() if k not in ("log", "traceback")}},
+        "path": finding.path,
+        "stage": str(finding.stage),
+        "symptom": str(finding.symptom),
+        "blame": str(finding.blame),
+        "opset": opset,
+        "seeds": {"spec": spec.seed},
+        "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
+        "size": size_of(spec),
+        "versions": versions(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "shrink": shrink,
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    if outcome.onnx is not None:
+        (tmp / "model.onnx").write_bytes(outcome.onnx)
+    np.savez(tmp / "weights.npz", **outcome.weights)
+    if case is not None:
+        data = tmp / "test_data_set_0"
+        data.mkdir()
+        named = [("input", i.name, a) for i, a in zip(spec.inputs, case.inputs, strict=True)]
+        named += [("output", o, a) for o, a in zip(spec.outputs, case.expected, strict=True)]
+        counts: collections.Counter[str] = collections.Counter()
+        for role, name, array in named:
+            tensor = numpy_helper.from_array(array, name)
+            (data / f"{role}_{counts[role]}.pb").write_bytes(tensor.SerializeToString())
+            counts[role] += 1
+    (tmp / "err.log").write_text(_err_log(finding, spec))
+    (tmp / "repro.py").write_text(repro)
+    _replace(tmp, final)
+    return final
+
+
+def case_of(finding: Finding, cases: list[Any]) -> Any:
+    label = finding.details.get("case")
+    return next((c for c in cases if c.label == label), cases[0] if cases else None)
+
+
+def _err_log(finding: Finding, spec: ModelSpec) -> str:
+    parts = [finding.describe(), "", spec.pretty(), ""]
+    if finding.details.get("traceback"):
+        parts += ["Traceback:", finding.details["traceback"]]
+    if finding.details.get("log"):
+        parts += ["Worker log (last lines):", finding.details["log"]]
+    return "\n".join(parts) + "\n"
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    old = None
+    if final.exists():
+        old = final.with_name(f".old-{final.name}-{os.getpid()}")
+        final.rename(old)
+    tmp.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,117 @@
+"""Findings are values: what went wrong, where (stage), how (symptom), and whom it blames.
+
+A finding's signature is what makes two findings the same bug: the converter path, the stage, the
+symptom, the exception type and its message with numbers and generated names normalised away (or,
+for a comparison, the kind of mismatch).  One corpus entry per signature.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Stage(enum.StrEnum):
+    BUILD = "build"  # the Keras model itself (a bug of the suite, never of a converter)
+    CONVERT = "convert"
+    CHECK = "check"  # onnx.checker and strict shape inference
+    LOAD = "load"  # creating the runtime session or the Keras model back
+    RUN = "run"
+    COMPARE = "compare"
+
+
+class Symptom(enum.StrEnum):
+    EXCEPTION = "exception"
+    CRASH = "crash"  # the process died: a signal, an abort, or memory past the limit
+    TIMEOUT = "timeout"
+    SHAPE = "shape"  # the actual output shape differs from Keras'
+    DECLARED_SHAPE = "declared-shape"  # the graph declares dims its outputs do not have
+    COUNT = "count"  # a different number of outputs
+    DTYPE = "dtype"
+    VALUE = "value"
+
+
+class Blame(enum.StrEnum):
+    CONVERTER = "converter"  # the ONNX graph computes something else (the reference evaluator agrees with ORT)
+    KERAS = "keras"  # Keras itself raised while the converter traced the model
+    RUNTIME = "runtime"  # ONNX Runtime disagrees with the reference evaluator, which agrees with Keras
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong with one conversion.  `kind` is the exception type, or the kind of mismatch."""
+
+    path: str
+    stage: Stage
+    symptom: Symptom
+    kind: str
+    message: str
+    blame: Blame = Blame.CONVERTER
+    output: int | None = None  # the output index a comparison is about
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def signature(self) -> str:
+        message = normalise(self.message) if self.symptom in (Symptom.EXCEPTION, Symptom.CRASH) else ""
+        return "|".join([self.path, self.stage, self.symptom, self.kind, message]
+                        + ([] if self.blame is Blame.CONVERTER else [str(self.blame)]))
+
+    @property
+    def key(self) -> str:
+        """A short stable hash of the signature, for folder names."""
+        return hashlib.sha256(self.signature.encode()).hexdigest()[:10]
+
+    @property
+    def slug(self) -> str:
+        words = [re.sub(r"[^A-Za-z0-9]+", "-", part).strip("-").lower()
+                 for part in (self.path, self.stage, self.symptom, self.kind[:40])]
+        return "-".join([*words, self.key])
+
+    def describe(self) -> str:
+        where = f" output {self.output}" if self.output is not None else ""
+        return f"[{self.path}] {self.stage}/{self.symptom}{where}: {self.kind}: {self.message} (blame: {self.blame})"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["signature"] = self.signature
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Finding:
+        return Finding(data["path"], Stage(data["stage"]), Symptom(data["symptom"]), data["kind"], data["message"],
+                       Blame(data.get("blame", "converter")), data.get("output"), data.get("details", {}))
+
+
+_NORMALISE = [
+    (re.compile(r"Name:\s*'[^']*'"), "Name:'<node>'"),  # ORT's node names carry Keras' per-session counters
+    (re.compile(r"[\w.-]*/[\w./-]+\.(py|h|cc|cpp)(:\d+)?"), "<file>"),  # source paths
+    (re.compile(r"\b[\w.-]+(/[\w.:-]+)+"), "<name>"),  # scoped graph names: roundtrip_1/x2_1/Reshape
+    (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
+    (re.compile(r"\b(unk_+|const_\w+?_+|Identity|functional|sequential)_*\d+"), r"\1_N"),
+    (re.compile(r"\bkeras_tensor(_\d+)?\b"), "keras_tensor_N"),  # Keras numbers all but the first
+    (re.compile(r"\b(x|in)\d+\b"), r"\1N"),  # the suite's own tensor names
+    (re.compile(r"(?<![A-Za-z_])-?\d+(\.\d+)?(e-?\d+)?"), "N"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def headline(message: str) -> str:
+    """The line of a message that says what went wrong: the first that names an error, else the first.
+    (TensorFlow's errors start with "in user code:" and a stack before the line that matters.)"""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", message)  # terminal colours (Keras bolds its messages)
+    lines = [line.strip() for line in plain.strip().splitlines() if line.strip()]
+    named = [line for line in lines if re.search(r"(Error|Exception)\b", line) and not line.startswith("File ")]
+    return (named or lines or [""])[0]
+
+
+def normalise(message: str) -> str:
+    """The headline with numbers, addresses, paths and generated names replaced, its first 300 characters:
+    two runs of the same bug give the same text."""
+    text = headline(message)
+    for pattern, repl in _NORMALISE:
+        text = pattern.sub(repl, text)
+    return text[:300]

@@ -1,0 +1,163 @@
+"""The glue between a property and the engine: run a check in a worker, tell known findings from new
+ones, raise new ones so that Hypothesis shrinks them (each signature its own exception type, so one run
+shrinks several), and write the minimal example of each to the corpus.
+
+A known signature (already in the corpus when the run started) is counted, not raised: it does not
+stop the search for new ones.  A smaller example of a known signature replaces its entry.  A finding is
+written only once it shows again in a fresh worker: no float noise in the corpus, and nothing that only
+shows after what a worker ran before (a repro.py runs in a fresh process too).
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roundtrip import corpus
+from roundtrip.check import Job, Outcome
+from roundtrip.converters import resolve
+from roundtrip.findings import Finding
+from roundtrip.spec import ModelSpec
+from roundtrip.worker import Limits, Pool, SuiteError, Worker
+
+
+class NewFinding(AssertionError):
+    """A finding whose signature the corpus does not hold yet.  Each signature gets a subclass."""
+
+
+_ERRORS: dict[str, type[NewFinding]] = {}
+
+
+def error_type(finding: Finding) -> type[NewFinding]:
+    """One exception type per signature: Hypothesis tells bugs apart by their exception's type."""
+    return _ERRORS.setdefault(finding.signature, type(f"NewFinding_{finding.key}", (NewFinding,), {}))
+
+
+def _final_run() -> bool:
+    """True during the run Hypothesis makes of each shrunk example just before reporting it."""
+    try:
+        from hypothesis.control import current_build_context
+
+        return bool(current_build_context().is_final)
+    except Exception:  # noqa: BLE001 - outside a Hypothesis test there is no build context
+        return True
+
+
+@dataclass
+class Track:
+    examples: int = 0
+    first_size: list[int] | None = None
+    smallest: list[int] | None = None
+
+    def add(self, spec: ModelSpec) -> None:
+        size = corpus.size_of(spec)
+        self.examples += 1
+        self.first_size = self.first_size or size
+        self.smallest = min(self.smallest or size, size)
+
+
+@dataclass(repr=False)
+class Harness:
+    root: Path
+    pool: Pool = field(default_factory=Pool)
+    confirm: bool = True
+    known: dict[str, corpus.Entry] = field(default_factory=dict)
+    known_hits: collections.Counter[str] = field(default_factory=collections.Counter)
+    tracks: dict[str, Track] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
+    checks: int = 0
+
+    @staticmethod
+    def open(root: Path, limits: Limits | None = None, confirm: bool = True) -> Harness:
+        harness = Harness(root, Pool(limits=limits or Limits()), confirm)
+        harness.known = {e.signature: e for e in corpus.entries(root)}
+        return harness
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __repr__(self) -> str:  # Hypothesis prints the fixture beside each falsifying example
+        return f"Harness({str(self.root)!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # what Hypothesis' own printer calls
+        printer.text(repr(self))
+
+    # ---- the property's one call -------------------------------------------------------------
+    def check(self, spec: ModelSpec, path: str, opset: int) -> None:
+        """Runs the check; raises NewFinding (a subclass per signature) for the first new finding."""
+        job = Job(spec.to_json(), path, opset)
+        outcome = self.run(job)
+        for finding in outcome.findings:
+            entry = self.known.get(finding.signature)
+            if entry is not None:
+                self.known_hits[finding.signature] += 1
+                if corpus.size_of(spec) < entry.meta.get("size", [1 << 30]) and self._holds(job, finding):
+                    self._write(finding, spec, job, outcome)
+                continue
+            self.tracks.setdefault(finding.signature, Track()).add(spec)
+            note = ""
+            if _final_run():
+                note = self._record(finding, spec, job, outcome)
+            raise error_type(finding)(f"{finding.describe()}\n{note}\n{spec.pretty()}") from None
+
+    def run(self, job: Job, fresh: bool = False) -> Outcome:
+        self.checks += 1
+        key = job.path if resolve(job.path).own_process else "shared"
+        if fresh:
+            worker = Worker.start(self.pool.task)
+            try:
+                worker.wait_ready(self.pool.start_timeout)
+                status, result = worker.call(job, self.pool.limits)
+            finally:
+                worker.stop()
+        else:
+            status, result = self.pool.call(key, job)
+        if status == "error":
+            raise SuiteError(f"a check raised (path {job.path}, opset {job.opset}):\n{result}\n{job.spec}")
+        return result if status == "done" else Outcome([result.finding(job.path)])
+
+    # ---- the corpus --------------------------------------------------------------------------
+    def _holds(self, job: Job, finding: Finding) -> bool:
+        """A finding must show again in a fresh worker before it is written."""
+        if not self.confirm:
+            return True
+        return finding.signature in {f.signature for f in self.run(job, fresh=True).findings}
+
+    def _record(self, finding: Finding, spec: ModelSpec, job: Job, outcome: Outcome) -> str:
+        if not self._holds(job, finding):
+            self.unconfirmed.append(finding.signature)
+            return "(not written to the corpus: it did not show again in a fresh worker)"
+        folder = self._write(finding, spec, job, outcome)
+        return f"(written to {folder})"
+
+    def _write(self, finding: Finding, spec: ModelSpec, job: Job, outcome: Outcome) -> Path:
+        from roundtrip.repro import render_repro
+
+        track = self.tracks.get(finding.signature, Track())
+        shrink = {"examples_with_signature": track.examples, "first_size": track.first_size,
+                  "final_size": corpus.size_of(spec)}
+        case = corpus.case_of(finding, outcome.cases)
+        case_dict = {"batch": case.batch, "sizes": case.sizes} if case else {"batch": 1, "sizes": {}}
+        repro = render_repro(spec, job.path, job.opset, finding, case_dict)
+        folder = corpus.write(self.root, finding, spec, job.opset, outcome, shrink, repro)
+        self.written.append(folder)
+        return folder
+
+    def replay(self, entry: corpus.Entry) -> tuple[str, list[Finding]]:
+        """('still', ...) when the entry's signature shows again, ('fixed', []) when nothing does,
+        ('changed', findings) when something else does."""
+        outcome = self.run(Job(entry.spec.to_json(), entry.meta["path"], int(entry.meta["opset"])))
+        signatures = {f.signature for f in outcome.findings}
+        if entry.signature in signatures:
+            return "still", outcome.findings
+        return ("changed" if outcome.findings else "fixed"), outcome.findings
+
+    def summary(self) -> list[str]:
+        lines = [f"roundtrip: {self.checks} checks, {len(self.known)} known signatures in {self.root}"]
+        lines += [f"  known, seen {n}x: {sig}" for sig, n in self.known_hits.most_common()]
+        lines += [f"  new entry: {folder}" for folder in self.written]
+        lines += [f"  not confirmed on a fresh run (not written): {sig}" for sig in self.unconfirmed]
+        return lines

@@ -1,0 +1,69 @@
+"""Planted-fault converters: tf2onnx's from_function with a bug put in on purpose, to test the tester.
+
+Each is named to the harness as `tests.planted:<function>`; the worker imports it by that name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from roundtrip.converters import from_function
+from roundtrip.spec import ModelSpec
+
+
+def bake_batch(model: Any, spec: ModelSpec, opset: int) -> Any:
+    """Bakes the batch into every constant Reshape target: [-1, ...] becomes [1, ...]."""
+    proto = from_function(model, spec, opset)
+    constants = {t.name: t for t in proto.graph.initializer}
+    for node in proto.graph.node:
+        target = constants.get(node.input[1]) if node.op_type == "Reshape" else None
+        if target is not None:
+            shape = numpy_helper.to_array(target).copy()
+            if shape.size and shape[0] == -1:
+                shape[0] = 1
+                target.CopyFrom(numpy_helper.from_array(shape.astype(np.int64), target.name))
+    return proto
+
+
+def drop_transpose(model: Any, spec: ModelSpec, opset: int) -> Any:
+    """Flattens channels-first, as a converter does that lost the NHWC -> NCHW transpose before a Reshape."""
+    proto = from_function(model, spec, opset)
+    ranks = _ranks(proto)
+    nodes = []
+    for node in proto.graph.node:
+        rank = ranks.get(node.input[0], 0) if node.op_type == "Reshape" else 0
+        if rank >= 3:
+            moved = node.input[0] + "__planted_nchw"
+            perm = [0, rank - 1, *range(1, rank - 1)]
+            nodes.append(helper.make_node("Transpose", [node.input[0]], [moved], perm=perm))
+            node.input[0] = moved
+        nodes.append(node)
+    del proto.graph.node[:]
+    proto.graph.node.extend(nodes)
+    return proto
+
+
+def _ranks(proto: Any) -> dict[str, int]:
+    inferred = onnx.shape_inference.infer_shapes(proto)
+    infos = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    return {i.name: len(i.type.tensor_type.shape.dim) for i in infos if i.type.tensor_type.HasField("shape")}
+
+
+def segfault_on_permute(model: Any, spec: ModelSpec, opset: int) -> Any:
+    """Dies of SIGSEGV whenever the model holds a Permute."""
+    if any(layer.kind == "Permute" for layer in spec.layers):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return from_function(model, spec, opset)
+
+
+def hang_on_dropout(model: Any, spec: ModelSpec, opset: int) -> Any:
+    """Never returns whenever the model holds a Dropout."""
+    if any(layer.kind == "Dropout" for layer in spec.layers):
+        time.sleep(10**6)
+    return from_function(model, spec, opset)

@@ -1,0 +1,51 @@
+"""The committed corpus: every entry loads, is complete, and its repro.py, run on its own with nothing
+of this project importable, still shows its bug under the pinned versions (exit 1)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from roundtrip import corpus
+
+ROOT = Path(__file__).resolve().parent.parent / "corpus"
+ENTRIES = corpus.entries(ROOT)
+ALLOWED = {"numpy", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "onnx2keras", "onnx2tf"}
+STDLIB = set(sys.stdlib_module_names)
+
+
+def _ids() -> list[str]:
+    return [e.folder.name for e in ENTRIES]
+
+
+def test_the_corpus_holds_the_known_from_keras_sequential_failure() -> None:
+    assert any(e.meta["path"] == "tf2onnx-keras" and e.finding.kind == "KeyError" and e.spec.sequential
+               for e in ENTRIES)
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids())
+def test_entry_is_complete_and_imports_only_upstream(entry: corpus.Entry) -> None:
+    names = {p.name for p in entry.folder.iterdir()}
+    assert {"spec.json", "meta.json", "weights.npz", "err.log", "repro.py", "test_data_set_0"} <= names
+    assert ("model.onnx" in names) == (entry.meta["stage"] != "convert")
+    assert entry.folder.name == entry.finding.slug and entry.signature == entry.finding.signature
+    tree = ast.parse((entry.folder / "repro.py").read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported <= ALLOWED | STDLIB, imported - ALLOWED - STDLIB
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids())
+def test_repro_still_shows_the_bug(entry: corpus.Entry, tmp_path: Path) -> None:
+    # From an empty folder, isolated (-I: no cwd, no PYTHONPATH on the path); what it imports is checked above.
+    done = subprocess.run([sys.executable, "-I", str(entry.folder / "repro.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "RESULT: the bug shows" in done.stdout

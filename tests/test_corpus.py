@@ -1,0 +1,77 @@
+"""The corpus: one folder per signature, atomic writes, readable errors for broken entries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus
+from roundtrip.check import Case, Outcome
+from roundtrip.findings import Finding, Stage, Symptom
+
+SPEC = ModelSpec((InputSpec("in0", (2, 3)),), (LayerSpec.make("x1", "Flatten", "in0"),), ("x1",), seed=5)
+BIGGER = ModelSpec((InputSpec("in0", (4, 3)),), (LayerSpec.make("x1", "Flatten", "in0"),
+                                                 LayerSpec.make("x2", "Dense", "x1", units=2)), ("x2",))
+FINDING = Finding("tf2onnx-function", Stage.RUN, Symptom.EXCEPTION, "Fail", "boom", details={"case": "batch 3"})
+
+
+def outcome(spec: ModelSpec) -> Outcome:
+    cases = []
+    for batch in (1, 3):
+        x = np.full((batch, *spec.inputs[0].shape), batch, np.float32)
+        cases.append(Case(batch, {}, [x], [x.reshape(batch, -1)]))
+    return Outcome([FINDING], cases, b"not really onnx", {"x1/0": np.ones(2, np.float32)})
+
+
+def write(root: Path, spec: ModelSpec) -> Path:
+    return corpus.write(root, FINDING, spec, 13, outcome(spec), {"examples_with_signature": 1}, "print('repro')\n")
+
+
+def test_an_entry_holds_every_file_and_loads_back(tmp_path: Path) -> None:
+    folder = write(tmp_path, SPEC)
+    assert folder.name == FINDING.slug
+    entry = corpus.load(folder)
+    assert entry.spec == SPEC and entry.signature == FINDING.signature and entry.finding.kind == "Fail"
+    assert entry.meta["case"] == {"batch": 3, "sizes": {}} and entry.meta["opset"] == 13
+    x = numpy_helper.to_array(onnx.load_tensor(str(folder / "test_data_set_0" / "input_0.pb")))
+    assert x.shape == (3, 2, 3) and (x == 3).all()
+    assert (folder / "model.onnx").read_bytes() == b"not really onnx"
+    assert np.load(folder / "weights.npz")["x1/0"].tolist() == [1.0, 1.0]
+    assert "boom" in (folder / "err.log").read_text() and "Flatten()(in0)" in (folder / "err.log").read_text()
+    assert [e.folder for e in corpus.entries(tmp_path)] == [folder]
+
+
+def test_one_entry_per_signature_and_a_rewrite_replaces_it(tmp_path: Path) -> None:
+    write(tmp_path, BIGGER)
+    write(tmp_path, SPEC)
+    (only,) = corpus.entries(tmp_path)
+    assert only.spec == SPEC
+    assert [p.name for p in tmp_path.iterdir()] == [FINDING.slug]  # no temporary or old folder left
+    assert corpus.size_of(SPEC) < corpus.size_of(BIGGER)
+
+
+def test_folders_in_flight_are_not_entries(tmp_path: Path) -> None:
+    (tmp_path / ".tmp-abc").mkdir()
+    (tmp_path / ".tmp-abc" / "spec.json").write_text("{")
+    assert corpus.entries(tmp_path) == []
+
+
+@pytest.mark.parametrize(("file", "change", "named"), [
+    ("meta.json", lambda text: "{", "meta.json: unreadable"),
+    ("meta.json", lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "opset"}),
+     "meta.json: field 'opset' is missing"),
+    ("meta.json", lambda text: text.replace('"stage": "run"', '"stage": "dance"'), "meta.json: field 'finding'"),
+    ("spec.json", lambda text: text.replace('"kind": "Flatten"', '"kind": "Flatten9"'),
+     "spec.json: layers[0].kind: unknown layer 'Flatten9'"),
+])
+def test_a_broken_entry_names_its_file_and_field(tmp_path: Path, file: str, change, named: str) -> None:  # noqa: ANN001
+    folder = write(tmp_path, SPEC)
+    (folder / file).write_text(change((folder / file).read_text()))
+    with pytest.raises(corpus.CorpusError) as info:
+        corpus.entries(tmp_path)
+    assert str(folder / file) in str(info.value) and named.split(": ", 1)[1] in str(info.value)

@@ -1,0 +1,36 @@
+"""Findings: signatures are stable across runs and tell different bugs apart."""
+
+from __future__ import annotations
+
+from roundtrip.findings import Blame, Finding, Stage, Symptom, normalise
+
+
+def test_normalise_removes_what_changes_from_run_to_run() -> None:
+    a = ("[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape node. "
+         "Name:'roundtrip_1/x4_1/Reshape' Status Message: /onnxruntime_src/core/reshape_helper.h:91 "
+         "Input shape:{3,60}, requested shape:{1,60}")
+    b = a.replace("roundtrip_1/x4_1", "roundtrip_7/x2_3").replace("{3,60}", "{3,12}").replace("{1,60}", "{1,12}")
+    assert normalise(a) == normalise(b)
+    assert normalise("'keras_tensor_2'") == normalise("'keras_tensor_117'") == "'keras_tensor_N'"
+    assert normalise('File "/work/x/tf2onnx/convert.py", line 529') == 'File "<file>", line N'
+
+
+def test_normalise_keeps_what_tells_bugs_apart() -> None:
+    assert normalise("KeyError: 'axis'") != normalise("KeyError: 'keras_tensor_3'")
+    assert normalise("Opset 19 is not supported yet") == "Opset N is not supported yet"
+
+
+def test_signature_fields() -> None:
+    crash = Finding("p", Stage.CONVERT, Symptom.CRASH, "SIGSEGV", "the worker died (SIGSEGV) during convert")
+    value = Finding("p", Stage.COMPARE, Symptom.VALUE, "value@Flatten", "output 0 (batch 1): 3 of 4 differ", output=0)
+    assert crash.signature == "p|convert|crash|SIGSEGV|the worker died (SIGSEGV) during convert"
+    assert value.signature == "p|compare|value|value@Flatten|"  # a comparison's message is not part of it
+    other = Finding("p", Stage.COMPARE, Symptom.VALUE, "value@Flatten", "output 1 (batch 3): 1 of 9 differ", output=1)
+    assert value.signature == other.signature and value.key == other.key
+
+
+def test_round_trip_and_slug() -> None:
+    f = Finding("tests.planted:bake_batch", Stage.RUN, Symptom.EXCEPTION, "Fail", "x", Blame.UNKNOWN, None, {"a": 1})
+    assert Finding.from_dict(f.to_dict()) == f
+    assert f.slug == f"tests-planted-bake-batch-run-exception-fail-{f.key}"
+    assert len(f.key) == 10

@@ -1,0 +1,64 @@
+"""The oracle's comparisons: fixed order, every output, messages naming index, shape and dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from roundtrip.findings import Stage, Symptom
+from roundtrip.oracle import close, compare, graph_findings
+
+
+def test_tolerance_is_relative_to_the_outputs_scale() -> None:
+    big = np.array([1000.0, 0.0], np.float32)
+    assert close(big + np.float32(0.05), big).all()  # 5e-5 of the scale
+    assert not close(big + np.float32(0.5), big).all()
+    small = np.array([1e-3], np.float32)
+    assert close(small + np.float32(5e-5), small).all()  # judged against a scale of at least 1
+    assert not close(small + np.float32(1e-3), small).all()
+    assert close(np.array([np.nan]), np.array([np.nan])).all()
+    assert not close(np.array([np.nan]), np.array([0.0])).all()
+
+
+def test_compare_checks_every_output_in_order() -> None:
+    e = [np.zeros((3, 4), np.float32), np.ones((3, 2), np.float32), np.ones((3,), np.float32)]
+    a = [np.zeros((1, 12), np.float32), np.full((3, 2), 2.0, np.float32), np.ones((3,), np.float64)]
+    found = compare("p", "batch 3", e, a, [(None, 12), (5, 2), None])
+    assert [(f.output, f.symptom, f.kind) for f in found] == [
+        (0, Symptom.SHAPE, "shape:batch"),
+        (1, Symptom.DECLARED_SHAPE, "declared-dims"),
+        (1, Symptom.VALUE, "value"),
+        (2, Symptom.DTYPE, "dtype:float32->float64"),
+    ]
+    assert found[0].message == "output 0 (batch 3): Keras (3, 4) float32, runtime (1, 12) float32"
+    assert "the graph declares (5, 2)" in found[1].message
+    assert "6 of 6 values differ" in found[2].message and "Keras 1, runtime 2" in found[2].message
+    assert all(f.stage is Stage.COMPARE for f in found)
+
+
+def test_compare_counts_outputs() -> None:
+    found = compare("p", "batch 1", [np.zeros(1)], [np.zeros(1), np.zeros(1)], [None, None])
+    assert [f.symptom for f in found] == [Symptom.COUNT]
+
+
+def _identity(declared: list[int]) -> onnx.ModelProto:
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, declared)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_graph_findings_compare_strict_inference_with_declared_dims() -> None:
+    assert graph_findings("p", _identity([None, 4])) == []
+    (finding,) = graph_findings("p", _identity([None, 5]))
+    assert (finding.stage, finding.symptom, finding.kind) == (Stage.CHECK, Symptom.DECLARED_SHAPE,
+                                                              "inferred-vs-declared")
+    assert finding.message == "output 0: declared dims (?, 5), shape inference gives (?, 4)"
+
+
+def test_graph_findings_report_checker_errors() -> None:
+    broken = _identity([None, 4])
+    broken.graph.node[0].input[0] = "nowhere"
+    (finding,) = graph_findings("p", broken)
+    assert (finding.stage, finding.symptom) == (Stage.CHECK, Symptom.EXCEPTION)

@@ -1,0 +1,102 @@
+"""Test the tester: converters with planted faults are found, shrunk to the smallest spec that shows
+the fault, written to the corpus once, and the run goes on (a crash or a hang costs one worker)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import Phase, given, settings
+from hypothesis.strategies import SearchStrategy
+
+import strategies
+from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus
+from roundtrip.harness import Harness, NewFinding
+from roundtrip.worker import Limits
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    opened = Harness.open(tmp_path_factory.mktemp("planted") / "corpus", Limits(timeout=4.0))
+    yield opened
+    opened.close()
+
+
+def hunt(harness: Harness, path: str, models: SearchStrategy[ModelSpec], examples: int = 150) -> None:
+    """Runs a property over `path` and expects it to fail with new findings."""
+
+    @settings(max_examples=examples, database=None, phases=[p for p in Phase if p is not Phase.explain])
+    @given(spec=models)
+    def check(spec: ModelSpec) -> None:
+        harness.check(spec, path, 13)
+
+    with pytest.raises((NewFinding, ExceptionGroup)):
+        check()
+
+
+def written(harness: Harness, path: str) -> dict[str, corpus.Entry]:
+    """The corpus entries of `path`, by the finding's kind; each signature at most once."""
+    found = [e for e in corpus.entries(harness.root) if e.meta["path"] == path]
+    assert len({e.signature for e in found}) == len(found)
+    return {e.finding.kind: e for e in found}
+
+
+def only(kind: str, shape: tuple[int, ...], **params: object) -> ModelSpec:
+    return ModelSpec((InputSpec("in0", shape),), (LayerSpec.make("x1", kind, "in0", **params),), ("x1",))
+
+
+def test_a_batch_baked_into_a_reshape_fails_at_batch_3(harness: Harness) -> None:
+    path = "tests.planted:bake_batch"
+    hunt(harness, path, strategies.keras_models(max_layers=3))
+    entries = written(harness, path)
+    entry = entries["Fail"]
+    assert (entry.meta["stage"], entry.meta["symptom"]) == ("run", "exception")
+    assert len(entry.spec.layers) == 1
+    assert entry.spec.layers[0].kind in ("Reshape", "Flatten") and entry.spec.inputs[0].shape in ((1,), (1, 1))
+    assert entry.meta["case"]["batch"] == 3
+    files = {p.relative_to(entry.folder).as_posix() for p in entry.folder.rglob("*") if p.is_file()}
+    assert {"spec.json", "meta.json", "model.onnx", "weights.npz", "err.log", "repro.py",
+            "test_data_set_0/input_0.pb", "test_data_set_0/output_0.pb"} <= files
+    assert entry.meta["shrink"]["examples_with_signature"] >= 1
+    assert json.loads((entry.folder / "meta.json").read_text())["versions"]["tf2onnx"] == "1.17.0"
+
+
+def test_a_dropped_transpose_is_a_value_finding_on_a_lone_flatten(harness: Harness) -> None:
+    path = "tests.planted:drop_transpose"
+    hunt(harness, path, strategies.keras_models(max_layers=3, layers=["Flatten", "Dense", "Dropout"]))
+    entry = written(harness, path)["value@Flatten"]
+    assert entry.meta["symptom"] == "value" and entry.meta["blame"] == "converter"
+    assert [la.kind for la in entry.spec.layers] == ["Flatten"]
+    assert entry.spec.inputs[0].shape == (2, 2)  # the smallest shape whose order channels-first changes
+
+
+def test_a_segfault_is_a_crash_finding_and_the_run_goes_on(harness: Harness) -> None:
+    path = "tests.planted:segfault_on_permute"
+    hunt(harness, path, strategies.keras_models(max_layers=3, layers=["Permute", "Flatten", "Dense"]))
+    entry = written(harness, path)["SIGSEGV"]
+    assert (entry.meta["stage"], entry.meta["symptom"]) == ("convert", "crash")
+    assert entry.spec == only("Permute", (1, 1), dims=(1, 2))
+    harness.check(only("Flatten", (2, 2)), path, 13)  # a fresh worker took over
+
+
+def test_a_hang_is_a_timeout_finding(harness: Harness) -> None:
+    path = "tests.planted:hang_on_dropout"
+    hunt(harness, path, strategies.keras_models(max_layers=2, layers=["Dropout", "Flatten", "Dense"]), examples=15)
+    entry = written(harness, path)["timeout"]
+    assert (entry.meta["stage"], entry.meta["symptom"]) == ("convert", "timeout")
+    assert [la.kind for la in entry.spec.layers] == ["Dropout"] and entry.spec.inputs[0].shape == (1,)
+
+
+def test_known_signatures_are_counted_not_raised(harness: Harness, tmp_path: Path) -> None:
+    path = "tests.planted:bake_batch"
+    again = Harness.open(harness.root, Limits(timeout=4.0))
+    try:
+        spec = only("Flatten", (2, 3))
+        again.check(spec, path, 13)  # the corpus already holds this signature: no raise
+        assert sum(again.known_hits.values()) == 1
+    finally:
+        again.close()

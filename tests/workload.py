@@ -1,0 +1,27 @@
+"""Worker tasks for tests/test_worker.py: tiny jobs that misbehave on request (no TensorFlow needed)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def misbehave(job: dict[str, Any], report: Callable[[str], None]) -> Any:
+    report("convert")
+    action = job["do"]
+    if action == "segfault":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if action == "abort":
+        os.abort()
+    if action == "hang":
+        time.sleep(10**6)
+    if action == "eat":
+        hoard = [bytearray(64 << 20) for _ in range(64)]  # 4 GiB, touched
+        return len(hoard)
+    if action == "raise":
+        raise ValueError("a bug of the suite itself")
+    report("run")
+    return {"pid": os.getpid(), "echo": job.get("echo")}
