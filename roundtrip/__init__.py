@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from roundtrip.graphs import GRAPH_OPS, GraphSpec, NodeSpec
 from roundtrip.inputs import make_inputs
 from roundtrip.layers import LAYERS
 from roundtrip.spec import SCHEMA_VERSION, InputSpec, LayerSpec, ModelSpec, ShapeError, SpecError
@@ -13,7 +14,8 @@ from roundtrip.spec import SCHEMA_VERSION, InputSpec, LayerSpec, ModelSpec, Shap
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __all__ = [
-    "LAYERS", "SCHEMA_VERSION", "CenterCropReshape", "InputSpec", "LayerSpec", "ModelSpec", "ShapeError",
+    "GRAPH_OPS", "LAYERS", "SCHEMA_VERSION", "CenterCropReshape", "GraphSpec", "InputSpec", "LayerSpec",
+    "ModelSpec", "NodeSpec", "ShapeError",
     "SpecError", "build_keras", "make_inputs",
 ]
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from roundtrip.back import category, keras_config_restored, resolve_back
 from roundtrip.build import build_keras, run_keras
 from roundtrip.converters import resolve
 from roundtrip.findings import Blame, Finding, Stage, Symptom
@@ -25,8 +26,19 @@ Report = Callable[[str], None]
 @dataclass(frozen=True)
 class Job:
     spec: str  # ModelSpec JSON
-    path: str
+    path: str  # the Keras -> ONNX path
     opset: int
+    back: str = ""  # an ONNX -> Keras converter: a round trip, Keras -> ONNX -> Keras
+
+    @property
+    def name(self) -> str:
+        """What findings are filed under: the path, or `path>back` for a round trip."""
+        return f"{self.path}>{self.back}" if self.back else self.path
+
+
+def run_job(job: Job, report: Report = lambda stage: None) -> Outcome:
+    """The worker's task: one check of either kind."""
+    return check_round_trip(job, report) if job.back else check_keras_to_onnx(job, report)
 
 
 @dataclass
@@ -68,9 +80,9 @@ def plan_cases(spec: ModelSpec) -> list[tuple[int, dict[str, tuple[int, ...]]]]:
     return cases
 
 
-def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcome:
+def _prepare(job: Job, report: Report) -> tuple[ModelSpec, Any, Outcome]:
+    """The spec, its Keras model, and an outcome holding the cases (inputs, Keras outputs) and weights."""
     spec = ModelSpec.from_json(job.spec)
-    converter = resolve(job.path)
     report(Stage.BUILD)
     model = build_keras(spec)
     cases = []
@@ -79,7 +91,13 @@ def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcom
         cases.append(Case(batch, sizes, inputs, run_keras(model, inputs)))
     weights = {f"{layer.name}/{i}": w for layer in spec.layers
                for i, w in enumerate(model.get_layer(layer.name).get_weights())}
-    outcome = Outcome([], cases, None, weights)
+    return spec, model, Outcome([], cases, None, weights)
+
+
+def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcome:
+    converter = resolve(job.path)
+    spec, model, outcome = _prepare(job, report)
+    cases = outcome.cases
 
     report(Stage.CONVERT)
     try:
@@ -185,3 +203,56 @@ def _culprit(spec: ModelSpec, converter: Any, opset: int, case: Case) -> str | N
         if e.shape != a.shape or not close(a, e).all():
             return layer.kind
     return None
+
+
+def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
+    """Keras -> ONNX (job.path) -> Keras (job.back), compared with the original Keras model.  A failure
+    of the first conversion is the one-way property's to report: here it ends the check quietly."""
+    back = resolve_back(job.back)
+    spec, model, outcome = _prepare(job, report)
+    report(Stage.CONVERT)
+    try:
+        proto = resolve(job.path).convert(model, spec, job.opset)
+    except Exception:  # noqa: BLE001 - found and filed by the Keras -> ONNX property
+        return outcome
+    outcome.onnx = proto.SerializeToString()
+    with keras_config_restored():  # what the back conversion leaves behind must not leak into the next check
+        _load_and_run(job, back, proto, spec, outcome, report)
+    outcome.findings = _first_of_each(outcome.findings)
+    return outcome
+
+
+def _load_and_run(job: Job, back: Any, proto: Any, spec: ModelSpec, outcome: Outcome, report: Report) -> None:
+    report(Stage.LOAD)
+    names = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
+    try:
+        keras_back = back.convert(proto, names)
+    except Exception as e:  # noqa: BLE001 - the converter's exception is the finding
+        raw = _exception(job.name, Stage.LOAD, e)
+        outcome.findings.append(Finding(raw.path, raw.stage, raw.symptom, category(e, proto), raw.message,
+                                        raw.blame, details=raw.details))
+        return
+    for case in outcome.cases:
+        report(Stage.RUN)
+        try:
+            case.actual = [back.from_keras(a) for a in run_keras(keras_back, [back.to_keras(x) for x in case.inputs])]
+        except Exception as e:  # noqa: BLE001
+            outcome.findings.append(_exception(job.name, Stage.RUN, e, case.label))
+            continue
+        report(Stage.COMPARE)
+        found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual))
+        outcome.findings += [_named(f, spec, case) for f in found]
+
+
+def _named(finding: Finding, spec: ModelSpec, case: Case) -> Finding:
+    """A round trip's mismatch, named after the layer producing the output (there is no ONNX Runtime
+    opinion to localise with: the Keras model that came back is the thing under test).  A batch that
+    differs is the whole model's (a converter that bakes the batch in), so it names no layer."""
+    if finding.output is None or finding.symptom not in (Symptom.SHAPE, Symptom.VALUE):
+        return finding
+    if finding.kind == "shape:batch":
+        return Finding(finding.path, finding.stage, finding.symptom, finding.kind, finding.message, finding.blame,
+                       finding.output, {**finding.details, "case": case.label})
+    culprit = _producer(spec, finding.output)
+    return Finding(finding.path, finding.stage, finding.symptom, f"{finding.kind}@{culprit}", finding.message,
+                   finding.blame, finding.output, {**finding.details, "case": case.label, "culprit": culprit})

@@ -97,9 +97,18 @@ def entries(root: Path) -> list[Entry]:
     return [load(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
 
 
-def write(root: Path, finding: Finding, spec: ModelSpec, opset: int, outcome: Any, shrink: dict[str, Any],
+def job_of(entry: Entry) -> Any:
+    """The check.Job that replays an entry."""
+    from roundtrip.check import Job
+
+    meta = entry.meta
+    return Job(entry.spec.to_json(), meta.get("converter", meta["path"]), int(meta["opset"]), meta.get("back", ""))
+
+
+def write(root: Path, finding: Finding, spec: ModelSpec, job: Any, outcome: Any, shrink: dict[str, Any],
           repro: str) -> Path:
-    """Writes (or replaces) the entry of `finding`'s signature.  `outcome` is a check.Outcome."""
+    """Writes (or replaces) the entry of `finding`'s signature.  `job` is the check.Job, `outcome` its
+    check.Outcome."""
     from onnx import numpy_helper
 
     root.mkdir(parents=True, exist_ok=True)
@@ -116,7 +125,9 @@ def write(root: Path, finding: Finding, spec: ModelSpec, opset: int, outcome: An
         "stage": str(finding.stage),
         "symptom": str(finding.symptom),
         "blame": str(finding.blame),
-        "opset": opset,
+        "converter": job.path,
+        "back": job.back,
+        "opset": job.opset,
         "seeds": {"spec": spec.seed},
         "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
         "size": size_of(spec),

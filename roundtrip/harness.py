@@ -86,9 +86,10 @@ class Harness:
         printer.text(repr(self))
 
     # ---- the property's one call -------------------------------------------------------------
-    def check(self, spec: ModelSpec, path: str, opset: int) -> None:
-        """Runs the check; raises NewFinding (a subclass per signature) for the first new finding."""
-        job = Job(spec.to_json(), path, opset)
+    def check(self, spec: ModelSpec, path: str, opset: int, back: str = "") -> None:
+        """Runs the check (a round trip through `back` when given); raises NewFinding (a subclass per
+        signature) for the first new finding."""
+        job = Job(spec.to_json(), path, opset, back)
         outcome = self.run(job)
         for finding in outcome.findings:
             entry = self.known.get(finding.signature)
@@ -116,8 +117,8 @@ class Harness:
         else:
             status, result = self.pool.call(key, job)
         if status == "error":
-            raise SuiteError(f"a check raised (path {job.path}, opset {job.opset}):\n{result}\n{job.spec}")
-        return result if status == "done" else Outcome([result.finding(job.path)])
+            raise SuiteError(f"a check raised ({job.name}, opset {job.opset}):\n{result}\n{job.spec}")
+        return result if status == "done" else Outcome([result.finding(job.name)])
 
     # ---- the corpus --------------------------------------------------------------------------
     def _holds(self, job: Job, finding: Finding) -> bool:
@@ -141,15 +142,15 @@ class Harness:
                   "final_size": corpus.size_of(spec)}
         case = corpus.case_of(finding, outcome.cases)
         case_dict = {"batch": case.batch, "sizes": case.sizes} if case else {"batch": 1, "sizes": {}}
-        repro = render_repro(spec, job.path, job.opset, finding, case_dict)
-        folder = corpus.write(self.root, finding, spec, job.opset, outcome, shrink, repro)
+        repro = render_repro(spec, job.path, job.opset, finding, case_dict, back=job.back)
+        folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro)
         self.written.append(folder)
         return folder
 
     def replay(self, entry: corpus.Entry) -> tuple[str, list[Finding]]:
         """('still', ...) when the entry's signature shows again, ('fixed', []) when nothing does,
         ('changed', findings) when something else does."""
-        outcome = self.run(Job(entry.spec.to_json(), entry.meta["path"], int(entry.meta["opset"])))
+        outcome = self.run(corpus.job_of(entry))
         signatures = {f.signature for f in outcome.findings}
         if entry.signature in signatures:
             return "still", outcome.findings

@@ -1,23 +1,31 @@
 """repro.py for a corpus entry: a standalone script that shows one finding with plain upstream code.
 
-The script imports only numpy, tensorflow, keras, tf2onnx, onnx, onnxruntime and the standard library.
-It builds the model one Keras line per layer, sets the weights from `weights.npz` next to it, reads the
-inputs (and the Keras outputs recorded at finding time) from `test_data_set_0/`, converts with the path's
-own `repro` snippet, then runs the stages up to the finding's and reports.  Exit status: 1 while the bug
-shows, 0 once it is fixed, 2 when something else goes wrong.
+The script imports only numpy, tensorflow, keras, tf2onnx, onnx, onnxruntime (and onnx2keras, for a round
+trip) and the standard library.  It builds the model one Keras line per layer, sets the weights from
+`weights.npz` next to it, reads the inputs (and the Keras outputs recorded at finding time) from
+`test_data_set_0/`, converts with the path's own `repro` snippet, then runs the stages up to the finding's
+and reports.  Exit status: 1 while the bug shows, 0 once it is fixed, 2 when something else goes wrong.
 
-Only the header, the constants, `build_model` and `convert` depend on the finding; the rest of the
-script is the fixed text `_STAGES` below.
+A round trip (`back`: an ONNX -> Keras converter of `roundtrip.back`) converts the ONNX model back with
+that converter's `repro` snippet (`convert_back`), moves arrays across layouts with its own functions
+(`to_keras`, `from_keras`, pasted), runs the Keras model that came back and compares it with the original:
+its `reproduce` is `_ROUND_TRIP` instead of `_ONE_WAY`.  A first conversion that fails is not the finding
+(exit 2): the one-way check files it.
+
+Only the header, the constants, `build_model`, `convert` (and `convert_back` with the layout functions)
+depend on the finding; the rest of the script is fixed text below.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import keyword
 from pathlib import Path
 from typing import Any
 
+from roundtrip.back import resolve_back
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom, headline
 from roundtrip.layers import LAYERS
@@ -32,42 +40,65 @@ _SHOULD = {
     Stage.RUN: "session.run succeeds without warning about declared output shapes",
     Stage.COMPARE: "ONNX Runtime's outputs match Keras': count, shapes, dtypes, declared dims, values within tolerance",
 }
+_SHOULD_BACK = {  # on a round trip
+    Stage.CONVERT: "the first conversion (Keras -> ONNX) succeeds",
+    Stage.LOAD: "the ONNX model converts back to Keras",
+    Stage.RUN: "the Keras model that came back runs on the recorded inputs",
+    Stage.COMPARE: "the round trip's outputs match the original Keras': count, shapes, dtypes, values within tolerance",
+}
 _TIMEOUT_SECONDS = 60  # for crash and timeout findings, whose stages run in a child process
 # Names the script itself uses at the top level or in build_model: a tensor named so gets a trailing "_".
 _TAKEN = {"keras", "tf", "np", "onnx", "ort", "tf2onnx", "model", "CenterCropReshape", "set_weights", "Any"}
 
 
-def render_repro(spec: ModelSpec, path: str, opset: int, finding: Finding, case: dict[str, Any]) -> str:
-    """The text of repro.py for `finding`, seen on `spec` converted by `path` at `opset`.
+def render_repro(spec: ModelSpec, path: str, opset: int, finding: Finding, case: dict[str, Any], back: str = "") -> str:
+    """The text of repro.py for `finding`, seen on `spec` converted by `path` at `opset` (and, for a round
+    trip, back to Keras by `back`).
 
     `case` (the batch, the input sizes, ...) is shown in the header only: the arrays themselves are
     read from test_data_set_0/ at run time."""
     custom = any(layer.kind == "CenterCropReshape" for layer in spec.layers)
+    imports = "".join(f"import {module}\n" for module in (_STDLIB_BACK if back else _STDLIB))
+    third_party, main = _THIRD_PARTY, _MAIN
+    if back:
+        third_party = _insert(third_party, "import onnx\n", "import onnx2keras\n")
+        main = _insert(main, 'f"numpy {np.__version__}', ", onnx2keras {importlib.metadata.version('onnx2keras')}")
+        main = _insert(main, "(path {PATH}", ">{BACK}")  # the finding's path: "<path>><back>"
     parts = [
-        _header(spec, path, opset, finding, case),
-        _IMPORTS + ("from typing import Any\n" if custom else "") + _THIRD_PARTY,
-        _constants(path, opset, finding),
+        _header(spec, path, opset, finding, case, back),
+        imports + ("from typing import Any\n" if custom else "") + third_party,
+        _constants(path, opset, finding, back),
         *([_custom_layer_source()] if custom else []),
         _build_model(spec),
         _HELPERS,
         _convert(spec, path),
-        _STAGES,
+        *([_convert_back(back)] if back else []),
+        _PROBLEMS,
+        _ROUND_TRIP if back else _ONE_WAY,
+        main,
         'if __name__ == "__main__":\n    sys.exit(main())',
     ]
     return "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
 
 
 # ---- the parts that depend on the finding ----------------------------------------------------------
-def _header(spec: ModelSpec, path: str, opset: int, finding: Finding, case: dict[str, Any]) -> str:
+def _insert(text: str, anchor: str, addition: str) -> str:
+    """`text` with `addition` right after the first `anchor`."""
+    assert anchor in text, anchor
+    return text.replace(anchor, anchor + addition, 1)
+
+
+def _header(spec: ModelSpec, path: str, opset: int, finding: Finding, case: dict[str, Any], back: str = "") -> str:
     where = f", output {finding.output}" if finding.output is not None else ""
     message = finding.message.strip().splitlines() or [""]
     if len(message) > 30:
         message = message[:30] + [f"... ({len(message) - 30} more lines)"]
     lines = [
         "Reproduces one finding of roundtrip (a Keras -> ONNX fuzzer) with plain upstream code.",
-        "Needs numpy, tensorflow, keras, tf2onnx, onnx, onnxruntime, and weights.npz and test_data_set_0/ next to it.",
+        f"Needs numpy, tensorflow, keras, tf2onnx, onnx, onnxruntime{', onnx2keras' if back else ''}, "
+        "and weights.npz and test_data_set_0/ next to it.",
         "",
-        f"  converter path: {path}",
+        f"  converter path: {path}" + (f", then back to Keras by {back} (a round trip)" if back else ""),
         f"  opset:          {opset}",
         f"  finding:        {finding.stage}/{finding.symptom}{where}: {finding.kind}   (blame: {finding.blame})",
         f"  message:        {message[0]}",
@@ -83,8 +114,8 @@ def _header(spec: ModelSpec, path: str, opset: int, finding: Finding, case: dict
     return "\n".join(f"# {line}".rstrip() for line in lines)
 
 
-def _constants(path: str, opset: int, finding: Finding) -> str:
-    should = _SHOULD[finding.stage]
+def _constants(path: str, opset: int, finding: Finding, back: str = "") -> str:
+    should = (_SHOULD_BACK if back else _SHOULD).get(finding.stage, _SHOULD[finding.stage])
     if finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT):
         should += f", and the process neither dies nor takes longer than {_TIMEOUT_SECONDS} s"
     first_line = headline(finding.message)[:300]
@@ -93,6 +124,7 @@ def _constants(path: str, opset: int, finding: Finding) -> str:
         f"PATH = {_text(path)}",
         f"UPSTREAM = {path in KERAS_TO_ONNX}  # False: a converter of the suite's own, not pasted here",
         f"OPSET = {opset}",
+        *([f"BACK = {_text(back)}  # the ONNX -> Keras converter of the round trip"] if back else []),
         f"STAGE, SYMPTOM, KIND, OUTPUT = {_text(str(finding.stage))}, {_text(str(finding.symptom))}, "
         f"{_text(finding.kind)}, {finding.output!r}",
         f"MESSAGE = {_text(first_line)}",
@@ -165,6 +197,25 @@ def _convert(spec: ModelSpec, path: str) -> str:
     return "\n".join(lines)
 
 
+def _convert_back(back: str) -> str:
+    """`convert_back`, from the converter's `repro` snippet, and its layout functions, pasted from roundtrip.back
+    (plain numpy) under the names the script calls them by."""
+    entry = resolve_back(back)
+    lines = ["def convert_back(onnx_model):",
+             f'    """The ONNX model back to Keras, as users of the converter write it ({back})."""',
+             "    initializers = {t.name for t in onnx_model.graph.initializer}",
+             "    input_names = [i.name for i in onnx_model.graph.input if i.name not in initializers]"]
+    lines += [f"    {line}" for line in entry.repro.strip("\n").splitlines()]
+    lines.append("    return keras_model")
+    layout = list(dict.fromkeys([entry.to_keras, entry.from_keras]))  # once each: both may be `identity`
+    return "\n\n\n".join([
+        "\n".join(lines),
+        *(inspect.getsource(function).strip("\n") for function in layout),
+        "# How arrays cross from ONNX's layout to the Keras model's that came back, and back again.\n"
+        f"to_keras, from_keras = {entry.to_keras.__name__}, {entry.from_keras.__name__}",
+    ])
+
+
 def _text(value: Any) -> str:
     """A Python literal: repr, with plain strings in double quotes."""
     if isinstance(value, str) and '"' not in value and "\\" not in repr(value):
@@ -183,18 +234,9 @@ def _one_or_list(names: list[str]) -> str:
 
 
 # ---- the fixed text -------------------------------------------------------------------------------
-_IMPORTS = """\
-import contextlib
-import multiprocessing
-import os
-import pathlib
-import platform
-import re
-import signal
-import sys
-import tempfile
-import traceback
-"""
+_STDLIB = ("contextlib", "multiprocessing", "os", "pathlib", "platform", "re", "signal", "sys", "tempfile", "traceback")
+# A round trip has no ONNX Runtime log to capture (contextlib, tempfile), and names onnx2keras' version.
+_STDLIB_BACK = tuple(sorted({*_STDLIB, "importlib.metadata"} - {"contextlib", "tempfile"}))
 
 _THIRD_PARTY = """
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -234,9 +276,25 @@ def load_case():
 def run_keras(model, inputs):
     outputs = model(inputs[0] if len(inputs) == 1 else inputs, training=False)
     return [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+
+def build_stage():
+    """The Keras model, the recorded inputs, and the model's outputs on them today (raises what goes wrong)."""
+    print("build: the Keras model, on the recorded inputs")
+    model = build_model()
+    inputs, recorded = load_case()
+    if len(inputs) != len(model.inputs):
+        raise FileNotFoundError(f"test_data_set_0/ has {len(inputs)} input_*.pb for {len(model.inputs)} inputs")
+    expected = run_keras(model, inputs)
+    for k, (x, y) in enumerate(zip(inputs, expected)):
+        print(f"  input {k}: {x.shape} {x.dtype}; Keras output {k}: {y.shape} {y.dtype}")
+    if recorded and (len(recorded) != len(expected) or not all(
+            a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in zip(recorded, expected))):
+        print("  note: Keras' outputs now differ from those recorded at finding time (the reference is today's)")
+    return model, inputs, expected
 '''
 
-_STAGES = r'''
+_PROBLEMS = r'''
 class Problem:
     """Something wrong at a stage, named as the finding names it (stage/symptom, kind), with text for people."""
 
@@ -262,6 +320,50 @@ def raised(stage, error):
     return Problem(stage, "exception", kind, f"{stage}: raised {type(error).__name__}: {error}\n{trace}")
 
 
+def agree(declared, actual):
+    return len(declared) == len(actual) and all(d is None or a is None or d == a for d, a in zip(declared, actual))
+
+
+def compare(expected, got, declared=None, who="ONNX Runtime"):
+    """Every output, never stopping at the first problem: its shape, declared dims (`declared`, one entry per
+    output; None on a round trip, which has no graph to declare them), dtype, then values."""
+    print(f"compare: {who}'s outputs against Keras'")
+    problems = []
+    if len(got) != len(expected):
+        problems.append(Problem("compare", "count", "count",
+                                f"compare: Keras gives {len(expected)} outputs, {who} {len(got)}"))
+    for k, (want, have, dims) in enumerate(zip(expected, got, [None] * len(got) if declared is None else declared)):
+        line = f"output {k}: Keras {want.shape} {want.dtype}, {who} {have.shape} {have.dtype}"
+        print(f"  {line}" + ("" if declared is None else f"; the graph declares {dims}"))
+        if have.shape != want.shape:
+            problems.append(Problem("compare", "shape", "shape", "compare: " + line, k))
+        if dims is not None and not agree(dims, have.shape):
+            problems.append(Problem("compare", "declared-shape", "declared-dims",
+                                    f"compare: {line}, but the graph declares {dims}", k))
+        if have.dtype != want.dtype:
+            problems.append(Problem("compare", "dtype", f"dtype:{want.dtype}->{have.dtype}", "compare: " + line, k))
+        if have.shape != want.shape or not want.size:
+            continue
+        # |ort - keras| <= 1e-4 * max(1, max|keras|) + 1e-4 * |keras|: the bound on float32 reductions
+        # (convolutions, matmuls, means) summed in another order; a real bug is far past it.
+        w, h = want.astype(np.float64), have.astype(np.float64)
+        finite = np.abs(w[np.isfinite(w)])
+        tolerance = 1e-4 * max(1.0, float(finite.max(initial=0.0))) + 1e-4 * np.abs(w)
+        with np.errstate(invalid="ignore"):
+            close = (h == w) | (np.abs(h - w) <= tolerance) | (np.isnan(h) & np.isnan(w))
+        if not close.all():
+            worst = np.unravel_index(np.argmax(np.where(close, -1.0, np.nan_to_num(np.abs(h - w), nan=np.inf))),
+                                     w.shape)
+            at = tuple(int(i) for i in worst)
+            problems.append(Problem("compare", "value", "value", (
+                f"compare: {line}: {int((~close).sum())} of {close.size} values differ beyond the tolerance; "
+                f"the worst at {at}: Keras {want[worst]!s}, {who} {have[worst]!s} "
+                f"(tolerance {tolerance[worst]:.3g})"), k))
+    return problems
+'''
+
+# The stages of a Keras -> ONNX finding.
+_ONE_WAY = r'''
 @contextlib.contextmanager
 def captured_fd2():
     """Lines written to file descriptor 2 while inside: ONNX Runtime logs from C++, past sys.stderr."""
@@ -303,10 +405,6 @@ def declared_dims(onnx_model):
     return dims
 
 
-def agree(declared, actual):
-    return len(declared) == len(actual) and all(d is None or a is None or d == a for d, a in zip(declared, actual))
-
-
 def check(onnx_model):
     """The structure, then strict inference on a copy whose outputs declare no shape against what the graph
     declares, then the full check.  (On the model itself, a declared dim that contradicts inference makes
@@ -337,60 +435,13 @@ def check(onnx_model):
     return []
 
 
-def compare(onnx_model, expected, got):
-    """Every output, never stopping at the first problem: its shape, declared dims, dtype, then values."""
-    print("compare: ONNX Runtime's outputs against Keras'")
-    problems = []
-    if len(got) != len(expected):
-        problems.append(Problem("compare", "count", "count",
-                                f"compare: Keras gives {len(expected)} outputs, ONNX Runtime {len(got)}"))
-    for k, (want, have, declared) in enumerate(zip(expected, got, declared_dims(onnx_model))):
-        line = f"output {k}: Keras {want.shape} {want.dtype}, ONNX Runtime {have.shape} {have.dtype}"
-        print(f"  {line}; the graph declares {declared}")
-        if have.shape != want.shape:
-            problems.append(Problem("compare", "shape", "shape", "compare: " + line, k))
-        if declared is not None and not agree(declared, have.shape):
-            problems.append(Problem("compare", "declared-shape", "declared-dims",
-                                    f"compare: {line}, but the graph declares {declared}", k))
-        if have.dtype != want.dtype:
-            problems.append(Problem("compare", "dtype", f"dtype:{want.dtype}->{have.dtype}", "compare: " + line, k))
-        if have.shape != want.shape or not want.size:
-            continue
-        # |ort - keras| <= 1e-4 * max(1, max|keras|) + 1e-4 * |keras|: the bound on float32 reductions
-        # (convolutions, matmuls, means) summed in another order; a real bug is far past it.
-        w, h = want.astype(np.float64), have.astype(np.float64)
-        finite = np.abs(w[np.isfinite(w)])
-        tolerance = 1e-4 * max(1.0, float(finite.max(initial=0.0))) + 1e-4 * np.abs(w)
-        with np.errstate(invalid="ignore"):
-            close = (h == w) | (np.abs(h - w) <= tolerance) | (np.isnan(h) & np.isnan(w))
-        if not close.all():
-            worst = np.unravel_index(np.argmax(np.where(close, -1.0, np.nan_to_num(np.abs(h - w), nan=np.inf))),
-                                     w.shape)
-            at = tuple(int(i) for i in worst)
-            problems.append(Problem("compare", "value", "value", (
-                f"compare: {line}: {int((~close).sum())} of {close.size} values differ beyond the tolerance; "
-                f"the worst at {at}: Keras {want[worst]!s}, ONNX Runtime {have[worst]!s} "
-                f"(tolerance {tolerance[worst]:.3g})"), k))
-    return problems
-
-
 def reproduce(saved):
     """Runs the stages up to the finding's.  Returns the problems of the first stage that has any (none: every
     stage passed).  Stages before the finding's are checked for exceptions only."""
-    print("build: the Keras model, on the recorded inputs")
     try:
-        model = build_model()
-        inputs, recorded = load_case()
-        if len(inputs) != len(model.inputs):
-            raise FileNotFoundError(f"test_data_set_0/ has {len(inputs)} input_*.pb for {len(model.inputs)} inputs")
-        expected = run_keras(model, inputs)
+        model, inputs, expected = build_stage()
     except Exception as error:
         return [raised("build", error)]
-    for k, (x, y) in enumerate(zip(inputs, expected)):
-        print(f"  input {k}: {x.shape} {x.dtype}; Keras output {k}: {y.shape} {y.dtype}")
-    if recorded and (len(recorded) != len(expected) or not all(
-            a.shape == b.shape and np.array_equal(a, b, equal_nan=True) for a, b in zip(recorded, expected))):
-        print("  note: Keras' outputs now differ from those recorded at finding time (the reference is today's)")
     if STAGE == "build":
         return []
 
@@ -429,9 +480,68 @@ def reproduce(saved):
             shape = f"{got[k].shape} {got[k].dtype}" if k < len(got) else "missing"
             print(f"  output {k} ({out.name}): the graph declares {declared}, ONNX Runtime gives {shape}")
         return warned
-    return compare(onnx_model, expected, got)
+    return compare(expected, got, declared_dims(onnx_model))
+'''
+
+# The stages of a round trip's finding: Keras -> ONNX -> Keras.
+_ROUND_TRIP = r'''
+def category(error, onnx_model):
+    """The kind of a failure to convert back, named as roundtrip names it: an unsupported operator (which one),
+    a missing attribute (opset skew: an attribute later opsets made optional), a dtype, or the exception type."""
+    ops = {node.op_type for node in onnx_model.graph.node}
+    if isinstance(error, KeyError) and error.args and error.args[0] in ops:
+        return f"unsupported-op:{error.args[0]}"
+    if isinstance(error, KeyError) and error.args and isinstance(error.args[0], str):
+        return f"missing-attribute:{error.args[0]}"
+    if re.search(r"dtype|data type|float16|float64|double", str(error), re.IGNORECASE):
+        return f"dtype:{type(error).__name__}"
+    return type(error).__name__
 
 
+def reproduce(saved):
+    """Runs the round trip's stages up to the finding's: Keras -> ONNX (PATH) -> Keras (BACK), then the model
+    that came back against the original.  Returns the problems of the first stage that has any (none: every
+    stage passed).  The first conversion failing is not this finding: the one-way check files it."""
+    try:
+        model, inputs, expected = build_stage()
+    except Exception as error:
+        return [raised("build", error)]
+    if STAGE == "build":
+        return []
+
+    print(f"convert: {PATH}, opset {OPSET}" + (" (model.onnx from this folder)" if saved else ""))
+    try:
+        onnx_model = onnx.load(str(HERE / "model.onnx")) if saved else convert(model)
+    except Exception as error:
+        problem = raised("convert", error)
+        return [Problem("convert", "first-conversion", problem.kind,
+                        "the first conversion fails: not this finding; " + problem.text)]
+    if STAGE == "convert":
+        return []
+
+    print(f"load: {BACK}, the ONNX model back to Keras (convert_back)")
+    try:
+        keras_model = convert_back(onnx_model)
+    except Exception as error:
+        problem = raised("load", error)
+        problem.kind = category(error, onnx_model)
+        return [problem]
+    if STAGE == "load":
+        return []
+
+    print("run: the Keras model that came back, on the recorded inputs (to_keras on the way in, from_keras out)")
+    try:
+        got = [from_keras(y) for y in run_keras(keras_model, [to_keras(x) for x in inputs])]
+    except Exception as error:
+        return [raised("run", error)]
+    if STAGE == "run":
+        for k, y in enumerate(got):
+            print(f"  output {k}: {y.shape} {y.dtype}")
+        return []
+    return compare(expected, got, who="the round trip")
+'''
+
+_MAIN = r'''
 def child(saved):
     sys.stdout.reconfigure(line_buffering=True)  # what it printed survives a crash
     problems = reproduce(saved)

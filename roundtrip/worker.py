@@ -180,7 +180,7 @@ class Pool:
     """Workers by key: one shared by the converters that leave their process as they found it, one per
     converter that does not.  A warm spare stands by, so a crash or a hang costs no start-up wait."""
 
-    task: str = "roundtrip.check:check_keras_to_onnx"
+    task: str = "roundtrip.check:run_job"
     limits: Limits = field(default_factory=Limits)
     start_timeout: float = 180.0
     workers: dict[str, Worker] = field(default_factory=dict)

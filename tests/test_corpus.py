@@ -11,7 +11,7 @@ import pytest
 from onnx import numpy_helper
 
 from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus
-from roundtrip.check import Case, Outcome
+from roundtrip.check import Case, Job, Outcome
 from roundtrip.findings import Finding, Stage, Symptom
 
 SPEC = ModelSpec((InputSpec("in0", (2, 3)),), (LayerSpec.make("x1", "Flatten", "in0"),), ("x1",), seed=5)
@@ -29,7 +29,8 @@ def outcome(spec: ModelSpec) -> Outcome:
 
 
 def write(root: Path, spec: ModelSpec) -> Path:
-    return corpus.write(root, FINDING, spec, 13, outcome(spec), {"examples_with_signature": 1}, "print('repro')\n")
+    job = Job(spec.to_json(), "tf2onnx-function", 13)
+    return corpus.write(root, FINDING, spec, job, outcome(spec), {"examples_with_signature": 1}, "print('repro')\n")
 
 
 def test_an_entry_holds_every_file_and_loads_back(tmp_path: Path) -> None:
@@ -38,6 +39,7 @@ def test_an_entry_holds_every_file_and_loads_back(tmp_path: Path) -> None:
     entry = corpus.load(folder)
     assert entry.spec == SPEC and entry.signature == FINDING.signature and entry.finding.kind == "Fail"
     assert entry.meta["case"] == {"batch": 3, "sizes": {}} and entry.meta["opset"] == 13
+    assert corpus.job_of(entry) == Job(SPEC.to_json(), "tf2onnx-function", 13)
     x = numpy_helper.to_array(onnx.load_tensor(str(folder / "test_data_set_0" / "input_0.pb")))
     assert x.shape == (3, 2, 3) and (x == 3).all()
     assert (folder / "model.onnx").read_bytes() == b"not really onnx"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import re
 import subprocess
@@ -17,6 +18,7 @@ from hypothesis import Phase, find, given, settings
 
 import strategies
 from roundtrip import LAYERS, InputSpec, LayerSpec, ModelSpec, build_keras
+from roundtrip.back import ONNX_TO_KERAS, category
 from roundtrip.build import run_keras
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom
@@ -132,6 +134,26 @@ CUSTOM = ModelSpec((InputSpec("in0", (7, 7, 3), dynamic=True), InputSpec("in1", 
                    (LayerSpec.make("x1", "Add", ("in0", "in1")),
                     LayerSpec.make("x2", "CenterCropReshape", "x1", height=3, width=4)), ("x1", "x2"))
 DENSE = ModelSpec((InputSpec("in0", (4, 3)),), (LayerSpec.make("x1", "Dense", "in0", units=5),), ("x1",), seed=1)
+# tf2onnx turns Flatten after a convolution into Shape -> Gather -> ...: onnx2keras 0.0.25's convert_gather
+# reads params['axis'], which tf2onnx leaves out (it is optional, default 0): KeyError: 'axis'.
+CONV_FLATTEN = ModelSpec((InputSpec("in0", (6, 6, 3)),),
+                         (LayerSpec.make("x1", "Conv2D", "in0", filters=2, kernel_size=(3, 3), padding="valid",
+                                         strides=(1, 1), dilation_rate=(1, 1)),
+                          LayerSpec.make("x2", "Flatten", "x1")), ("x2",), seed=3)
+DENSE_4 = ModelSpec((InputSpec("in0", (4,)),), (LayerSpec.make("x1", "Dense", "in0", units=5),), ("x1",), seed=1)
+THIRD_PARTY = {"numpy", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"}
+
+
+def imported(text: str) -> set[str]:
+    """The top-level packages the script imports (anywhere in it)."""
+    names = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and node.module is not None
+            names.add(node.module.split(".")[0])
+    return names
 
 
 @pytest.mark.parametrize("path", [*KERAS_TO_ONNX, "tests.planted:drop_output"])
@@ -141,6 +163,7 @@ def test_the_text_is_a_standalone_script(path: str) -> None:
         finding = Finding(path, stage, symptom, "KeyError", message, output=0)
         text = render_repro(spec, path, 13, finding, {"batch": 2, "sizes": {"in0": (7, 7, 3)}})
         assert not IMPORTS.search(text), IMPORTS.search(text)
+        assert imported(text) - set(sys.stdlib_module_names) <= THIRD_PARTY
         compile(text, "repro.py", "exec")
         for name in ("build_model", "load_case", "convert", "main"):
             assert re.search(rf"^def {name}\(", text, re.MULTILINE), name
@@ -148,6 +171,52 @@ def test_the_text_is_a_standalone_script(path: str) -> None:
         assert f"#   {spec.pretty().splitlines()[1]}" in text and f"{stage}/{symptom}" in text
         assert ("class CenterCropReshape(keras.layers.Layer)" in text) == (spec is CUSTOM)
         assert ('@keras.saving.register_keras_serializable(package="roundtrip")' in text) == (spec is CUSTOM)
+
+
+@pytest.mark.parametrize("back", ONNX_TO_KERAS)
+def test_the_round_trip_text_is_a_standalone_script(back: str) -> None:
+    message = "line one\n'''\"\"\" \\ line two"
+    for stage, symptom, spec in itertools.product(Stage, Symptom, (CROP, CUSTOM)):
+        finding = Finding(f"tf2onnx-function>{back}", stage, symptom, "missing-attribute:axis", message, output=0)
+        text = render_repro(spec, "tf2onnx-function", 13, finding, {"batch": 2}, back=back)
+        assert not IMPORTS.search(text), IMPORTS.search(text)
+        assert imported(text) - set(sys.stdlib_module_names) == THIRD_PARTY | {"onnx2keras"}
+        compile(text, "repro.py", "exec")
+        for name in ("build_model", "load_case", "convert", "convert_back", "to_keras", "from_keras", "category",
+                     "reproduce", "main"):
+            assert re.search(rf"^(def {name}\(|.*\b{name}\b.* = )", text, re.MULTILINE), name
+        assert ONNX_TO_KERAS[back].repro.strip() in text and f'BACK = "{back}"' in text
+        assert "onnx2keras {importlib.metadata.version('onnx2keras')}" in text and "(path {PATH}>{BACK}" in text
+        assert text.endswith('if __name__ == "__main__":\n    sys.exit(main())\n')
+    assert "import onnx2keras" not in render_repro(CROP, "tf2onnx-function", 13, VALUE, {})
+
+
+def test_the_round_trip_script_names_failures_as_the_suite_does() -> None:
+    """Its `category` (pasted, not imported) agrees with roundtrip.back.category."""
+    import onnx
+
+    text = render_repro(DENSE, "tf2onnx-function", 13, VALUE, {}, back="onnx2keras")
+    node = next(n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == "category")
+    namespace: dict[str, Any] = {"re": re}
+    exec(compile(ast.Module([node], []), "repro.py", "exec"), namespace)
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Gather", ["x", "i"], ["y"])], "g", [], [])
+    model = onnx.helper.make_model(graph)
+    for error in (KeyError("Gather"), KeyError("axis"), KeyError(3), TypeError("unsupported data type"),
+                  ValueError("float64 is not float32"), TypeError("int() argument"), ValueError()):
+        assert namespace["category"](error, model) == category(error, model), error
+
+
+@pytest.mark.parametrize("back", ONNX_TO_KERAS)
+def test_the_round_trip_pastes_the_layout_functions(back: str) -> None:
+    text = render_repro(DENSE, "tf2onnx-function", 13, VALUE, {}, back=back)
+    start = text.index("def convert_back(")
+    namespace: dict[str, Any] = {"np": np}
+    exec(text[text.index("\n\n\n", start) + 3:text.index("\n\n\n", text.index("to_keras, from_keras = "))],
+         namespace)
+    entry, array = ONNX_TO_KERAS[back], np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)
+    for ours, theirs in ((namespace["to_keras"], entry.to_keras), (namespace["from_keras"], entry.from_keras)):
+        for x in (array, array[0, 0]):
+            assert np.array_equal(ours(x), theirs(x)) and ours(x).shape == theirs(x).shape
 
 
 def test_the_text_builds_the_model_one_line_per_layer() -> None:
@@ -220,3 +289,39 @@ def test_end_to_end_a_value_finding_that_does_not_show_exits_0(tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert "output 0: Keras (2, 4, 5) float32, ONNX Runtime (2, 4, 5) float32" in result.stdout
     assert "RESULT: fixed: every stage up to compare passes" in result.stdout
+
+
+# ---- running a round trip ----------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.usefixtures("keras_session")
+def test_end_to_end_onnx2keras_missing_gather_axis_shows(tmp_path: Path) -> None:
+    finding = Finding("tf2onnx-function>onnx2keras", Stage.LOAD, Symptom.EXCEPTION, "missing-attribute:axis", "'axis'")
+    text = render_repro(CONV_FLATTEN, "tf2onnx-function", 13, finding, {"batch": 2}, back="onnx2keras")
+    result = run_script(write_entry(tmp_path, CONV_FLATTEN, text))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "load: raised KeyError: 'axis'" in result.stdout
+    assert "in convert_gather" in result.stdout  # the traceback, down to onnx2keras' line
+    assert "onnx2keras 0.0.25" in result.stdout and "(path tf2onnx-function>onnx2keras, opset 13)" in result.stdout
+    assert "RESULT: the bug shows (load/exception: missing-attribute:axis)" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("keras_session")
+def test_end_to_end_a_round_trip_value_finding_that_does_not_show_exits_0(tmp_path: Path) -> None:
+    finding = Finding("tf2onnx-function>onnx2keras", Stage.COMPARE, Symptom.VALUE, "value@Dense", "differ", output=0)
+    text = render_repro(DENSE_4, "tf2onnx-function", 13, finding, {"batch": 2}, back="onnx2keras")
+    result = run_script(write_entry(tmp_path, DENSE_4, text))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "output 0: Keras (2, 5) float32, the round trip (2, 5) float32" in result.stdout
+    assert "RESULT: fixed: every stage up to compare passes" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("keras_session")
+def test_a_round_trip_whose_first_conversion_fails_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    finding = Finding("tf2onnx-keras>onnx2keras", Stage.LOAD, Symptom.EXCEPTION, "KeyError", "'x'")
+    script = write_entry(tmp_path, CROP, render_repro(CROP, "tf2onnx-keras", 15, finding, {}, back="onnx2keras"))
+    assert exec_script(script)["main"]([]) == 2
+    out = capsys.readouterr().out
+    assert "the first conversion fails: not this finding; convert: raised KeyError" in out
+    assert "RESULT: something else went wrong: convert/first-conversion: KeyError" in out
