@@ -3,6 +3,7 @@
 Profiles (`pytest properties/ --hypothesis-profile=NAME`, or ROUNDTRIP_PROFILE=NAME):
 - default: the main job, a few minutes on two cores.
 - ci: a smoke run, a handful of examples per property, derandomised.
+- short: 25 examples per property.
 - campaign: long runs.
 """
 
@@ -27,6 +28,7 @@ _COMMON = {
 }
 settings.register_profile("default", max_examples=60, **_COMMON)
 settings.register_profile("ci", max_examples=8, derandomize=True, database=None, **_COMMON)
+settings.register_profile("short", max_examples=25, **_COMMON)
 settings.register_profile("campaign", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("ROUNDTRIP_PROFILE", "default"))
 

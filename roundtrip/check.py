@@ -125,7 +125,7 @@ def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcom
             continue
         report(Stage.COMPARE)
         found = compare(job.path, case.label, case.expected, case.actual, declared)
-        outcome.findings += [_blamed(f, proto, case, spec, converter, job) for f in found]
+        outcome.findings += [_blamed(f, proto, case, spec, converter, job, model) for f in found]
     outcome.findings += _warning_findings(job.path, session, outcome.findings)
     outcome.findings = _first_of_each(outcome.findings)
     return outcome
@@ -156,12 +156,14 @@ def _first_of_each(findings: list[Finding]) -> list[Finding]:
     return list(seen.values())
 
 
-def _blamed(finding: Finding, proto: Any, case: Case, spec: ModelSpec, converter: Any, job: Job) -> Finding:
-    """For a shape or value mismatch: who is wrong (the reference evaluator decides between Keras and
-    ONNX Runtime) and which layer first goes wrong (the kind goes into the signature)."""
+def _blamed(finding: Finding, proto: Any, case: Case, spec: ModelSpec, converter: Any, job: Job,
+            model: Any) -> Finding:
+    """For a shape or value mismatch: who is wrong (Keras, when its batched outputs differ from its
+    outputs one example at a time; else the reference evaluator decides between the graph and ONNX
+    Runtime) and which layer first goes wrong (the kind goes into the signature)."""
     if finding.symptom not in (Symptom.SHAPE, Symptom.VALUE) or finding.output is None:
         return finding
-    blame = _blame(proto, case, finding.output)
+    blame = Blame.KERAS if not _keras_consistent(model, case) else _blame(proto, case, finding.output)
     culprit = _culprit(spec, converter, job.opset, case) or _producer(spec, finding.output)
     kind = f"{finding.kind}@{culprit}" + ("" if blame is Blame.CONVERTER else f"/{blame}")
     return Finding(finding.path, finding.stage, finding.symptom, kind, finding.message, blame, finding.output,
@@ -180,6 +182,19 @@ def _blame(proto: Any, case: Case, k: int) -> Blame:
     if reference.shape == expected.shape and close(reference, expected).all():
         return Blame.RUNTIME
     return Blame.UNKNOWN
+
+
+def _keras_consistent(model: Any, case: Case) -> bool:
+    """Whether Keras gives each example of the batch the same outputs alone as in the batch: when it does
+    not, Keras (TensorFlow's kernel) is the one that is wrong, whatever ONNX Runtime says."""
+    if case.batch == 1:
+        return True
+    for i in range(case.batch):
+        alone = run_keras(model, [x[i : i + 1] for x in case.inputs])
+        if not all(a.shape == e[i : i + 1].shape and close(a, e[i : i + 1]).all()
+                   for a, e in zip(alone, case.expected, strict=True)):
+            return False
+    return True
 
 
 def _producer(spec: ModelSpec, k: int) -> str:

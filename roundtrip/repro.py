@@ -235,8 +235,8 @@ def _one_or_list(names: list[str]) -> str:
 
 # ---- the fixed text -------------------------------------------------------------------------------
 _STDLIB = ("contextlib", "multiprocessing", "os", "pathlib", "platform", "re", "signal", "sys", "tempfile", "traceback")
-# A round trip has no ONNX Runtime log to capture (contextlib, tempfile), and names onnx2keras' version.
-_STDLIB_BACK = tuple(sorted({*_STDLIB, "importlib.metadata"} - {"contextlib", "tempfile"}))
+# A round trip has no ONNX Runtime log to capture (contextlib), and names onnx2keras' version.
+_STDLIB_BACK = tuple(sorted({*_STDLIB, "importlib.metadata"} - {"contextlib"}))
 
 _THIRD_PARTY = """
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
