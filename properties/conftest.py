@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from roundtrip.harness import Harness
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+CORPUS = Path(os.environ.get("ROUNDTRIP_CORPUS", Path(__file__).resolve().parent.parent / "corpus"))
 
 _COMMON = {
     "deadline": None,
@@ -38,7 +38,7 @@ _HARNESS: list[Harness] = []
 @pytest.fixture(scope="session")
 def harness() -> Iterator[Harness]:
     """Worker processes and the corpus, shared by every property of the session."""
-    opened = Harness.open(Path(os.environ.get("ROUNDTRIP_CORPUS", CORPUS)))
+    opened = Harness.open(CORPUS)
     _HARNESS.append(opened)
     yield opened
     opened.close()

@@ -70,8 +70,9 @@ def resolve_back(name: str) -> OnnxToKeras:
 
 @contextlib.contextmanager
 def keras_config_restored() -> Iterator[None]:
-    """Keras' global image data format and float type as they were before: onnx2keras switches the whole
-    process to channels_first, which would change every Keras model built after it."""
+    """Keras' global image data format and float type as they were before, and a cleared session:
+    onnx2keras switches the whole process to channels_first, which would change every Keras model built
+    after it."""
     import keras
 
     data_format, floatx = keras.config.image_data_format(), keras.config.floatx()
@@ -80,6 +81,7 @@ def keras_config_restored() -> Iterator[None]:
     finally:
         keras.config.set_image_data_format(data_format)
         keras.config.set_floatx(floatx)
+        keras.backend.clear_session()  # and the layers and names it made: results must not depend on order
 
 
 def category(error: BaseException, model: Any) -> str:
