@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -125,19 +125,24 @@ def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcom
             continue
         report(Stage.COMPARE)
         found = compare(job.path, case.label, case.expected, case.actual, declared)
-        outcome.findings += [_blamed(f, proto, case, spec, converter, job, model) for f in found]
+        if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.output is not None for f in found):
+            # Once per case, not per mismatch: both run Keras again, and the culprit converts again.
+            keras_wrong = not _keras_consistent(model, case)
+            culprit = _culprit(spec, converter, job.opset, case)
+            found = [_blamed(f, proto, case, spec, keras_wrong, culprit) for f in found]
+        outcome.findings += found
     outcome.findings += _warning_findings(job.path, session, outcome.findings)
     outcome.findings = _first_of_each(outcome.findings)
     return outcome
 
 
-def _exception(path: str, stage: Stage, error: BaseException, label: str = "") -> Finding:
+def _exception(path: str, stage: Stage, error: BaseException, label: str = "", kind: str = "") -> Finding:
     details = {"traceback": "".join(traceback.format_exception(error))} | ({"case": label} if label else {})
     message = str(error) or repr(error)
     # Keras wraps what its layers raise in "Exception encountered when calling <Layer>.call()": such an
     # error comes from Keras tracing the model for the converter, not from the converter's own code.
     blame = Blame.KERAS if "Exception encountered when calling" in message else Blame.CONVERTER
-    return Finding(path, stage, Symptom.EXCEPTION, type(error).__name__, message, blame, details=details)
+    return Finding(path, stage, Symptom.EXCEPTION, kind or type(error).__name__, message, blame, details=details)
 
 
 def _warning_findings(path: str, session: OrtSession, found: list[Finding]) -> list[Finding]:
@@ -156,18 +161,17 @@ def _first_of_each(findings: list[Finding]) -> list[Finding]:
     return list(seen.values())
 
 
-def _blamed(finding: Finding, proto: Any, case: Case, spec: ModelSpec, converter: Any, job: Job,
-            model: Any) -> Finding:
+def _blamed(finding: Finding, proto: Any, case: Case, spec: ModelSpec, keras_wrong: bool,
+            culprit: str | None) -> Finding:
     """For a shape or value mismatch: who is wrong (Keras, when its batched outputs differ from its
     outputs one example at a time; else the reference evaluator decides between the graph and ONNX
     Runtime) and which layer first goes wrong (the kind goes into the signature)."""
     if finding.symptom not in (Symptom.SHAPE, Symptom.VALUE) or finding.output is None:
         return finding
-    blame = Blame.KERAS if not _keras_consistent(model, case) else _blame(proto, case, finding.output)
-    culprit = _culprit(spec, converter, job.opset, case) or _producer(spec, finding.output)
+    blame = Blame.KERAS if keras_wrong else _blame(proto, case, finding.output)
+    culprit = culprit or _producer(spec, finding.output)
     kind = f"{finding.kind}@{culprit}" + ("" if blame is Blame.CONVERTER else f"/{blame}")
-    return Finding(finding.path, finding.stage, finding.symptom, kind, finding.message, blame, finding.output,
-                   {**finding.details, "case": case.label, "culprit": culprit})
+    return replace(finding, kind=kind, blame=blame, details={**finding.details, "case": case.label, "culprit": culprit})
 
 
 def _blame(proto: Any, case: Case, k: int) -> Blame:
@@ -243,9 +247,7 @@ def _load_and_run(job: Job, back: Any, proto: Any, spec: ModelSpec, outcome: Out
     try:
         keras_back = back.convert(proto, names)
     except Exception as e:  # noqa: BLE001 - the converter's exception is the finding
-        raw = _exception(job.name, Stage.LOAD, e)
-        outcome.findings.append(Finding(raw.path, raw.stage, raw.symptom, category(e, proto), raw.message,
-                                        raw.blame, details=raw.details))
+        outcome.findings.append(_exception(job.name, Stage.LOAD, e, kind=category(e, proto)))
         return
     for case in outcome.cases:
         report(Stage.RUN)
@@ -266,8 +268,7 @@ def _named(finding: Finding, spec: ModelSpec, case: Case) -> Finding:
     if finding.output is None or finding.symptom not in (Symptom.SHAPE, Symptom.VALUE):
         return finding
     if finding.kind == "shape:batch":
-        return Finding(finding.path, finding.stage, finding.symptom, finding.kind, finding.message, finding.blame,
-                       finding.output, {**finding.details, "case": case.label})
+        return replace(finding, details={**finding.details, "case": case.label})
     culprit = _producer(spec, finding.output)
-    return Finding(finding.path, finding.stage, finding.symptom, f"{finding.kind}@{culprit}", finding.message,
-                   finding.blame, finding.output, {**finding.details, "case": case.label, "culprit": culprit})
+    return replace(finding, kind=f"{finding.kind}@{culprit}",
+                   details={**finding.details, "case": case.label, "culprit": culprit})

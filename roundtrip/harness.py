@@ -20,7 +20,7 @@ from roundtrip.check import Job, Outcome
 from roundtrip.converters import resolve
 from roundtrip.findings import Finding
 from roundtrip.spec import ModelSpec
-from roundtrip.worker import Limits, Pool, SuiteError, Worker
+from roundtrip.worker import Limits, Pool, SuiteError
 
 
 class NewFinding(AssertionError):
@@ -106,16 +106,10 @@ class Harness:
 
     def run(self, job: Job, fresh: bool = False) -> Outcome:
         self.checks += 1
-        key = job.path if resolve(job.path).own_process else "shared"
         if fresh:
-            worker = Worker.start(self.pool.task)
-            try:
-                worker.wait_ready(self.pool.start_timeout)
-                status, result = worker.call(job, self.pool.limits)
-            finally:
-                worker.stop()
+            status, result = self.pool.call_fresh(job)
         else:
-            status, result = self.pool.call(key, job)
+            status, result = self.pool.call(job.path if resolve(job.path).own_process else "shared", job)
         if status == "error":
             raise SuiteError(f"a check raised ({job.name}, opset {job.opset}):\n{result}\n{job.spec}")
         return result if status == "done" else Outcome([result.finding(job.name)])

@@ -213,6 +213,16 @@ class Pool:
             del self.workers[key]
         return status, result
 
+    def call_fresh(self, job: Any) -> tuple[str, Any]:
+        """The job in a worker of its own, started for it and stopped after: nothing earlier jobs left
+        behind in a process can change the answer."""
+        worker = Worker.start(self.task)
+        try:
+            worker.wait_ready(self.start_timeout)
+            return worker.call(job, self.limits)
+        finally:
+            worker.stop()
+
     def close(self) -> None:
         for worker in [*self.workers.values(), *([self.spare] if self.spare else [])]:
             worker.stop()
