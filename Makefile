@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuzz test lint
+.PHONY: setup system fuzz test lint
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,5 +20,14 @@ lint: $(STAMP)
 	$(PY) -m ruff check roundtrip strategies properties tests bench
 	$(PY) -m mypy roundtrip strategies
 
-test: lint
+# Servers and a browser that some tests drive (redis-server on loopback, headless Chromium): installed with
+# apt-get where this runs as root; elsewhere the tests that need them skip and say why.
+system:
+	@missing=""; for p in redis-server chromium; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing"; \
+		apt-get install -y -q $$missing >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+	elif [ -n "$$missing" ]; then echo "not installed:$$missing (the tests that need them skip)"; fi
+
+test: lint system
 	$(PY) -m pytest tests/ $(ARGS)
