@@ -35,6 +35,10 @@ class Job:
         """What findings are filed under: the path, or `path>back` for a round trip."""
         return f"{self.path}>{self.back}" if self.back else self.path
 
+    @property
+    def direction(self) -> str:
+        return "keras-onnx-keras" if self.back else "keras-onnx"
+
 
 def run_job(job: Job, report: Report = lambda stage: None) -> Outcome:
     """The worker's task: one check of either kind."""
