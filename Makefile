@@ -31,3 +31,14 @@ system:
 
 test: lint system
 	$(PY) -m pytest tests/ $(ARGS)
+
+# onnx2tf in an environment of its own (it pins TensorFlow 2.19 and numpy 1.26): roundtrip/remote.py runs a
+# server in it.  Not part of `test` or `fuzz`; its tests skip, saying this command, while it is absent.
+ONNX2TF_VENV := .venv-onnx2tf
+.PHONY: onnx2tf-env
+onnx2tf-env: $(ONNX2TF_VENV)/.installed
+
+$(ONNX2TF_VENV)/.installed: envs/onnx2tf.txt
+	test -x $(ONNX2TF_VENV)/bin/python || $(PYTHON) -m venv $(ONNX2TF_VENV)
+	$(ONNX2TF_VENV)/bin/python -m pip install -q --disable-pip-version-check -r envs/onnx2tf.txt
+	touch $@

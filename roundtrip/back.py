@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from roundtrip.findings import Error, headline
 
 
 def identity(array: np.ndarray) -> np.ndarray:
@@ -38,6 +40,16 @@ class OnnxToKeras:
     to_keras: Callable[[np.ndarray], np.ndarray]
     from_keras: Callable[[np.ndarray], np.ndarray]
     repro: str
+    remote: bool = False  # runs in an environment of its own, behind roundtrip.remote
+
+    # ONNX made again from the Keras model that came back keeps that model's layout.
+    @property
+    def to_back(self) -> Callable[[np.ndarray], np.ndarray]:
+        return self.to_keras
+
+    @property
+    def from_back(self) -> Callable[[np.ndarray], np.ndarray]:
+        return self.from_keras
 
 
 def onnx2keras_plain(model: Any, input_names: list[str]) -> Any:
@@ -52,6 +64,10 @@ def onnx2keras_nhwc(model: Any, input_names: list[str]) -> Any:
     return onnx_to_keras(model, input_names, verbose=False, change_ordering=True)
 
 
+def in_its_environment(model: Any, input_names: list[str]) -> Any:
+    raise RuntimeError("this converter runs in an environment of its own: roundtrip.remote calls it")
+
+
 ONNX_TO_KERAS: dict[str, OnnxToKeras] = {
     "onnx2keras": OnnxToKeras(
         "onnx2keras", onnx2keras_plain, identity, identity,
@@ -59,6 +75,13 @@ ONNX_TO_KERAS: dict[str, OnnxToKeras] = {
     "onnx2keras-nhwc": OnnxToKeras(
         "onnx2keras-nhwc", onnx2keras_nhwc, channels_last, channels_first,
         "keras_model = onnx2keras.onnx_to_keras(onnx_model, input_names, verbose=False, change_ordering=True)\n"),
+    # onnx2tf (TensorFlow 2.19, tf_keras) in .venv-onnx2tf: the server gives outputs, and the ONNX made again
+    # by tf2onnx from_keras, in the graph's own layout (see roundtrip/remote.py).
+    "onnx2tf": OnnxToKeras(
+        "onnx2tf", in_its_environment, identity, identity,
+        "keras_model = onnx2tf.convert(onnx_graph=onnx_model, disable_model_save=True, not_use_onnxsim=True, "
+        "output_folder_path=tempfile.mkdtemp(), verbosity='error')\n",
+        remote=True),
 }
 
 
@@ -84,14 +107,83 @@ def keras_config_restored() -> Iterator[None]:
         keras.backend.clear_session()  # and the layers and names it made: results must not depend on order
 
 
-def category(error: BaseException, model: Any) -> str:
+def category(error: Any, model: Any) -> str:
     """The named failure kind of an ONNX -> Keras conversion: an unsupported operator (which one), a
-    missing attribute (opset skew: an attribute later opsets made optional), or the exception type."""
+    missing attribute (opset skew: an attribute later opsets made optional), or the exception type.
+    `error` is an exception, or a `findings.Error` (its `type` and `message`) from another process."""
+    if isinstance(error, BaseException):
+        name, message = type(error).__name__, str(error)
+    else:
+        name, message = error.type, error.message
     ops = {node.op_type for node in model.graph.node}
-    if isinstance(error, KeyError) and error.args and error.args[0] in ops:
-        return f"unsupported-op:{error.args[0]}"
-    if isinstance(error, KeyError) and error.args and isinstance(error.args[0], str):
-        return f"missing-attribute:{error.args[0]}"
-    if re.search(r"dtype|data type|float16|float64|double", str(error), re.I):
-        return f"dtype:{type(error).__name__}"
-    return type(error).__name__
+    key = re.fullmatch(r"'([^']*)'", message.strip()) if name == "KeyError" else None
+    if key and key.group(1) in ops:
+        return f"unsupported-op:{key.group(1)}"
+    if key:
+        return f"missing-attribute:{key.group(1)}"
+    if re.search(r"dtype|data type|float16|float64|double", headline(message), re.I):
+        return f"dtype:{name}"
+    return name
+
+
+@dataclass
+class BackRun:
+    """What an ONNX -> Keras converter made of a graph: the conversion's error, or each case's outputs
+    (in the graph's layout) or error; and the ONNX made again from the Keras model, or that error."""
+
+    load_error: Error | None = None
+    outputs: list[list[np.ndarray] | Error] = field(default_factory=list)
+    onnx_back: bytes | None = None
+    export_error: Error | None = None
+
+
+def back_opset(opset: int) -> int:
+    """The opset the way back to ONNX asks for: the graph's, within what the Keras -> ONNX paths take."""
+    from roundtrip.converters import MIN_OPSET
+
+    return min(max(opset, MIN_OPSET), 18)
+
+
+def run_back(back_name: str, proto: Any, cases: list[list[np.ndarray]], path: str = "", opset: int = 13) -> BackRun:
+    """The ONNX -> Keras converter `back_name` on `proto`, its Keras model on each case's inputs (arrays
+    in the ONNX layout both ways), and (with `path`) that model converted to ONNX again at `opset`: in this
+    process, or behind `roundtrip.remote` for a converter with an environment of its own."""
+    back = resolve_back(back_name)
+    if back.remote:
+        from roundtrip.remote import RemoteDied, RemoteTimeout, call_environment
+
+        try:
+            return call_environment(back_name, proto.SerializeToString(), cases, opset if path else None)
+        except RemoteDied as e:  # the converter crashed or hung its server: a finding, like a worker's death
+            return BackRun(Error("timeout" if isinstance(e, RemoteTimeout) else "crash", str(e), e.log))
+    names = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
+    with keras_config_restored():  # what the converter leaves behind must not leak into the next check
+        try:
+            model = back.convert(proto, names)
+        except Exception as e:  # noqa: BLE001 - the converter's exception is the finding
+            return BackRun(Error.of(e))
+        run = BackRun(outputs=[_run_keras(model, back, inputs) for inputs in cases])
+        if path:
+            try:
+                run.onnx_back = _to_onnx(model, path, opset).SerializeToString()
+            except Exception as e:  # noqa: BLE001
+                run.export_error = Error.of(e)
+    return run
+
+
+def _run_keras(model: Any, back: Any, inputs: list[np.ndarray]) -> list[np.ndarray] | Error:
+    from roundtrip.build import run_keras
+
+    try:
+        return [back.from_keras(a) for a in run_keras(model, [back.to_keras(x) for x in inputs])]
+    except Exception as e:  # noqa: BLE001
+        return Error.of(e)
+
+
+def _to_onnx(model: Any, path: str, opset: int) -> Any:
+    """The Keras model that came back, through a Keras -> ONNX path, its inputs as the model has them."""
+    from roundtrip.converters import resolve
+    from roundtrip.spec import InputSpec, ModelSpec
+
+    inputs = tuple(InputSpec(t.name, tuple(int(d) for d in t.shape[1:])) for t in model.inputs)
+    return resolve(path).convert(model, ModelSpec(inputs, (), tuple(i.name for i in inputs)), opset)

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from roundtrip.back import category, keras_config_restored, resolve_back
+from roundtrip.back import category, run_back
 from roundtrip.build import build_keras, run_keras
 from roundtrip.converters import resolve
-from roundtrip.findings import Blame, Finding, Stage, Symptom
+from roundtrip.findings import Blame, Error, Finding, Stage, Symptom
 from roundtrip.inputs import make_inputs
 from roundtrip.oracle import close, compare, graph_findings
 from roundtrip.runners import OrtSession, declared_dims, run_reference
@@ -40,8 +40,12 @@ class Job:
         return "keras-onnx-keras" if self.back else "keras-onnx"
 
 
-def run_job(job: Job, report: Report = lambda stage: None) -> Outcome:
-    """The worker's task: one check of either kind."""
+def run_job(job: Any, report: Report = lambda stage: None) -> Outcome:
+    """The worker's task: one check of any kind (a `Job`, or a `graph_check.GraphJob`)."""
+    if not isinstance(job, Job):
+        from roundtrip.graph_check import check_graph
+
+        return check_graph(job, report)
     return check_round_trip(job, report) if job.back else check_keras_to_onnx(job, report)
 
 
@@ -136,7 +140,7 @@ def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcom
             found = [_blamed(f, proto, case, spec, keras_wrong, culprit) for f in found]
         outcome.findings += found
     outcome.findings += _warning_findings(job.path, session, outcome.findings)
-    outcome.findings = _first_of_each(outcome.findings)
+    outcome.findings = first_of_each(outcome.findings)
     return outcome
 
 
@@ -158,7 +162,7 @@ def _warning_findings(path: str, session: OrtSession, found: list[Finding]) -> l
     return [Finding(path, stage, Symptom.DECLARED_SHAPE, f"ort-warning:{where}", text)]
 
 
-def _first_of_each(findings: list[Finding]) -> list[Finding]:
+def first_of_each(findings: list[Finding]) -> list[Finding]:
     seen: dict[str, Finding] = {}
     for f in findings:
         seen.setdefault(f.signature, f)
@@ -231,7 +235,6 @@ def _culprit(spec: ModelSpec, converter: Any, opset: int, case: Case) -> str | N
 def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
     """Keras -> ONNX (job.path) -> Keras (job.back), compared with the original Keras model.  A failure
     of the first conversion is the one-way property's to report: here it ends the check quietly."""
-    back = resolve_back(job.back)
     spec, model, outcome = _prepare(job, report)
     report(Stage.CONVERT)
     try:
@@ -239,30 +242,21 @@ def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
     except Exception:  # noqa: BLE001 - found and filed by the Keras -> ONNX property
         return outcome
     outcome.onnx = proto.SerializeToString()
-    with keras_config_restored():  # what the back conversion leaves behind must not leak into the next check
-        _load_and_run(job, back, proto, spec, outcome, report)
-    outcome.findings = _first_of_each(outcome.findings)
-    return outcome
-
-
-def _load_and_run(job: Job, back: Any, proto: Any, spec: ModelSpec, outcome: Outcome, report: Report) -> None:
     report(Stage.LOAD)
-    names = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
-    try:
-        keras_back = back.convert(proto, names)
-    except Exception as e:  # noqa: BLE001 - the converter's exception is the finding
-        outcome.findings.append(_exception(job.name, Stage.LOAD, e, kind=category(e, proto)))
-        return
-    for case in outcome.cases:
-        report(Stage.RUN)
-        try:
-            case.actual = [back.from_keras(a) for a in run_keras(keras_back, [back.to_keras(x) for x in case.inputs])]
-        except Exception as e:  # noqa: BLE001
-            outcome.findings.append(_exception(job.name, Stage.RUN, e, case.label))
+    run = run_back(job.back, proto, [case.inputs for case in outcome.cases])
+    if run.load_error is not None:
+        outcome.findings.append(run.load_error.finding(job.name, Stage.LOAD, kind=category(run.load_error, proto)))
+        return outcome
+    report(Stage.COMPARE)
+    for case, outputs in zip(outcome.cases, run.outputs, strict=True):
+        if isinstance(outputs, Error):
+            outcome.findings.append(outputs.finding(job.name, Stage.RUN, case.label))
             continue
-        report(Stage.COMPARE)
+        case.actual = outputs
         found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual))
         outcome.findings += [_named(f, spec, case) for f in found]
+    outcome.findings = first_of_each(outcome.findings)
+    return outcome
 
 
 def _named(finding: Finding, spec: ModelSpec, case: Case) -> Finding:

@@ -1,11 +1,12 @@
 """The corpus: one folder per distinct failure, plain files only.
 
     corpus/<path>-<stage>-<symptom>-<kind>-<hash>/
-        spec.json     the model spec (roundtrip.ModelSpec JSON)
+        spec.json     the model spec (roundtrip.ModelSpec JSON; a roundtrip.GraphSpec for direction onnx-keras-onnx)
         meta.json     signature, finding, opset, seeds, case, versions, date, shrink statistics
-        model.onnx    the converted model, when there is one
-        weights.npz   every layer's weights, "<layer>/<index>"
-        test_data_set_0/input_<k>.pb, output_<k>.pb   inputs and Keras' outputs (ONNX backend layout)
+        model.onnx    the converted model, when there is one (the graph under test, for onnx-keras-onnx)
+        weights.npz   every layer's weights, "<layer>/<index>" (Keras specs only)
+        test_data_set_0/input_<k>.pb, output_<k>.pb   inputs and expected outputs (Keras', or ONNX Runtime's on
+                      the graph), in the ONNX backend test layout
         err.log       the traceback, the worker's log or the comparison
         repro.py      a standalone script: exits 1 while the bug shows, 0 once fixed
 
@@ -18,6 +19,7 @@ import collections
 import datetime
 import json
 import os
+import platform
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from roundtrip.findings import Finding
+from roundtrip.graphs import GraphSpec
 from roundtrip.spec import ModelSpec, SpecError
 
 META_SCHEMA = 1
@@ -48,16 +51,27 @@ def versions() -> dict[str, str]:
     return found
 
 
-def size_of(spec: ModelSpec) -> list[int]:
-    """How big a repro is: layers, then input elements, then spec text.  Smaller replaces larger."""
+def size_of(spec: ModelSpec | GraphSpec) -> list[int]:
+    """How big a repro is: layers (or nodes), then input elements, then spec text.  Smaller replaces larger."""
+    if isinstance(spec, GraphSpec):
+        return [len(spec.nodes), int(np.prod(spec.input_shape)), len(spec.to_json())]
     return [len(spec.layers), sum(int(np.prod(i.shape)) for i in spec.inputs), len(spec.to_json())]
+
+
+GRAPH_DIRECTION = "onnx-keras-onnx"
+
+
+def _tensor_names(spec: ModelSpec | GraphSpec) -> tuple[list[str], list[str]]:
+    if isinstance(spec, GraphSpec):
+        return ["input"], ["output"]
+    return [i.name for i in spec.inputs], list(spec.outputs)
 
 
 @dataclass(frozen=True)
 class Entry:
     folder: Path
     meta: dict[str, Any]
-    spec: ModelSpec
+    spec: ModelSpec | GraphSpec  # a GraphSpec for the ONNX -> Keras -> ONNX direction
 
     @property
     def signature(self) -> str:
@@ -81,8 +95,10 @@ def load(folder: Path) -> Entry:
         Finding.from_dict(meta["finding"])
     except (KeyError, ValueError, TypeError) as e:
         raise CorpusError(f"{meta_path}: field 'finding' is invalid ({e!r})") from None
+    parse = GraphSpec.from_json if meta.get("direction") == GRAPH_DIRECTION else ModelSpec.from_json
+    spec: ModelSpec | GraphSpec
     try:
-        spec = ModelSpec.from_json(spec_path.read_text())
+        spec = parse(spec_path.read_text())
     except OSError as e:
         raise CorpusError(f"{spec_path}: unreadable ({e})") from None
     except SpecError as e:
@@ -98,14 +114,17 @@ def entries(root: Path) -> list[Entry]:
 
 
 def job_of(entry: Entry) -> Any:
-    """The check.Job that replays an entry."""
+    """The check.Job (or graph_check.GraphJob) that replays an entry."""
     from roundtrip.check import Job
+    from roundtrip.graph_check import GraphJob
 
     meta = entry.meta
+    if meta.get("direction") == GRAPH_DIRECTION:
+        return GraphJob(entry.spec.to_json(), meta["back"], meta.get("converter", ""))
     return Job(entry.spec.to_json(), meta.get("converter", meta["path"]), int(meta["opset"]), meta.get("back", ""))
 
 
-def write(root: Path, finding: Finding, spec: ModelSpec, job: Any, outcome: Any, shrink: dict[str, Any],
+def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, outcome: Any, shrink: dict[str, Any],
           repro: str) -> Path:
     """Writes (or replaces) the entry of `finding`'s signature.  `job` is the check.Job, `outcome` its
     check.Outcome."""
@@ -133,18 +152,22 @@ def write(root: Path, finding: Finding, spec: ModelSpec, job: Any, outcome: Any,
         "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
         "size": size_of(spec),
         "versions": versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "shrink": shrink,
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     if outcome.onnx is not None:
         (tmp / "model.onnx").write_bytes(outcome.onnx)
-    np.savez(tmp / "weights.npz", **outcome.weights)
+    if outcome.weights:
+        np.savez(tmp / "weights.npz", **outcome.weights)
     if case is not None:
         data = tmp / "test_data_set_0"
         data.mkdir()
-        named = [("input", i.name, a) for i, a in zip(spec.inputs, case.inputs, strict=True)]
-        named += [("output", o, a) for o, a in zip(spec.outputs, case.expected, strict=True)]
+        ins, outs = _tensor_names(spec)
+        named = [("input", n, a) for n, a in zip(ins, case.inputs, strict=True)]
+        named += [("output", n, a) for n, a in zip(outs, case.expected, strict=True)]
         counts: collections.Counter[str] = collections.Counter()
         for role, name, array in named:
             tensor = numpy_helper.from_array(array, name)
@@ -161,7 +184,7 @@ def case_of(finding: Finding, cases: list[Any]) -> Any:
     return next((c for c in cases if c.label == label), cases[0] if cases else None)
 
 
-def _err_log(finding: Finding, spec: ModelSpec) -> str:
+def _err_log(finding: Finding, spec: ModelSpec | GraphSpec) -> str:
     parts = [finding.describe(), "", spec.pretty(), ""]
     if finding.details.get("traceback"):
         parts += ["Traceback:", finding.details["traceback"]]

@@ -86,6 +86,30 @@ class Finding:
                        Blame(data.get("blame", "converter")), data.get("output"), data.get("details", {}))
 
 
+@dataclass(frozen=True)
+class Error:
+    """An exception, caught here or in another process or environment: its type name, message, traceback."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+    @staticmethod
+    def of(error: BaseException) -> Error:
+        import traceback
+
+        return Error(type(error).__name__, str(error) or repr(error), "".join(traceback.format_exception(error)))
+
+    def finding(self, path: str, stage: Stage, label: str = "", kind: str = "") -> Finding:
+        """The finding it makes at `stage` (blamed on the converter: no Keras tracing is involved).  An
+        Error of type "crash" or "timeout" is a process that died or hung (symptom crash or timeout)."""
+        details = {"traceback": self.traceback} | ({"case": label} if label else {})
+        died = {"crash": Symptom.CRASH, "timeout": Symptom.TIMEOUT}.get(self.type)
+        if died is not None:
+            return Finding(path, stage, died, self.type, self.message, details={"log": self.traceback})
+        return Finding(path, stage, Symptom.EXCEPTION, kind or self.type, self.message, details=details)
+
+
 _NORMALISE = [
     (re.compile(r"Name:\s*'[^']*'"), "Name:'<node>'"),  # ORT's node names carry Keras' per-session counters
     (re.compile(r"[\w.-]*/[\w./-]+\.(py|h|cc|cpp)(:\d+)?"), "<file>"),  # source paths
@@ -99,13 +123,23 @@ _NORMALISE = [
 ]
 
 
+def plain_text(message: str) -> str:
+    """The message without terminal colour codes (Keras bolds its messages)."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", message)
+
+
 def headline(message: str) -> str:
     """The line of a message that says what went wrong: the first that names an error, else the first.
-    (TensorFlow's errors start with "in user code:" and a stack before the line that matters.)"""
+    (TensorFlow's errors start with "in user code:" and a stack before the line that matters; Keras'
+    "Exception encountered when calling X.call()." says what on the line after, which is kept too.)"""
     plain = re.sub(r"\x1b\[[0-9;]*m", "", message)  # terminal colours (Keras bolds its messages)
     lines = [line.strip() for line in plain.strip().splitlines() if line.strip()]
-    named = [line for line in lines if re.search(r"(Error|Exception)\b", line) and not line.startswith("File ")]
-    return (named or lines or [""])[0]
+    named = [k for k, line in enumerate(lines)
+             if re.search(r"(Error|Exception)\b", line) and not line.startswith("File ")]
+    k = named[0] if named else 0
+    if k + 1 < len(lines) and lines[k].startswith("Exception encountered when calling"):
+        return f"{lines[k]} {lines[k + 1]}"  # Keras' wrapper: what went wrong is on the next line
+    return lines[k] if lines else ""
 
 
 def normalise(message: str) -> str:

@@ -19,8 +19,13 @@ from roundtrip import corpus
 from roundtrip.check import Job, Outcome
 from roundtrip.converters import resolve
 from roundtrip.findings import Finding
+from roundtrip.graph_check import GraphJob
+from roundtrip.graphs import GraphSpec
 from roundtrip.spec import ModelSpec
 from roundtrip.worker import Limits, Pool, SuiteError
+
+AnyJob = Job | GraphJob
+AnySpec = ModelSpec | GraphSpec
 
 
 class NewFinding(AssertionError):
@@ -51,7 +56,7 @@ class Track:
     first_size: list[int] | None = None
     smallest: list[int] | None = None
 
-    def add(self, spec: ModelSpec) -> None:
+    def add(self, spec: AnySpec) -> None:
         size = corpus.size_of(spec)
         self.examples += 1
         self.first_size = self.first_size or size
@@ -85,11 +90,18 @@ class Harness:
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # what Hypothesis' own printer calls
         printer.text(repr(self))
 
-    # ---- the property's one call -------------------------------------------------------------
+    # ---- the properties' calls ---------------------------------------------------------------
     def check(self, spec: ModelSpec, path: str, opset: int, back: str = "") -> None:
-        """Runs the check (a round trip through `back` when given); raises NewFinding (a subclass per
-        signature) for the first new finding."""
-        job = Job(spec.to_json(), path, opset, back)
+        """Keras -> ONNX through `path` (and back to Keras through `back`, when given); raises NewFinding
+        (a subclass per signature) for the first new finding."""
+        self._check(Job(spec.to_json(), path, opset, back), spec)
+
+    def check_graph(self, graph: GraphSpec, back: str, path: str = "") -> None:
+        """ONNX -> Keras through `back` (and to ONNX again through `path`, when given), compared with
+        ONNX Runtime on the graph; raises NewFinding as `check` does."""
+        self._check(GraphJob(graph.to_json(), back, path), graph)
+
+    def _check(self, job: AnyJob, spec: AnySpec) -> None:
         outcome = self.run(job)
         for finding in outcome.findings:
             entry = self.known.get(finding.signature)
@@ -104,31 +116,32 @@ class Harness:
                 note = self._record(finding, spec, job, outcome)
             raise error_type(finding)(f"{finding.describe()}\n{note}\n{spec.pretty()}") from None
 
-    def run(self, job: Job, fresh: bool = False) -> Outcome:
+    def run(self, job: AnyJob, fresh: bool = False) -> Outcome:
         self.checks += 1
         if fresh:
             status, result = self.pool.call_fresh(job)
         else:
-            status, result = self.pool.call(job.path if resolve(job.path).own_process else "shared", job)
+            status, result = self.pool.call(job.path if job.path and resolve(job.path).own_process else "shared", job)
         if status == "error":
             raise SuiteError(f"a check raised ({job.name}, opset {job.opset}):\n{result}\n{job.spec}")
         return result if status == "done" else Outcome([result.finding(job.name)])
 
     # ---- the corpus --------------------------------------------------------------------------
-    def _holds(self, job: Job, finding: Finding) -> bool:
+    def _holds(self, job: AnyJob, finding: Finding) -> bool:
         """A finding must show again in a fresh worker before it is written."""
         if not self.confirm:
             return True
         return finding.signature in {f.signature for f in self.run(job, fresh=True).findings}
 
-    def _record(self, finding: Finding, spec: ModelSpec, job: Job, outcome: Outcome) -> str:
+    def _record(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> str:
         if not self._holds(job, finding):
             self.unconfirmed.append(finding.signature)
             return "(not written to the corpus: it did not show again in a fresh worker)"
         folder = self._write(finding, spec, job, outcome)
         return f"(written to {folder})"
 
-    def _write(self, finding: Finding, spec: ModelSpec, job: Job, outcome: Outcome) -> Path:
+    def _write(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> Path:
+        from roundtrip.graph_repro import render_graph_repro
         from roundtrip.repro import render_repro
 
         track = self.tracks.get(finding.signature, Track())
@@ -136,7 +149,10 @@ class Harness:
                   "final_size": corpus.size_of(spec)}
         case = corpus.case_of(finding, outcome.cases)
         case_dict = {"batch": case.batch, "sizes": case.sizes} if case else {"batch": 1, "sizes": {}}
-        repro = render_repro(spec, job.path, job.opset, finding, case_dict, back=job.back)
+        if isinstance(spec, GraphSpec):
+            repro = render_graph_repro(spec, job.back, job.path, finding, case_dict)
+        else:
+            repro = render_repro(spec, job.path, job.opset, finding, case_dict, back=job.back)
         folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro)
         self.written.append(folder)
         return folder

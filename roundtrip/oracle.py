@@ -23,14 +23,20 @@ from roundtrip.runners import declared_dims
 # (a wrong layout, padding or interpolation) are off by a large fraction of the scale, not by 1e-4.
 RTOL = 1e-4
 ATOL = 1e-4
+# float16 keeps 11 bits (eps = 9.8e-4) and rounds after every node of a graph, where float32 would not:
+# ten of its eps is the same margin over rounding that 1e-4 is for float32 reductions, still far below
+# the size of a real bug.
+RTOL16 = ATOL16 = 1e-2
 
 
 def close(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """Elementwise: within tolerance (NaN only matches NaN)."""
     finite = np.abs(expected[np.isfinite(expected)])
     scale = max(1.0, float(finite.max())) if finite.size else 1.0
+    half = np.float16 in (actual.dtype, expected.dtype)
+    rtol, atol = (RTOL16, ATOL16) if half else (RTOL, ATOL)
     a, e = actual.astype(np.float64), expected.astype(np.float64)
-    return np.isclose(a, e, rtol=RTOL, atol=ATOL * scale, equal_nan=True)  # type: ignore[no-any-return]
+    return np.isclose(a, e, rtol=rtol, atol=atol * scale, equal_nan=True)  # type: ignore[no-any-return]
 
 
 def describe(array: np.ndarray) -> str:
@@ -86,14 +92,17 @@ def shape_kind(expected: tuple[int, ...], actual: tuple[int, ...]) -> str:
 
 
 def compare(path: str, label: str, expected: list[np.ndarray], actual: list[np.ndarray],
-            declared: list[tuple[int | None, ...] | None]) -> list[Finding]:
-    """Keras' outputs against the runtime's, for one run (`label` says which: batch and sizes)."""
+            declared: list[tuple[int | None, ...] | None], sides: tuple[str, str] = ("Keras", "runtime"),
+            ) -> list[Finding]:
+    """Keras' outputs against the runtime's, for one run (`label` says which: batch and sizes).  `sides`
+    names what gave the expected and the actual outputs, for the messages."""
     findings = []
+    want, got = sides
     if len(actual) != len(expected):
         findings.append(Finding(path, Stage.COMPARE, Symptom.COUNT, "count",
-                                f"{label}: Keras gives {len(expected)} outputs, the runtime {len(actual)}"))
+                                f"{label}: {want} gives {len(expected)} outputs, {got} {len(actual)}"))
     for k, (e, a) in enumerate(zip(expected, actual, strict=False)):
-        head = f"output {k} ({label}): Keras {describe(e)}, runtime {describe(a)}"
+        head = f"output {k} ({label}): {want} {describe(e)}, {got} {describe(a)}"
         if e.shape != a.shape:
             findings.append(Finding(path, Stage.COMPARE, Symptom.SHAPE, shape_kind(e.shape, a.shape), head, output=k))
         dims = declared[k] if k < len(declared) else None
@@ -110,6 +119,6 @@ def compare(path: str, label: str, expected: list[np.ndarray], actual: list[np.n
                 findings.append(Finding(
                     path, Stage.COMPARE, Symptom.VALUE, "value",
                     f"{head}; {int((~ok).sum())} of {e.size} values differ, worst at {tuple(map(int, worst))}: "
-                    f"Keras {float(e[worst]):.6g}, runtime {float(a[worst]):.6g}", output=k,
+                    f"{want} {float(e[worst]):.6g}, {got} {float(a[worst]):.6g}", output=k,
                     details={"max_abs_diff": float(np.nanmax(np.abs(a.astype(np.float64) - e)))}))
     return findings

@@ -27,7 +27,7 @@ from typing import Any
 
 from roundtrip.back import resolve_back
 from roundtrip.converters import KERAS_TO_ONNX
-from roundtrip.findings import Finding, Stage, Symptom, headline
+from roundtrip.findings import Finding, Stage, Symptom, headline, plain_text
 from roundtrip.layers import LAYERS
 from roundtrip.spec import LayerSpec, ModelSpec
 
@@ -73,6 +73,7 @@ def render_repro(spec: ModelSpec, path: str, opset: int, finding: Finding, case:
         _HELPERS,
         _convert(spec, path),
         *([_convert_back(back)] if back else []),
+        *([inspect.getsource(headline), _CATEGORY] if back else []),
         _PROBLEMS,
         _ROUND_TRIP if back else _ONE_WAY,
         main,
@@ -90,7 +91,7 @@ def _insert(text: str, anchor: str, addition: str) -> str:
 
 def _header(spec: ModelSpec, path: str, opset: int, finding: Finding, case: dict[str, Any], back: str = "") -> str:
     where = f", output {finding.output}" if finding.output is not None else ""
-    message = finding.message.strip().splitlines() or [""]
+    message = plain_text(finding.message).strip().splitlines() or [""]
     if len(message) > 30:
         message = message[:30] + [f"... ({len(message) - 30} more lines)"]
     lines = [
@@ -324,16 +325,17 @@ def agree(declared, actual):
     return len(declared) == len(actual) and all(d is None or a is None or d == a for d, a in zip(declared, actual))
 
 
-def compare(expected, got, declared=None, who="ONNX Runtime"):
+def compare(expected, got, declared=None, who="ONNX Runtime", ref="Keras"):
     """Every output, never stopping at the first problem: its shape, declared dims (`declared`, one entry per
-    output; None on a round trip, which has no graph to declare them), dtype, then values."""
-    print(f"compare: {who}'s outputs against Keras'")
+    output; None on a round trip, which has no graph to declare them), dtype, then values.  `ref` gave the
+    expected outputs, `who` the others."""
+    print(f"compare: {who}'s outputs against {ref}'s")
     problems = []
     if len(got) != len(expected):
         problems.append(Problem("compare", "count", "count",
-                                f"compare: Keras gives {len(expected)} outputs, {who} {len(got)}"))
+                                f"compare: {ref} gives {len(expected)} outputs, {who} {len(got)}"))
     for k, (want, have, dims) in enumerate(zip(expected, got, [None] * len(got) if declared is None else declared)):
-        line = f"output {k}: Keras {want.shape} {want.dtype}, {who} {have.shape} {have.dtype}"
+        line = f"output {k}: {ref} {want.shape} {want.dtype}, {who} {have.shape} {have.dtype}"
         print(f"  {line}" + ("" if declared is None else f"; the graph declares {dims}"))
         if have.shape != want.shape:
             problems.append(Problem("compare", "shape", "shape", "compare: " + line, k))
@@ -345,10 +347,12 @@ def compare(expected, got, declared=None, who="ONNX Runtime"):
         if have.shape != want.shape or not want.size:
             continue
         # |ort - keras| <= 1e-4 * max(1, max|keras|) + 1e-4 * |keras|: the bound on float32 reductions
-        # (convolutions, matmuls, means) summed in another order; a real bug is far past it.
+        # (convolutions, matmuls, means) summed in another order; a real bug is far past it.  float16,
+        # rounded after every node, gets 1e-2.
         w, h = want.astype(np.float64), have.astype(np.float64)
         finite = np.abs(w[np.isfinite(w)])
-        tolerance = 1e-4 * max(1.0, float(finite.max(initial=0.0))) + 1e-4 * np.abs(w)
+        tol = 1e-2 if np.float16 in (want.dtype, have.dtype) else 1e-4
+        tolerance = tol * max(1.0, float(finite.max(initial=0.0))) + tol * np.abs(w)
         with np.errstate(invalid="ignore"):
             close = (h == w) | (np.abs(h - w) <= tolerance) | (np.isnan(h) & np.isnan(w))
         if not close.all():
@@ -357,7 +361,7 @@ def compare(expected, got, declared=None, who="ONNX Runtime"):
             at = tuple(int(i) for i in worst)
             problems.append(Problem("compare", "value", "value", (
                 f"compare: {line}: {int((~close).sum())} of {close.size} values differ beyond the tolerance; "
-                f"the worst at {at}: Keras {want[worst]!s}, {who} {have[worst]!s} "
+                f"the worst at {at}: {ref} {want[worst]!s}, {who} {have[worst]!s} "
                 f"(tolerance {tolerance[worst]:.3g})"), k))
     return problems
 '''
@@ -484,18 +488,22 @@ def reproduce(saved):
 '''
 
 # The stages of a round trip's finding: Keras -> ONNX -> Keras.
-_ROUND_TRIP = r'''
+_CATEGORY = r'''
 def category(error, onnx_model):
     """The kind of a failure to convert back, named as roundtrip names it: an unsupported operator (which one),
-    a missing attribute (opset skew: an attribute later opsets made optional), a dtype, or the exception type."""
+    a missing attribute (opset skew: an attribute later opsets made optional), a dtype (said in the error's
+    headline), or the exception type."""
     ops = {node.op_type for node in onnx_model.graph.node}
     if isinstance(error, KeyError) and error.args and error.args[0] in ops:
         return f"unsupported-op:{error.args[0]}"
     if isinstance(error, KeyError) and error.args and isinstance(error.args[0], str):
         return f"missing-attribute:{error.args[0]}"
-    if re.search(r"dtype|data type|float16|float64|double", str(error), re.IGNORECASE):
+    if re.search(r"dtype|data type|float16|float64|double", headline(str(error)), re.IGNORECASE):
         return f"dtype:{type(error).__name__}"
     return type(error).__name__
+'''
+
+_ROUND_TRIP = r'''
 
 
 def reproduce(saved):

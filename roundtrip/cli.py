@@ -1,0 +1,294 @@
+"""The `roundtrip` command: replay the corpus, regenerate the reports, show an entry, run its repro.
+
+    roundtrip replay [--corpus DIR] [--reports DIR] [--baseline FILE] [--entry NAME ...]
+    roundtrip report [--corpus DIR] [--reports DIR]
+    roundtrip show ENTRY [--corpus DIR]
+    roundtrip repro ENTRY [--corpus DIR] [--saved]
+
+The corpus is --corpus, else $ROUNDTRIP_CORPUS, else ./corpus; the reports go to --reports (./reports).
+An ENTRY is a folder path, or the name of a folder of the corpus, or a unique prefix of one.
+
+Bad input (an unknown entry, a corpus folder that does not exist, a corrupt entry, a baseline that is not
+a replay json) is one line on stderr naming what and where, and exit status 2, never a traceback.  A
+corrupt entry does not stop `replay` or `report`: the other entries still run, and the status is 2.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from roundtrip import corpus, reports
+from roundtrip.harness import Harness
+from roundtrip.reports import ReplayResult
+from roundtrip.worker import SuiteError
+
+BAD_INPUT = 2
+
+app = typer.Typer(name="roundtrip", help="Property-based fuzz testing of Keras <-> ONNX converters: the corpus "
+                  "and its reports.", no_args_is_help=True, add_completion=False, rich_markup_mode="markdown",
+                  pretty_exceptions_show_locals=False)
+
+CorpusDir = Annotated[Path, typer.Option(
+    "--corpus", envvar="ROUNDTRIP_CORPUS", show_envvar=True,
+    help="The corpus folder ($ROUNDTRIP_CORPUS, else ./corpus).")]
+ReportsDir = Annotated[Path, typer.Option("--reports", help="Where the reports are written.")]
+EntryName = Annotated[str, typer.Argument(
+    help="A corpus entry: a folder path, a folder name inside the corpus, or a unique prefix of one.",
+    show_default=False)]
+
+
+def main() -> None:
+    """The console script."""
+    app()
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr, exit status 2."""
+    warn(message)
+    raise typer.Exit(BAD_INPUT)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"roundtrip: {' '.join(message.split())}", err=True)
+
+
+# ---- finding the corpus and its entries -----------------------------------------------------------------
+def corpus_root(path: Path) -> Path:
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        fail(f"corpus folder {path} {what} (give --corpus DIR or set ROUNDTRIP_CORPUS)")
+    return path
+
+
+def find_entry(name: str, root: Path) -> Path:
+    """The entry folder `name` stands for: a folder path, a folder name inside `root`, or a unique prefix."""
+    path = Path(name)
+    if (path / "meta.json").is_file():
+        return path
+    if len(path.parts) > 1:  # a path: corpus/tf2onnx-keras-conv... is a prefix inside the folder it names
+        if path.is_dir():
+            fail(f"{path} holds no meta.json: not a corpus entry")
+        root, name = path.parent, path.name
+    names = sorted(d.name for d in corpus_root(root).iterdir() if d.is_dir() and not d.name.startswith("."))
+    if name in names:
+        return root / name
+    matches = [n for n in names if n.startswith(name)]
+    if len(matches) == 1:
+        return root / matches[0]
+    if not matches:
+        fail(f"no entry {name!r} in {root} ({len(names)} entries; give a folder name, a unique prefix of one, "
+             "or a folder path)")
+    shown = ", ".join(matches[:3]) + (", ..." if len(matches) > 3 else "")
+    fail(f"{name!r} matches {len(matches)} entries in {root} ({shown}): give more of the name")
+
+
+def load_entry(folder: Path) -> corpus.Entry:
+    try:
+        return corpus.load(folder)
+    except corpus.CorpusError as e:
+        fail(str(e))
+
+
+# ---- replay -------------------------------------------------------------------------------------------
+@app.command()
+def replay(
+    corpus_dir: CorpusDir = Path("corpus"),
+    reports_dir: ReportsDir = Path("reports"),
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="A replay json of earlier versions: the report says what changed since.",
+        show_default=False)] = None,
+    entry: Annotated[list[str] | None, typer.Option(
+        "--entry", help="Replay only this entry (a name or unique prefix); give it again for more.",
+        show_default=False)] = None,
+) -> None:
+    """Replays each corpus entry on the installed versions: still failing, fixed, or changed.
+
+    Writes `reports/replay-<versions>.json` and `.md` and prints a table.  Exit status: 0 when every entry
+    still fails, 1 when any is fixed, changed or could not be replayed, 2 on bad input (an unknown
+    entry, a corrupt entry, a baseline that is not a replay json)."""
+    root = corpus_root(corpus_dir)
+    if baseline is not None:
+        try:
+            reports.read_replay(baseline)
+        except reports.ReportError as e:
+            fail(str(e))
+    entries, problems = _entries_to_replay(root, entry or [])
+    for problem in problems:
+        warn(problem)
+    console = _console()
+    results = replay_entries(root, entries, console)
+    try:
+        json_path, md_path = reports.write_replay(results, reports_dir, corpus.versions(), baseline)
+    except reports.ReportError as e:  # the baseline changed while the entries replayed
+        fail(str(e))
+    _print_replay(console, results, problems)
+    console.print(f"wrote {json_path} and {md_path}", soft_wrap=True)
+    if problems:
+        raise typer.Exit(BAD_INPUT)
+    raise typer.Exit(0 if all(r.status == "still" for r in results) else 1)
+
+
+def _entries_to_replay(root: Path, names: list[str]) -> tuple[list[corpus.Entry], list[str]]:
+    if not names:
+        return reports.load_entries(root)
+    folders = list(dict.fromkeys(find_entry(name, root) for name in names))
+    return [load_entry(folder) for folder in folders], []
+
+
+def replay_entries(root: Path, entries: list[corpus.Entry], console: Console) -> list[ReplayResult]:
+    """Each entry replayed in the harness' worker processes, with a progress bar."""
+    try:
+        harness = Harness.open(root)
+    except corpus.CorpusError:  # a corrupt entry, reported already: a replay needs no known signatures
+        harness = Harness(root)
+    results = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("replaying", total=len(entries))
+            for entry in entries:
+                progress.update(task, description=entry.folder.name)
+                results.append(replay_one(harness, entry))
+                progress.advance(task)
+    finally:
+        harness.close()
+    return results
+
+
+def replay_one(harness: Harness, entry: corpus.Entry) -> ReplayResult:
+    """The entry replayed once; a replay that raises is status "error" with the message."""
+    name = entry.folder.name
+    try:
+        status, findings = harness.replay(entry)
+    except SuiteError as e:
+        return ReplayResult(name, entry.signature, "error", [], str(e)[:4000])
+    except (KeyError, ValueError, OSError) as e:  # an entry naming a converter this install lacks, say
+        return ReplayResult(name, entry.signature, "error", [], f"{type(e).__name__}: {e}"[:4000])
+    now = sorted({f.signature for f in findings})
+    detail = {"still": "", "fixed": "nothing shows now"}.get(status, "")
+    if status == "changed":
+        detail = "; ".join(reports.plain(f.describe()) for f in findings)[:4000]
+    return ReplayResult(name, entry.signature, status, now, detail)
+
+
+def _print_replay(console: Console, results: list[ReplayResult], problems: list[str]) -> None:
+    style = {"still": "green", "fixed": "yellow", "changed": "magenta", "error": "red"}
+    table = Table(title=f"replay of {len(results)} entries")
+    table.add_column("status")
+    table.add_column("entry", overflow="fold")
+    table.add_column("detail", overflow="fold")
+    for result in sorted(results, key=lambda r: (reports.STATUSES.index(r.status), r.folder)):
+        detail = result.detail if result.status != "still" else ""
+        table.add_row(Text(result.status, style=style[result.status]), Text(result.folder),
+                      Text(reports.plain(detail)[:300]))
+    console.print(table)
+    counts = {s: sum(r.status == s for r in results) for s in reports.STATUSES}
+    line = ", ".join(f"{n} {s}" for s, n in counts.items())
+    console.print(line + (f"; {len(problems)} unreadable" if problems else ""))
+
+
+# ---- report -------------------------------------------------------------------------------------------
+@app.command()
+def report(corpus_dir: CorpusDir = Path("corpus"), reports_dir: ReportsDir = Path("reports")) -> None:
+    """Regenerates reports/summary.md, reports/index.html and each entry's issue.md.
+
+    Campaign coverage comes from reports/campaigns.jsonl when it exists.  Exit status: 0, or 2 when an
+    entry (or a campaign line) could not be read; the others are reported all the same."""
+    root = corpus_root(corpus_dir)
+    sources = reports.read_sources(root, reports_dir / "campaigns.jsonl")
+    for problem in sources.problems:
+        warn(problem)
+    written = reports.write_from(sources, reports_dir)
+    console = _console()
+    table = Table(title=f"{len(sources.rows)} entries in {root}")
+    table.add_column("direction")
+    table.add_column("route")
+    table.add_column("entries", justify="right")
+    for direction, route, group in reports.grouped(sources.rows):
+        table.add_row(reports.direction_text(direction), route, str(len(group)))
+    console.print(table)
+    issues = sum(path.name == "issue.md" for path in written)
+    console.print(f"wrote {reports_dir / 'summary.md'}, {reports_dir / 'index.html'} and {issues} issue.md files",
+                  soft_wrap=True)
+    if sources.problems:
+        raise typer.Exit(BAD_INPUT)
+
+
+# ---- show ---------------------------------------------------------------------------------------------
+@app.command()
+def show(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
+    """Prints an entry: its finding, direction, converters, opset, case, versions and model."""
+    found = load_entry(find_entry(entry, corpus_dir))
+    row = reports.row_of(found)
+    meta = found.meta
+    console = _console()
+    console.print(Text(str(found.folder), style="bold"))
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column(overflow="fold")
+    case = meta.get("case") or {}
+    versions = meta.get("versions") or {}
+    for key, value in [
+        ("direction", f"{row.direction} ({reports.direction_text(row.direction)})"),
+        ("converter", row.converter),
+        ("back", row.back or "-"),
+        ("opset", str(row.opset)),
+        ("case", ", ".join(f"{k} {v}" for k, v in case.items() if v not in ({}, None, "")) or "-"),
+        ("blame", row.blame),
+        ("file with", f"{row.project} ({reports.TRACKERS.get(row.project, '-')})"),
+        ("date", row.date or "-"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "-"),
+        ("signature", found.signature),
+    ]:
+        facts.add_row(key, Text(value))
+    console.print(facts)
+    console.print(Text("\nfinding", style="bold"))
+    console.print(Text(reports.plain(found.finding.describe())), soft_wrap=True)
+    console.print(Text("\nmodel", style="bold"))
+    console.print(Text(found.spec.pretty()), soft_wrap=True)
+    console.print(Text(f"\nrun its repro: roundtrip repro {found.folder.name}", style="dim"), soft_wrap=True)
+
+
+# ---- repro --------------------------------------------------------------------------------------------
+@app.command()
+def repro(
+    entry: EntryName,
+    corpus_dir: CorpusDir = Path("corpus"),
+    saved: Annotated[bool, typer.Option("--saved", help="Run the entry's model.onnx instead of converting.")] = False,
+) -> None:
+    """Runs the entry's repro.py with this Python, in a process of its own, and exits with its status.
+
+    Exit status: 1 while the bug shows, 0 once it is fixed, 2 when something else goes wrong."""
+    folder = find_entry(entry, corpus_dir)
+    script = folder / "repro.py"
+    if not script.is_file():
+        fail(f"{script}: missing")
+    command = [sys.executable, str(script), *(["--saved"] if saved else [])]
+    with subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace") as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            typer.echo(line, nl=False)
+        code = process.wait()
+    if code not in (0, 1, 2):
+        warn(f"{script} ended with status {code}")
+        code = 2
+    raise typer.Exit(code)
+
+
+# ---- fuzz ---------------------------------------------------------------------------------------------
+# `roundtrip fuzz` goes here (written separately): it runs a campaign and appends one line per campaign to
+# reports/campaigns.jsonl, which `report` reads for its coverage section.

@@ -1,0 +1,162 @@
+"""One ONNX -> Keras -> ONNX check, as a worker process runs it.
+
+The graph (a `GraphSpec`) runs in ONNX Runtime: those are the expected outputs.  The ONNX -> Keras
+converter (`job.back`) makes a Keras model of it, which runs on the same inputs (through the layout
+transposes of a converter that reorders); then a Keras -> ONNX path (`job.path`) makes ONNX of that
+Keras model again, which ONNX Runtime runs once more.  Both are compared with the original graph's
+outputs, in the oracle's order.  Findings of the first leg are filed under `onnx>BACK`, of the second
+under `onnx>BACK>PATH`: a Keras model that is already wrong is the first leg's finding, not the second's.
+
+A converter that runs in an environment of its own (onnx2tf) does the Keras part behind
+`roundtrip.remote`; every other runs here.  Either way, what comes back is a `BackRun`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from roundtrip.back import BackRun, back_opset, category, resolve_back, run_back
+from roundtrip.check import Case, Outcome, Report, first_of_each
+from roundtrip.findings import Error, Finding, Stage, Symptom
+from roundtrip.graphs import GraphSpec
+from roundtrip.oracle import close, compare, graph_findings
+from roundtrip.runners import OrtSession
+
+SIDES = ("ONNX Runtime on the graph", "Keras model")
+SIDES_BACK = ("ONNX Runtime on the graph", "ONNX Runtime on the graph made again")
+BATCHES = (1, 3)
+
+
+@dataclass(frozen=True)
+class GraphJob:
+    graph: str  # GraphSpec JSON
+    back: str  # the ONNX -> Keras converter under test
+    path: str = ""  # the Keras -> ONNX path back to ONNX ("" stops at the Keras model)
+
+    @property
+    def name(self) -> str:
+        return f"onnx>{self.back}" + (f">{self.path}" if self.path else "")
+
+    @property
+    def leg(self) -> str:
+        """What first-leg findings are filed under."""
+        return f"onnx>{self.back}"
+
+    @property
+    def direction(self) -> str:
+        return "onnx-keras-onnx"
+
+    @property
+    def opset(self) -> int:
+        return GraphSpec.from_json(self.graph).opset
+
+    @property
+    def spec(self) -> str:
+        return self.graph
+
+
+def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
+    spec = GraphSpec.from_json(job.graph)
+    report(Stage.BUILD)
+    proto = spec.to_onnx()
+    graph = proto.SerializeToString()
+    outcome = Outcome([], onnx=graph)
+    original = OrtSession.load(graph)  # a graph drawn by construction runs: if not, the suite is wrong
+    for batch in BATCHES:
+        inputs = spec.make_inputs(batch)
+        outcome.cases.append(Case(batch, {}, inputs, original.run(inputs)))
+    report(Stage.LOAD)
+    opset = back_opset(spec.opset)
+    run = run_back(job.back, proto, [c.inputs for c in outcome.cases], job.path, opset)
+    if run.load_error is not None:
+        outcome.findings.append(run.load_error.finding(job.leg, Stage.LOAD, kind=category(run.load_error, proto)))
+        return outcome
+    report(Stage.COMPARE)
+    agreed = _first_leg(job, spec, proto, run, outcome)
+    if job.path:
+        report(Stage.CONVERT)
+        _second_leg(job, run, outcome, agreed)
+    outcome.findings = first_of_each(outcome.findings)
+    return outcome
+
+
+def _first_leg(job: GraphJob, spec: GraphSpec, proto: Any, run: BackRun, outcome: Outcome) -> list[bool]:
+    """The Keras model's outputs against the graph's, case by case; which cases agreed."""
+    agreed = []
+    for case, outputs in zip(outcome.cases, run.outputs, strict=True):
+        if isinstance(outputs, Error):
+            outcome.findings.append(outputs.finding(job.leg, Stage.RUN, case.label))
+            agreed.append(False)
+            continue
+        case.actual = outputs
+        found = compare(job.leg, case.label, case.expected, outputs, [None], SIDES)
+        if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) for f in found):
+            culprit = graph_culprit(job.back, spec, proto, case)
+            found = [_named(f, case, culprit) for f in found]
+        outcome.findings += found
+        agreed.append(not found)
+    return agreed
+
+
+def _second_leg(job: GraphJob, run: BackRun, outcome: Outcome, agreed: list[bool]) -> None:
+    """The ONNX made again from the Keras model, where that model agreed with the graph."""
+    if run.export_error is not None:
+        outcome.findings.append(run.export_error.finding(job.name, Stage.CONVERT))
+        return
+    if run.onnx_back is None or not any(agreed):
+        return
+    import onnx
+
+    proto = onnx.load_from_string(run.onnx_back)
+    outcome.findings += graph_findings(job.name, proto)
+    back = resolve_back(job.back)
+    try:
+        session = OrtSession.load(run.onnx_back)
+    except Exception as e:  # noqa: BLE001
+        outcome.findings.append(Error.of(e).finding(job.name, Stage.LOAD))
+        return
+    for case, ok in zip(outcome.cases, agreed, strict=True):
+        if not ok:
+            continue
+        try:
+            actual = [back.from_back(a) for a in session.run([back.to_back(x) for x in case.inputs])]
+        except Exception as e:  # noqa: BLE001
+            outcome.findings.append(Error.of(e).finding(job.name, Stage.RUN, case.label))
+            continue
+        outcome.findings += compare(job.name, case.label, case.expected, actual, [None], SIDES_BACK)
+
+
+def _named(finding: Finding, case: Case, culprit: str | None) -> Finding:
+    """A mismatch named after the first node whose own output already differs (shape:batch names none:
+    it is the whole model's)."""
+    if finding.output is None or finding.symptom not in (Symptom.SHAPE, Symptom.VALUE):
+        return finding
+    details = {**finding.details, "case": case.label}
+    if finding.kind == "shape:batch" or culprit is None:
+        return replace(finding, details=details)
+    return replace(finding, kind=f"{finding.kind}@{culprit}", details={**details, "culprit": culprit})
+
+
+def graph_culprit(back_name: str, spec: GraphSpec, proto: Any, case: Case) -> str | None:
+    """The kind of the first node whose output differs: converts a copy of the graph that outputs every
+    node's tensor.  None when that copy does not convert or run."""
+    from onnx import helper
+
+    probe = type(proto)()
+    probe.CopyFrom(proto)
+    names = spec.names()[1:]
+    del probe.graph.output[:]
+    elem = proto.graph.input[0].type.tensor_type.elem_type
+    probe.graph.output.extend(helper.make_tensor_value_info(n, elem, None) for n in names)
+    try:
+        expected = OrtSession.load(probe.SerializeToString()).run(case.inputs)
+        outputs = run_back(back_name, probe, [case.inputs]).outputs
+    except Exception:  # noqa: BLE001
+        return None
+    if not outputs or isinstance(outputs[0], Error):
+        return None
+    for node, e, a in zip(spec.nodes, expected, outputs[0], strict=False):
+        if e.shape != a.shape or not close(a, e).all():
+            return node.kind
+    return None
