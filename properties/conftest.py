@@ -5,6 +5,9 @@ Profiles (`pytest properties/ --hypothesis-profile=NAME`, or ROUNDTRIP_PROFILE=N
 - ci: a smoke run, a handful of examples per property, derandomised.
 - short: 25 examples per property.
 - campaign: long runs.
+
+$ROUNDTRIP_MAX_EXAMPLES and $ROUNDTRIP_DATABASE (a folder, `redis://host:port`, or `none`) override the
+profile's example count and database; `roundtrip fuzz` sets them for each process of a campaign.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from roundtrip.database import open_database
 from roundtrip.harness import Harness
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,6 +35,16 @@ settings.register_profile("ci", max_examples=8, derandomize=True, database=None,
 settings.register_profile("short", max_examples=25, **_COMMON)
 settings.register_profile("campaign", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("ROUNDTRIP_PROFILE", "default"))
+# A campaign (`roundtrip fuzz`) runs one property at a time in each process, with its own example count and
+# a shared example database: a folder, or redis://host:port for campaigns on several machines.
+if os.environ.get("ROUNDTRIP_MAX_EXAMPLES") or os.environ.get("ROUNDTRIP_DATABASE"):
+    _overrides: dict[str, object] = {}
+    if os.environ.get("ROUNDTRIP_MAX_EXAMPLES"):
+        _overrides["max_examples"] = int(os.environ["ROUNDTRIP_MAX_EXAMPLES"])
+    if os.environ.get("ROUNDTRIP_DATABASE"):
+        _overrides["database"] = open_database(os.environ["ROUNDTRIP_DATABASE"])
+    settings.register_profile("campaign-run", settings(settings.default, **_overrides))  # type: ignore[arg-type]
+    settings.load_profile("campaign-run")
 
 _HARNESS: list[Harness] = []
 

@@ -5,6 +5,7 @@ corpus/ and fails the run."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,16 +20,10 @@ def opsets(path: str) -> st.SearchStrategy[int]:
     return st.integers(MIN_OPSET, KERAS_TO_ONNX[path].max_opset)
 
 
-@given(spec=strategies.keras_models(), opset=opsets("tf2onnx-function"))
-def test_tf2onnx_from_function(harness: Harness, spec: ModelSpec, opset: int) -> None:
-    harness.check(spec, "tf2onnx-function", opset)
+@pytest.mark.parametrize("path", KERAS_TO_ONNX)
+def test_keras_to_onnx(harness: Harness, path: str) -> None:
+    @given(spec=strategies.keras_models(), opset=opsets(path))
+    def one_way(spec: ModelSpec, opset: int) -> None:
+        harness.check(spec, path, opset)
 
-
-@given(spec=strategies.keras_models(), opset=opsets("tf2onnx-keras"))
-def test_tf2onnx_from_keras(harness: Harness, spec: ModelSpec, opset: int) -> None:
-    harness.check(spec, "tf2onnx-keras", opset)
-
-
-@given(spec=strategies.keras_models(), opset=opsets("keras-export"))
-def test_keras_export(harness: Harness, spec: ModelSpec, opset: int) -> None:
-    harness.check(spec, "keras-export", opset)
+    one_way()

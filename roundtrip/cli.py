@@ -4,6 +4,7 @@
     roundtrip report [--corpus DIR] [--reports DIR]
     roundtrip show ENTRY [--corpus DIR]
     roundtrip repro ENTRY [--corpus DIR] [--saved]
+    roundtrip fuzz [--minutes N] [--workers K] [--seed S] [--path P ...] [--database URL]
 
 The corpus is --corpus, else $ROUNDTRIP_CORPUS, else ./corpus; the reports go to --reports (./reports).
 An ENTRY is a folder path, or the name of a folder of the corpus, or a unique prefix of one.
@@ -15,13 +16,16 @@ corrupt entry does not stop `replay` or `report`: the other entries still run, a
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -290,5 +294,97 @@ def repro(
 
 
 # ---- fuzz ---------------------------------------------------------------------------------------------
-# `roundtrip fuzz` goes here (written separately): it runs a campaign and appends one line per campaign to
-# reports/campaigns.jsonl, which `report` reads for its coverage section.
+@app.command()
+def fuzz(
+    minutes: Annotated[float, typer.Option(help="The time budget.")] = 5.0,
+    workers: Annotated[int, typer.Option(help="Properties run at a time, each a process of its own.")] = 1,
+    seed: Annotated[int, typer.Option(help="The campaign's seed: each run's seed derives from it, recorded.")] = 0,
+    path: Annotated[list[str] | None, typer.Option(
+        "--path", help="A property (tf2onnx-function, tf2onnx-keras>onnx2keras, onnx>onnx2keras>keras-export, ...) "
+        "or a converter name (every property through it); repeatable.  Default: all.")] = None,
+    examples: Annotated[int, typer.Option(help="Examples in each run of a property.")] = 50,
+    grace: Annotated[float, typer.Option(help="Seconds past the budget for runs shrinking a new finding.")] = 120,
+    database: Annotated[str, typer.Option(
+        envvar="ROUNDTRIP_DATABASE", help="The shared example database: a folder, redis://host:port, or none "
+        "(default: .hypothesis/examples).")] = "",
+    corpus_dir: CorpusDir = Path("corpus"),
+    reports_dir: ReportsDir = Path("reports"),
+) -> None:
+    """Runs the properties as a campaign until the budget ends, K processes sharing one example database and
+    one corpus; new findings go to the corpus, and the campaign goes on.  Ends with a summary table, a line
+    in reports/campaigns.jsonl and regenerated reports.  Exit status: 0, or 2 on bad input."""
+    from roundtrip.campaign import Campaign, CampaignError, target_name, targets
+    from roundtrip.database import DatabaseError, open_database
+
+    if minutes <= 0 or workers < 1 or examples < 1:
+        fail(f"--minutes {minutes}, --workers {workers}, --examples {examples}: each must be positive")
+    if database:
+        try:
+            open_database(database)
+        except DatabaseError as e:
+            fail(str(e))
+    root = corpus_dir if corpus_dir.is_dir() else _new_corpus(corpus_dir)
+    known = {e.signature for e in _readable_entries(root)}
+    campaign = Campaign(minutes, workers, seed, path or [], root, database, examples, grace)
+    console = _console()
+    try:
+        from roundtrip.campaign import select
+
+        chosen = select(targets(), path or [])
+    except CampaignError as e:
+        fail(str(e))
+    console.print(f"roundtrip fuzz: {len(chosen)} properties, {minutes:g} min, {workers} at a time, seed {seed}, "
+                  f"corpus {root} ({len(known)} known signatures)", soft_wrap=True)
+    with Live(_progress(campaign, known), console=console, refresh_per_second=2) as live:
+        stats = campaign.run(lambda c: live.update(_progress(c, known)))
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    with (reports_dir / "campaigns.jsonl").open("a") as f:
+        f.write(json.dumps(campaign.record(known), sort_keys=True) + "\n")
+    console.print(_summary(campaign, known, target_name))
+    sources = reports.read_sources(root, reports_dir / "campaigns.jsonl")
+    reports.write_from(sources, reports_dir)
+    console.print(f"reports: {reports_dir / 'index.html'}, {reports_dir / 'summary.md'}; "
+                  f"{len(stats.written)} new or smaller entries in {root}", soft_wrap=True)
+
+
+def _new_corpus(folder: Path) -> Path:
+    if folder.exists():
+        fail(f"--corpus {folder}: not a folder")
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _readable_entries(root: Path) -> list[corpus.Entry]:
+    entries, problems = reports.load_entries(root)
+    for problem in problems:
+        warn(problem)
+    return entries
+
+
+def _progress(campaign: Any, known: set[str]) -> Table:
+    s = campaign.stats
+    seen = set(s.signatures)
+    table = Table(title=f"{s.checks} checks, {s.rate:.2f}/s, {len(seen)} distinct signatures "
+                  f"({len(seen - known)} new), {len(s.written)} entries written, "
+                  f"{max(0.0, campaign.minutes * 60 - (time.time() - s.started)):.0f} s left")
+    table.add_column("property")
+    table.add_column("seed", justify="right")
+    table.add_column("checks", justify="right")
+    table.add_column("shrinking")
+    for run in campaign.running:
+        table.add_row(run.node.rsplit("::", 1)[-1], str(run.seed), str(run.checks), run.shrinking[:80] or "-")
+    return table
+
+
+def _summary(campaign: Any, known: set[str], name: Any) -> Table:
+    s = campaign.stats
+    table = Table(title=f"campaign: {s.checks} checks in {(time.time() - s.started) / 60:.1f} min "
+                  f"({s.rate:.2f}/s), {len(s.runs)} runs")
+    table.add_column("signature")
+    table.add_column("seen", justify="right")
+    table.add_column("status")
+    for signature, n in s.signatures.most_common():
+        status = f"new: {s.written[signature]}" if signature in s.written else (
+            "known" if signature in known else "new, not written (shrinking cut short)")
+        table.add_row(signature[:110], str(n), status)
+    return table

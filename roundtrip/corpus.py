@@ -16,12 +16,15 @@ Writes are atomic (a hidden temporary folder, then renames), so a killed run lea
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -106,11 +109,22 @@ def load(folder: Path) -> Entry:
     return Entry(folder, meta, spec)
 
 
-def entries(root: Path) -> list[Entry]:
-    """Every entry below `root`, sorted by folder name.  Hidden folders (writes in flight) are skipped."""
+def entries(root: Path, problems: list[str] | None = None) -> list[Entry]:
+    """Every entry below `root`, sorted by folder name.  Hidden folders (writes in flight) are skipped.
+    An unreadable entry raises CorpusError, or, given a `problems` list, is left out and said there."""
     if not root.is_dir():
         return []
-    return [load(d) for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    found = []
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        try:
+            found.append(load(folder))
+        except CorpusError as e:
+            if problems is None:
+                raise
+            problems.append(str(e))
+    return found
 
 
 def job_of(entry: Entry) -> Any:
@@ -175,8 +189,31 @@ def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, o
             counts[role] += 1
     (tmp / "err.log").write_text(_err_log(finding, spec))
     (tmp / "repro.py").write_text(repro)
-    _replace(tmp, final)
+    with _locked(root):  # campaign processes share the corpus: the smallest example of a signature stays
+        if _smaller_there(final, size_of(spec)):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            _replace(tmp, final)
     return final
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    with open(root / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _smaller_there(final: Path, size: list[int]) -> bool:
+    """Whether the entry at `final` already holds an example no bigger than `size`."""
+    try:
+        there = json.loads((final / "meta.json").read_text()).get("size")
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(there, list) and there <= size
 
 
 def case_of(finding: Finding, cases: list[Any]) -> Any:

@@ -115,7 +115,9 @@ _NORMALISE = [
     (re.compile(r"[\w.-]*/[\w./-]+\.(py|h|cc|cpp)(:\d+)?"), "<file>"),  # source paths
     (re.compile(r"\b[\w.-]+(/[\w.:-]+)+"), "<name>"),  # scoped graph names: roundtrip_1/x2_1/Reshape
     (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
-    (re.compile(r"\b(unk_+|const_\w+?_+|Identity|functional|sequential)_*\d+"), r"\1_N"),
+    (re.compile(r"\b(unk_+|const_\w+?_+|Identity)_*\d+"), r"\1_N"),
+    (re.compile(r"\b(functional|sequential)(_\d+)?\b"), r"\1_N"),  # Keras numbers all but a process' first
+    (re.compile(r"(?<=[A-Za-z])_\d+\b"), "_N"),  # generated layer names: tf.tile_12
     (re.compile(r"\bkeras_tensor(_\d+)?\b"), "keras_tensor_N"),  # Keras numbers all but the first
     (re.compile(r"\b(x|in)\d+\b"), r"\1N"),  # the suite's own tensor names
     (re.compile(r"(?<![A-Za-z_])-?\d+(\.\d+)?(e-?\d+)?"), "N"),

@@ -11,6 +11,9 @@ shows after what a worker ran before (a repro.py runs in a fresh process too).
 from __future__ import annotations
 
 import collections
+import json
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,12 +77,26 @@ class Harness:
     written: list[Path] = field(default_factory=list)
     unconfirmed: list[str] = field(default_factory=list)
     checks: int = 0
+    events: Path | None = None  # a JSON-lines file each check, shrink and write is appended to (campaigns)
+    problems: list[str] = field(default_factory=list)  # corpus entries that could not be read (left out)
 
     @staticmethod
     def open(root: Path, limits: Limits | None = None, confirm: bool = True) -> Harness:
-        harness = Harness(root, Pool(limits=limits or Limits()), confirm)
-        harness.known = {e.signature: e for e in corpus.entries(root)}
+        """The harness over the corpus at `root`.  $ROUNDTRIP_EVENTS names an events file to append to."""
+        events = os.environ.get("ROUNDTRIP_EVENTS")
+        harness = Harness(root, Pool(limits=limits or Limits()), confirm, events=Path(events) if events else None)
+        harness.reload()
         return harness
+
+    def reload(self) -> None:
+        """The known signatures from the corpus as it is now (other campaign processes add entries)."""
+        self.problems = []
+        self.known = {e.signature: e for e in corpus.entries(self.root, self.problems)}
+
+    def _event(self, **data: Any) -> None:
+        if self.events is not None:
+            with self.events.open("a") as f:
+                f.write(json.dumps({"t": round(time.time(), 3), **data}) + "\n")
 
     def close(self) -> None:
         self.pool.close()
@@ -103,6 +120,9 @@ class Harness:
 
     def _check(self, job: AnyJob, spec: AnySpec) -> None:
         outcome = self.run(job)
+        kinds = [n.kind for n in spec.nodes] if isinstance(spec, GraphSpec) else [layer.kind for layer in spec.layers]
+        self._event(event="check", target=job.name, **{"ops" if isinstance(spec, GraphSpec) else "layers": kinds},
+                    signatures=[f.signature for f in outcome.findings])
         for finding in outcome.findings:
             entry = self.known.get(finding.signature)
             if entry is not None:
@@ -112,6 +132,7 @@ class Harness:
                 continue
             self.tracks.setdefault(finding.signature, Track()).add(spec)
             note = ""
+            self._event(event="shrinking", signature=finding.signature, size=corpus.size_of(spec))
             if _final_run():
                 note = self._record(finding, spec, job, outcome)
             raise error_type(finding)(f"{finding.describe()}\n{note}\n{spec.pretty()}") from None
@@ -155,6 +176,7 @@ class Harness:
             repro = render_repro(spec, job.path, job.opset, finding, case_dict, back=job.back)
         folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro)
         self.written.append(folder)
+        self._event(event="written", signature=finding.signature, folder=str(folder))
         return folder
 
     def replay(self, entry: corpus.Entry) -> tuple[str, list[Finding]]:
@@ -168,6 +190,7 @@ class Harness:
 
     def summary(self) -> list[str]:
         lines = [f"roundtrip: {self.checks} checks, {len(self.known)} known signatures in {self.root}"]
+        lines += [f"  unreadable corpus entry (left out): {problem}" for problem in self.problems]
         lines += [f"  known, seen {n}x: {sig}" for sig, n in self.known_hits.most_common()]
         lines += [f"  new entry: {folder}" for folder in self.written]
         lines += [f"  not confirmed on a fresh run (not written): {sig}" for sig in self.unconfirmed]
