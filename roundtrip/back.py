@@ -86,9 +86,18 @@ ONNX_TO_KERAS: dict[str, OnnxToKeras] = {
 
 
 def resolve_back(name: str) -> OnnxToKeras:
-    if name not in ONNX_TO_KERAS:
-        raise KeyError(f"unknown ONNX -> Keras converter {name!r} (known: {', '.join(ONNX_TO_KERAS)})")
-    return ONNX_TO_KERAS[name]
+    """A converter of the table, or `module:function` (one of the caller's own, such as the planted faults
+    of the suite's tests: it takes the model and the input names, like the table's)."""
+    if name in ONNX_TO_KERAS:
+        return ONNX_TO_KERAS[name]
+    if ":" not in name:
+        raise KeyError(f"unknown ONNX -> Keras converter {name!r} (known: {', '.join(ONNX_TO_KERAS)}; "
+                       "or name one as module:function)")
+    import importlib
+
+    module, _, function = name.partition(":")
+    convert = getattr(importlib.import_module(module), function)
+    return OnnxToKeras(name, convert, identity, identity, getattr(convert, "repro", ""))
 
 
 @contextlib.contextmanager

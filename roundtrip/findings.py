@@ -119,9 +119,11 @@ _NORMALISE = [
     (re.compile(r"\b(functional|sequential)(_\d+)?\b"), r"\1_N"),  # Keras numbers all but a process' first
     (re.compile(r"(?<=[A-Za-z])_\d+\b"), "_N"),  # generated layer names: tf.tile_12
     (re.compile(r"\bkeras_tensor(_\d+)?\b"), "keras_tensor_N"),  # Keras numbers all but the first
-    (re.compile(r"\b(x|in)\d+\b"), r"\1N"),  # the suite's own tensor names
+    (re.compile(r"\b(x|in|v)\d+\b"), r"\1N"),  # the suite's own tensor names (v: a graph spec's)
     (re.compile(r"(?<![A-Za-z_])-?\d+(\.\d+)?(e-?\d+)?"), "N"),
     (re.compile(r"\s+"), " "),
+    # Shapes of any rank are one shape: (N, N) and (None, N, N, N) name the same bug at another size.
+    (re.compile(r"\((?:N|None)(?:, ?(?:N|None|np\.int\w*\(N\)))*,?\)|\[(?:N|None)(?:[, ]+(?:N|None))*\]"), "<shape>"),
 ]
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from roundtrip.back import ONNX_TO_KERAS
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom, headline, plain_text
 from roundtrip.graphs import GraphSpec
-from roundtrip.repro import _CATEGORY, _MAIN, _PROBLEMS, _TIMEOUT_SECONDS, _convert_back, _text
+from roundtrip.repro import _CATEGORY, _MAIN, _PROBLEMS, _TIMEOUT_SECONDS, _VERDICT, _convert_back, _text
 
 _SHOULD = {
     Stage.LOAD: "the ONNX graph converts to Keras",
@@ -39,8 +40,9 @@ def render_graph_repro(spec: GraphSpec, back: str, path: str, finding: Finding, 
     second = finding.path.count(">") == 2
     imports = ["importlib.metadata", "multiprocessing", "os", "pathlib", "platform", "re", "signal", "sys",
                "traceback", *(["tempfile"] if second else [])]
-    package = back.split("-")[0]  # onnx2keras-nhwc is onnx2keras with change_ordering=True
-    third_party = sorted(["numpy as np", "onnx", package, "onnxruntime as ort", "tensorflow as tf",
+    upstream = back in ONNX_TO_KERAS
+    package = [back.split("-")[0]] if upstream else []  # onnx2keras-nhwc is onnx2keras, change_ordering=True
+    third_party = sorted(["numpy as np", "onnx", *package, "onnxruntime as ort", "tensorflow as tf",
                           *(["tf2onnx"] if second else [])])
     parts = [
         _header(spec, back, path if second else "", finding, case),
@@ -57,6 +59,7 @@ def render_graph_repro(spec: GraphSpec, back: str, path: str, finding: Finding, 
         _PROBLEMS,
         _REPRODUCE,
         _MAIN.split("\ndef main(")[0],
+        _VERDICT,
         _GRAPH_MAIN,
         'if __name__ == "__main__":\n    sys.exit(main())',
     ]
@@ -79,7 +82,7 @@ def _header(spec: GraphSpec, back: str, path: str, finding: Finding, case: dict[
         "The graph (batch N):",
         *(f"  {line}" for line in spec.pretty().splitlines()),
         "",
-        "Run:  python repro.py   (with --saved: reads model.onnx from this folder instead of GRAPH below)",
+        "Run:  python repro.py   (the graph is model.onnx in this folder; with --text: GRAPH below, parsed)",
         "Exit: 1 while the bug shows, 0 once it is fixed, 2 when something else goes wrong.",
     ]
     return "\n".join(f"# {line}".rstrip() for line in lines)
@@ -94,6 +97,7 @@ def _constants(spec: GraphSpec, back: str, path: str, finding: Finding) -> str:
     return "\n".join([
         "HERE = pathlib.Path(__file__).resolve().parent",
         f"BACK = {_text(back)}  # the ONNX -> Keras converter",
+        f"UPSTREAM = {back in ONNX_TO_KERAS}  # False: a converter of the suite's own, not pasted here",
         f"PATH = {_text(path)}  # the Keras -> ONNX path of the way back (empty: the finding is the Keras model's)",
         f"OPSET = {back_opset(spec.opset)}  # for the way back",
         f"STAGE, SYMPTOM, KIND, OUTPUT = {_text(str(finding.stage))}, {_text(str(finding.symptom))}, "
@@ -114,8 +118,10 @@ def _convert(path: str) -> str:
 
 
 _LOAD = r'''
-def load_graph(saved):
-    return onnx.load(str(HERE / "model.onnx")) if saved else onnx.parser.parse_model(GRAPH)
+def load_graph(text):
+    """model.onnx, the exact bytes the finding was made on (onnx2keras reads initializers field by field, so
+    the same graph encoded otherwise can fail otherwise); with --text, GRAPH above, parsed."""
+    return onnx.parser.parse_model(GRAPH) if text else onnx.load(str(HERE / "model.onnx"))
 
 
 def load_inputs():
@@ -138,12 +144,12 @@ def run_keras(model, inputs):
 '''
 
 _REPRODUCE = r'''
-def keras_leg(saved):
+def keras_leg(text):
     """The graph, its outputs in ONNX Runtime (expected), and the Keras model BACK makes of it; returns the
     problems of the first stage that has any, the model, the inputs and the expected outputs."""
-    print("build: the graph in ONNX Runtime, on the recorded inputs" + (" (model.onnx)" if saved else ""))
+    print("build: the graph in ONNX Runtime, on the recorded inputs" + (" (GRAPH, parsed)" if text else ""))
     try:
-        onnx_model = load_graph(saved)
+        onnx_model = load_graph(text)
         inputs = load_inputs()
         expected = run_onnx(onnx_model, inputs)
     except Exception as error:
@@ -166,8 +172,8 @@ def keras_leg(saved):
     return problems, keras_model, inputs, expected
 
 
-def reproduce(saved):
-    problems, keras_model, inputs, expected = keras_leg(saved)
+def reproduce(text):
+    problems, keras_model, inputs, expected = keras_leg(text)
     if not PATH or problems:
         if PATH:  # the Keras model is already wrong: the first leg's finding, not this one
             return [Problem("keras-" + p.stage, p.symptom, p.kind, "the Keras model already fails: " + p.text)
@@ -199,23 +205,16 @@ def reproduce(saved):
 _GRAPH_MAIN = r'''
 def main(argv=None):
     args = sys.argv[1:] if argv is None else argv
-    saved = "--saved" in args
+    text = "--text" in args
     print(f"python {platform.python_version()}, tensorflow {tf.__version__}, onnx {onnx.__version__}, "
-          f"onnxruntime {ort.__version__}, {BACK} {importlib.metadata.version(BACK.split('-')[0])}, "
+          f"onnxruntime {ort.__version__}, "
+          + (f"{BACK} {importlib.metadata.version(BACK.split('-')[0])}, " if UPSTREAM else "") +
           f"numpy {np.__version__}" + (f", tf2onnx {importlib.metadata.version('tf2onnx')}" if PATH else ""))
     finding = Problem(STAGE, SYMPTOM, KIND, MESSAGE, OUTPUT)
     print(f"finding: {finding}: {MESSAGE}  (onnx>{BACK}" + (f">{PATH}" if PATH else "") + ")")
     print(f"expected: {EXPECTED}\n")
-    problems = in_child_process(saved) if SYMPTOM in ("crash", "timeout") else reproduce(saved)
-    print()
-    for problem in problems:
-        print(problem.text)
-    if any(problem.is_the_finding() for problem in problems):
-        print(f"RESULT: the bug shows ({finding})")
-        return 1
-    if problems:
-        print(f"RESULT: something else went wrong: {problems[0]}, not the finding's {finding}")
+    if not UPSTREAM:
+        print(f"{BACK} is not an upstream converter: this script cannot convert")
         return 2
-    print(f"RESULT: fixed: every stage up to {STAGE} passes")
-    return 0
+    return verdict(in_child_process(text) if SYMPTOM in ("crash", "timeout") else reproduce(text), finding)
 '''

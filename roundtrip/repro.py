@@ -76,6 +76,7 @@ def render_repro(spec: ModelSpec, path: str, opset: int, finding: Finding, case:
         *([inspect.getsource(headline), _CATEGORY] if back else []),
         _PROBLEMS,
         _ROUND_TRIP if back else _ONE_WAY,
+        _VERDICT,
         main,
         'if __name__ == "__main__":\n    sys.exit(main())',
     ]
@@ -591,7 +592,12 @@ def main(argv=None):
     if not UPSTREAM and not saved:
         print(f"{PATH} is not an upstream converter: this script cannot convert (try --saved)")
         return 2
-    problems = in_child_process(saved) if SYMPTOM in ("crash", "timeout") else reproduce(saved)
+    return verdict(in_child_process(saved) if SYMPTOM in ("crash", "timeout") else reproduce(saved), finding)
+'''
+
+_VERDICT = r'''
+def verdict(problems, finding):
+    """Prints the problems and the result; the exit status: 1 the bug shows, 2 something else, 0 fixed."""
     print()
     for problem in problems:
         print(problem.text)

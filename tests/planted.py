@@ -67,3 +67,43 @@ def hang_on_dropout(model: Any, spec: ModelSpec, opset: int) -> Any:
     if any(layer.kind == "Dropout" for layer in spec.layers):
         time.sleep(10**6)
     return from_function(model, spec, opset)
+
+
+# ---- ONNX -> Keras: onnx2keras with a bug put in (named to the harness as the ONNX -> Keras converter) ----
+def _onnx2keras(model: Any, input_names: list[str]) -> Any:
+    from onnx2keras import onnx_to_keras
+
+    return onnx_to_keras(model, input_names, verbose=False, change_ordering=False)
+
+
+def _ops(model: Any) -> set[str]:
+    return {node.op_type for node in model.graph.node}
+
+
+def shift_after_softmax(model: Any, input_names: list[str]) -> Any:
+    """Adds 0.5 to every output of a graph that holds a Softmax: wrong values, the shapes right."""
+    import keras
+
+    converted = _onnx2keras(model, input_names)
+    if "Softmax" not in _ops(model):
+        return converted
+    outputs = converted.outputs if isinstance(converted.outputs, list) else [converted.outputs]
+    return keras.Model(converted.inputs, [keras.ops.add(o, 0.5) for o in outputs])
+
+
+def first_example_only(model: Any, input_names: list[str]) -> Any:
+    """Keeps only the first example of the batch in a graph that holds a Transpose: a batch baked in."""
+    import keras
+
+    converted = _onnx2keras(model, input_names)
+    if "Transpose" not in _ops(model):
+        return converted
+    outputs = converted.outputs if isinstance(converted.outputs, list) else [converted.outputs]
+    return keras.Model(converted.inputs, [keras.ops.take(o, [0], axis=0) for o in outputs])
+
+
+def segfault_on_gather(model: Any, input_names: list[str]) -> Any:
+    """Dies of SIGSEGV on a graph that holds a Gather."""
+    if "Gather" in _ops(model):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return _onnx2keras(model, input_names)

@@ -327,3 +327,33 @@ def test_a_round_trip_whose_first_conversion_fails_exits_2(tmp_path: Path, capsy
     out = capsys.readouterr().out
     assert "the first conversion fails: not this finding; convert: raised KeyError" in out
     assert "RESULT: something else went wrong: convert/first-conversion: KeyError" in out
+
+
+# ---- ONNX -> Keras -> ONNX ------------------------------------------------------------------------------
+def _graph_text(path: str, leg: str) -> str:
+    from roundtrip import GraphSpec, NodeSpec
+    from roundtrip.graph_repro import render_graph_repro
+
+    graph = GraphSpec((3, 4, 4), (NodeSpec.make("Relu"), NodeSpec.make("Flatten", axis=2)), 12, seed=5)
+    finding = Finding(leg, Stage.COMPARE, Symptom.VALUE, "value@Flatten", "output 0 (batch 3): ...", output=0)
+    return render_graph_repro(graph, "onnx2keras-nhwc", path, finding, {"batch": 3})
+
+
+@pytest.mark.parametrize("leg", ["onnx>onnx2keras-nhwc", "onnx>onnx2keras-nhwc>tf2onnx-function"])
+def test_the_graph_script_holds_the_graph_and_imports_only_upstream(leg: str) -> None:
+    import onnx
+
+    from roundtrip import GraphSpec, NodeSpec
+
+    text = _graph_text("tf2onnx-function", leg)
+    tree = ast.parse(text)
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    assert imported - set(sys.stdlib_module_names) == (
+        {"numpy", "onnx", "onnx2keras", "onnxruntime", "tensorflow"} | ({"tf2onnx"} if leg.count(">") == 2 else set()))
+    graph_text = text.split('GRAPH = """\n', 1)[1].split('\n"""', 1)[0]
+    graph = GraphSpec((3, 4, 4), (NodeSpec.make("Relu"), NodeSpec.make("Flatten", axis=2)), 12, seed=5).to_onnx()
+    assert onnx.parser.parse_model(graph_text).SerializeToString() == onnx.parser.parse_model(
+        onnx.printer.to_text(graph)).SerializeToString()
+    assert ('PATH = "tf2onnx-function"' in text) == (leg.count(">") == 2)
+    assert "to_keras, from_keras = channels_last, channels_first" in text

@@ -1,0 +1,65 @@
+"""Test the tester, ONNX -> Keras: converters with planted faults (onnx2keras with a bug put in) are
+found on drawn graphs, shrunk to the smallest graph that shows the fault, and written to the corpus once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import Phase, given, settings
+
+import strategies
+from roundtrip import GraphSpec, corpus
+from roundtrip.harness import Harness, NewFinding
+from roundtrip.worker import Limits
+
+pytestmark = pytest.mark.slow
+# Ops onnx2keras itself converts right on these graphs (its Flatten bakes the batch in: a real finding).
+OPS = ["Relu", "Softmax", "Transpose", "Sigmoid"]
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    opened = Harness.open(tmp_path_factory.mktemp("planted-graphs") / "corpus", Limits(timeout=30.0))
+    yield opened
+    opened.close()
+
+
+def hunt(harness: Harness, back: str, examples: int = 30, ops: list[str] = OPS) -> dict[str, corpus.Entry]:
+    """Runs the ONNX -> Keras property through `back`; returns the entries written, by symptom/kind."""
+
+    @settings(max_examples=examples, database=None, derandomize=True,
+              phases=[p for p in Phase if p is not Phase.explain])
+    @given(graph=strategies.onnx_graphs(max_nodes=2, ops=ops, dtypes=["float32"], input_ranks=(2, 3, 4)))
+    def check(graph: GraphSpec) -> None:
+        harness.check_graph(graph, back)
+
+    with pytest.raises((NewFinding, ExceptionGroup)):
+        check()
+    found = [e for e in corpus.entries(harness.root) if e.meta["back"] == back]
+    assert len({e.signature for e in found}) == len(found)
+    return {f"{e.meta['symptom']}/{e.finding.kind}": e for e in found}
+
+
+def test_wrong_values_after_a_softmax_shrink_to_one_softmax(harness: Harness) -> None:
+    entries = hunt(harness, "tests.planted:shift_after_softmax")
+    entry = entries["value/value@Softmax"]
+    assert isinstance(entry.spec, GraphSpec) and [n.kind for n in entry.spec.nodes] == ["Softmax"]
+    assert entry.meta["direction"] == "onnx-keras-onnx"
+    assert entry.meta["path"] == "onnx>tests.planted:shift_after_softmax"
+    assert (entry.folder / "model.onnx").exists() and (entry.folder / "test_data_set_0" / "input_0.pb").exists()
+    assert "GRAPH = " in (entry.folder / "repro.py").read_text()
+
+
+def test_a_batch_baked_in_shows_at_batch_3(harness: Harness) -> None:
+    entries = hunt(harness, "tests.planted:first_example_only")
+    entry = entries["shape/shape:batch"]
+    assert [n.kind for n in entry.spec.nodes] == ["Transpose"]
+    assert entry.meta["case"]["batch"] == 3
+
+
+def test_a_crash_is_a_finding_and_the_run_goes_on(harness: Harness) -> None:
+    entries = hunt(harness, "tests.planted:segfault_on_gather", ops=[*OPS, "Gather"])
+    entry = entries["crash/SIGSEGV"]
+    assert [n.kind for n in entry.spec.nodes] == ["Gather"] and entry.meta["stage"] == "load"
+    assert entry.spec.input_shape in ((1,), (1, 1), (1, 1, 1))
