@@ -29,11 +29,12 @@ system:
 		apt-get install -y -q $$missing >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
 	elif [ -n "$$missing" ]; then echo "not installed:$$missing (the tests that need them skip)"; fi
 
-test: lint system
+test: lint system onnx2tf-env
 	$(PY) -m pytest tests/ $(ARGS)
 
 # onnx2tf in an environment of its own (it pins TensorFlow 2.19 and numpy 1.26): roundtrip/remote.py runs a
-# server in it.  Not part of `test` or `fuzz`; its tests skip, saying this command, while it is absent.
+# server in it.  `make test` makes it (CI checks the onnx2tf entries' repros); `make fuzz` does not: without it,
+# the onnx2tf properties skip, saying this command.
 ONNX2TF_VENV := .venv-onnx2tf
 .PHONY: onnx2tf-env
 onnx2tf-env: $(ONNX2TF_VENV)/.installed

@@ -9,17 +9,28 @@ import pytest
 
 from properties.conftest import CORPUS
 from roundtrip import corpus
+from roundtrip.back import ONNX_TO_KERAS
 from roundtrip.harness import Harness
+from roundtrip.remote import EnvironmentMissing, environment
 
 
 class StillFails(AssertionError):
     pass
 
 
+def _marks(entry: corpus.Entry) -> list[pytest.MarkDecorator]:
+    marks = [pytest.mark.xfail(raises=StillFails, strict=True, reason=entry.signature)]
+    back = entry.meta.get("back", "")
+    if back in ONNX_TO_KERAS and ONNX_TO_KERAS[back].remote:
+        try:
+            environment(back)
+        except EnvironmentMissing as e:
+            marks.append(pytest.mark.skip(reason=str(e)))
+    return marks
+
+
 def _params() -> list[object]:
-    return [pytest.param(entry, id=entry.folder.name,
-                         marks=pytest.mark.xfail(raises=StillFails, strict=True, reason=entry.signature))
-            for entry in corpus.entries(CORPUS)]
+    return [pytest.param(entry, id=entry.folder.name, marks=_marks(entry)) for entry in corpus.entries(CORPUS)]
 
 
 @pytest.mark.parametrize("entry", _params())

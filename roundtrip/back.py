@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from roundtrip.findings import Error, headline
+from roundtrip.findings import Error, Finding, headline
 
 
 def identity(array: np.ndarray) -> np.ndarray:
@@ -144,6 +144,15 @@ class BackRun:
     outputs: list[list[np.ndarray] | Error] = field(default_factory=list)
     onnx_back: bytes | None = None
     export_error: Error | None = None
+    # For a converter that decides per tensor (onnx2tf): which inputs and outputs its Keras model holds
+    # channels-last, as {"inputs_nhwc": [...], "outputs_nhwc": [...]}; repro.py replays the same transposes.
+    layouts: dict[str, list[bool]] | None = None
+
+    def noted(self, findings: list[Finding]) -> list[Finding]:
+        """`findings` with the layouts in their details, when the converter chose any."""
+        if self.layouts is None:
+            return findings
+        return [replace(f, details={**f.details, "layouts": self.layouts}) for f in findings]
 
 
 def back_opset(opset: int) -> int:

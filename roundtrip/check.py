@@ -255,7 +255,7 @@ def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
         case.actual = outputs
         found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual))
         outcome.findings += [_named(f, spec, case) for f in found]
-    outcome.findings = first_of_each(outcome.findings)
+    outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
 
 

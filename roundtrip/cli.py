@@ -388,3 +388,7 @@ def _summary(campaign: Any, known: set[str], name: Any) -> Table:
             "known" if signature in known else "new, not written (shrinking cut short)")
         table.add_row(signature[:110], str(n), status)
     return table
+
+
+if __name__ == "__main__":
+    main()

@@ -77,7 +77,7 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
     if job.path:
         report(Stage.CONVERT)
         _second_leg(job, run, outcome, agreed)
-    outcome.findings = first_of_each(outcome.findings)
+    outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
 
 

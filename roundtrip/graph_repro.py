@@ -39,7 +39,7 @@ def render_graph_repro(spec: GraphSpec, back: str, path: str, finding: Finding, 
 
     second = finding.path.count(">") == 2
     imports = ["importlib.metadata", "multiprocessing", "os", "pathlib", "platform", "re", "signal", "sys",
-               "traceback", *(["tempfile"] if second else [])]
+               "traceback", *(["tempfile"] if second or "tempfile" in _repro_of(back) else [])]
     upstream = back in ONNX_TO_KERAS
     package = [back.split("-")[0]] if upstream else []  # onnx2keras-nhwc is onnx2keras, change_ordering=True
     third_party = sorted(["numpy as np", "onnx", *package, "onnxruntime as ort", "tensorflow as tf",
@@ -52,7 +52,7 @@ def render_graph_repro(spec: GraphSpec, back: str, path: str, finding: Finding, 
         _constants(spec, back, path if second else "", finding),
         f'GRAPH = """\n{onnx.printer.to_text(spec.to_onnx())}\n"""',
         _LOAD,
-        _convert_back(back),
+        _convert_back(back, finding.details.get("layouts")),
         *([_convert(path)] if second else []),
         inspect.getsource(headline),
         _CATEGORY,
@@ -64,6 +64,10 @@ def render_graph_repro(spec: GraphSpec, back: str, path: str, finding: Finding, 
         'if __name__ == "__main__":\n    sys.exit(main())',
     ]
     return "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
+
+
+def _repro_of(back: str) -> str:
+    return ONNX_TO_KERAS[back].repro if back in ONNX_TO_KERAS else ""
 
 
 def _header(spec: GraphSpec, back: str, path: str, finding: Finding, case: dict[str, Any]) -> str:
@@ -163,9 +167,9 @@ def keras_leg(text):
         problem = raised("load", error)
         problem.kind = category(error, onnx_model)
         return [problem], None, None, None
-    print("run: the Keras model, on the recorded inputs (to_keras on the way in, from_keras out)")
+    print("run: the Keras model, on the recorded inputs (inputs_in, outputs_back: the layouts)")
     try:
-        got = [from_keras(y) for y in run_keras(keras_model, [to_keras(x) for x in inputs])]
+        got = outputs_back(run_keras(keras_model, inputs_in(inputs)))
     except Exception as error:
         return [raised("run", error)], None, None, None
     problems = compare(expected, got, who="the Keras model", ref="ONNX Runtime on the graph")
@@ -196,7 +200,7 @@ def reproduce(text):
         return [raised("load", error)]
     names = [i.name for i in session.get_inputs()]
     try:
-        got = [from_keras(np.asarray(y)) for y in session.run(None, dict(zip(names, [to_keras(x) for x in inputs])))]
+        got = outputs_back([np.asarray(y) for y in session.run(None, dict(zip(names, inputs_in(inputs))))])
     except Exception as error:
         return [raised("run", error)]
     return compare(expected, got, who="the ONNX made again", ref="ONNX Runtime on the graph")

@@ -306,7 +306,9 @@ def call_environment(converter: str, onnx_bytes: bytes, cases: Sequence[Sequence
     onnx_back = None
     if result.onnx_back is not None:
         onnx_back = in_onnx_layout(result.onnx_back, result.inputs_nhwc, result.outputs_nhwc)
-    return BackRun(error(result.load_error), outputs, onnx_back, error(result.export_error))
+    layouts = {"inputs_nhwc": list(result.inputs_nhwc), "outputs_nhwc": list(result.outputs_nhwc)}
+    return BackRun(error(result.load_error), outputs, onnx_back, error(result.export_error),
+                   layouts if result.load_error is None else None)
 
 
 def in_onnx_layout(onnx_bytes: bytes, inputs_nhwc: Sequence[bool], outputs_nhwc: Sequence[bool]) -> bytes:

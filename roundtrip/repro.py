@@ -25,7 +25,7 @@ import keyword
 from pathlib import Path
 from typing import Any
 
-from roundtrip.back import resolve_back
+from roundtrip.back import channels_first, channels_last, resolve_back
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom, headline, plain_text
 from roundtrip.layers import LAYERS
@@ -61,8 +61,9 @@ def render_repro(spec: ModelSpec, path: str, opset: int, finding: Finding, case:
     imports = "".join(f"import {module}\n" for module in (_STDLIB_BACK if back else _STDLIB))
     third_party, main = _THIRD_PARTY, _MAIN
     if back:
-        third_party = _insert(third_party, "import onnx\n", "import onnx2keras\n")
-        main = _insert(main, 'f"numpy {np.__version__}', ", onnx2keras {importlib.metadata.version('onnx2keras')}")
+        package = back.split("-")[0]  # onnx2keras-nhwc is onnx2keras with change_ordering=True
+        third_party = _insert(third_party, "import onnx\n", f"import {package}\n")
+        main = _insert(main, 'f"numpy {np.__version__}', f", {package} {{importlib.metadata.version('{package}')}}")
         main = _insert(main, "(path {PATH}", ">{BACK}")  # the finding's path: "<path>><back>"
     parts = [
         _header(spec, path, opset, finding, case, back),
@@ -72,7 +73,7 @@ def render_repro(spec: ModelSpec, path: str, opset: int, finding: Finding, case:
         _build_model(spec),
         _HELPERS,
         _convert(spec, path),
-        *([_convert_back(back)] if back else []),
+        *([_convert_back(back, finding.details.get("layouts"))] if back else []),
         *([inspect.getsource(headline), _CATEGORY] if back else []),
         _PROBLEMS,
         _ROUND_TRIP if back else _ONE_WAY,
@@ -199,9 +200,10 @@ def _convert(spec: ModelSpec, path: str) -> str:
     return "\n".join(lines)
 
 
-def _convert_back(back: str) -> str:
+def _convert_back(back: str, layouts: dict[str, list[bool]] | None = None) -> str:
     """`convert_back`, from the converter's `repro` snippet, and its layout functions, pasted from roundtrip.back
-    (plain numpy) under the names the script calls them by."""
+    (plain numpy) under the names the script calls them by.  `layouts`: the tensors a converter that decides
+    per tensor (onnx2tf) made channels-last when the finding was made; the script transposes the same ones."""
     entry = resolve_back(back)
     lines = ["def convert_back(onnx_model):",
              f'    """The ONNX model back to Keras, as users of the converter write it ({back})."""',
@@ -209,12 +211,23 @@ def _convert_back(back: str) -> str:
              "    input_names = [i.name for i in onnx_model.graph.input if i.name not in initializers]"]
     lines += [f"    {line}" for line in entry.repro.strip("\n").splitlines()]
     lines.append("    return keras_model")
+    if layouts is not None:
+        return "\n\n\n".join([
+            "\n".join(lines),
+            *(inspect.getsource(function).strip("\n") for function in (channels_last, channels_first)),
+            f"# Which inputs and outputs {back}'s Keras model held channels-last when the finding was made.\n"
+            f"INPUTS_NHWC, OUTPUTS_NHWC = {layouts['inputs_nhwc']!r}, {layouts['outputs_nhwc']!r}",
+            "def inputs_in(xs):\n    return [channels_last(x) if nhwc else x for x, nhwc in zip(xs, INPUTS_NHWC)]",
+            "def outputs_back(ys):\n    return [channels_first(y) if nhwc else y for y, nhwc in zip(ys, OUTPUTS_NHWC)]",
+        ])
     layout = list(dict.fromkeys([entry.to_keras, entry.from_keras]))  # once each: both may be `identity`
     return "\n\n\n".join([
         "\n".join(lines),
         *(inspect.getsource(function).strip("\n") for function in layout),
         "# How arrays cross from ONNX's layout to the Keras model's that came back, and back again.\n"
         f"to_keras, from_keras = {entry.to_keras.__name__}, {entry.from_keras.__name__}",
+        "def inputs_in(xs):\n    return [to_keras(x) for x in xs]",
+        "def outputs_back(ys):\n    return [from_keras(y) for y in ys]",
     ])
 
 
@@ -538,9 +551,9 @@ def reproduce(saved):
     if STAGE == "load":
         return []
 
-    print("run: the Keras model that came back, on the recorded inputs (to_keras on the way in, from_keras out)")
+    print("run: the Keras model that came back, on the recorded inputs (inputs_in, outputs_back: the layouts)")
     try:
-        got = [from_keras(y) for y in run_keras(keras_model, [to_keras(x) for x in inputs])]
+        got = outputs_back(run_keras(keras_model, inputs_in(inputs)))
     except Exception as error:
         return [raised("run", error)]
     if STAGE == "run":

@@ -53,7 +53,8 @@ def test_one_entry_per_signature_and_a_rewrite_replaces_it(tmp_path: Path) -> No
     write(tmp_path, SPEC)
     (only,) = corpus.entries(tmp_path)
     assert only.spec == SPEC
-    assert [p.name for p in tmp_path.iterdir()] == [FINDING.slug]  # no temporary or old folder left
+    # no temporary or old folder left (.lock is what campaign processes take turns on)
+    assert [p.name for p in tmp_path.iterdir() if p.name != ".lock"] == [FINDING.slug]
     assert corpus.size_of(SPEC) < corpus.size_of(BIGGER)
 
 
@@ -77,3 +78,31 @@ def test_a_broken_entry_names_its_file_and_field(tmp_path: Path, file: str, chan
     with pytest.raises(corpus.CorpusError) as info:
         corpus.entries(tmp_path)
     assert str(folder / file) in str(info.value) and named.split(": ", 1)[1] in str(info.value)
+
+
+def test_campaign_processes_writing_one_signature_keep_the_smallest(tmp_path: Path) -> None:
+    """Writers of the same signature (campaign processes) leave one folder, holding the smallest example,
+    whatever the order: the write holds a lock and does not replace a smaller entry."""
+    import threading
+
+    specs = [BIGGER, SPEC, BIGGER, SPEC, BIGGER, BIGGER]
+    threads = [threading.Thread(target=write, args=(tmp_path, spec)) for spec in specs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [e.spec for e in corpus.entries(tmp_path)] == [SPEC]
+    write(tmp_path, BIGGER)  # later, a bigger one does not replace it
+    assert [e.spec for e in corpus.entries(tmp_path)] == [SPEC]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp") or p.name.startswith(".old")]
+
+
+def test_entries_can_leave_out_an_unreadable_entry_and_say_so(tmp_path: Path) -> None:
+    good = write(tmp_path, SPEC)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "meta.json").write_text("{")
+    with pytest.raises(corpus.CorpusError, match="broken/meta.json"):
+        corpus.entries(tmp_path)
+    problems: list[str] = []
+    assert [e.folder for e in corpus.entries(tmp_path, problems)] == [good]
+    assert len(problems) == 1 and "broken/meta.json" in problems[0]

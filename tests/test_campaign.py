@@ -1,0 +1,72 @@
+"""`roundtrip fuzz`: which properties a --path names, bad input, and a short real campaign end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from roundtrip.campaign import CampaignError, select, target_name
+
+NODES = [
+    "properties/test_keras_build.py::test_drawn_models_build_and_run_with_their_shapes",
+    "properties/test_keras_to_onnx.py::test_keras_to_onnx[tf2onnx-function]",
+    "properties/test_keras_to_onnx.py::test_keras_to_onnx[keras-export]",
+    "properties/test_round_trip.py::test_round_trip[tf2onnx-function>onnx2keras]",
+    "properties/test_onnx_round_trip.py::test_onnx_round_trip[onnx>onnx2keras>keras-export]",
+]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_property_is_named_by_its_parameter_or_its_test() -> None:
+    assert [target_name(n) for n in NODES] == [
+        "test_drawn_models_build_and_run_with_their_shapes", "tf2onnx-function", "keras-export",
+        "tf2onnx-function>onnx2keras", "onnx>onnx2keras>keras-export"]
+
+
+def test_a_path_selects_its_property_or_every_property_through_a_converter() -> None:
+    assert select(NODES, []) == NODES
+    assert select(NODES, ["tf2onnx-function>onnx2keras"]) == [NODES[3]]
+    assert select(NODES, ["keras-export"]) == [NODES[2], NODES[4]]
+    assert select(NODES, ["onnx2keras"]) == [NODES[3], NODES[4]]
+
+
+def test_an_unknown_path_names_itself_and_what_is_known() -> None:
+    with pytest.raises(CampaignError, match=r"--path tf2onnx-fnction: no such property or converter \(known: "):
+        select(NODES, ["tf2onnx-fnction"])
+
+
+def _fuzz(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "roundtrip.cli", "fuzz", "--corpus", str(tmp_path / "corpus"),
+               "--reports", str(tmp_path / "reports"), *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--path", "tf2onnx-fnction"], "--path tf2onnx-fnction: no such property or converter"),
+    (["--database", "redis://127.0.0.1:1"], "example database 'redis://127.0.0.1:1' cannot be opened"),
+    (["--minutes", "0"], "--minutes 0.0"),
+])
+def test_bad_input_is_one_line_and_status_2(tmp_path: Path, args: list[str], says: str) -> None:
+    done = _fuzz(tmp_path, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_short_campaign_records_its_runs_and_writes_the_reports(tmp_path: Path) -> None:
+    done = _fuzz(tmp_path, "--minutes", "0.6", "--path", "tf2onnx-function", "--examples", "4", "--seed", "7",
+                 "--grace", "0")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = (tmp_path / "reports" / "campaigns.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["checks"] > 0 and record["seed"] == 7 and record["workers"] == 1
+    assert record["runs"] and all(r["seed"] // 100_000 == 7 and "tf2onnx-function" in r["property"]
+                                  for r in record["runs"])
+    assert isinstance(record["layers"], dict) and record["examples_per_second"] > 0
+    assert (tmp_path / "reports" / "index.html").exists() and (tmp_path / "reports" / "summary.md").exists()
+    assert "campaign:" in done.stdout and "checks" in done.stdout
