@@ -16,7 +16,16 @@ from roundtrip.back import ONNX_TO_KERAS
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom, headline, plain_text
 from roundtrip.graphs import GraphSpec
-from roundtrip.repro import _CATEGORY, _MAIN, _PROBLEMS, _TIMEOUT_SECONDS, _VERDICT, _convert_back, _text
+from roundtrip.repro import (
+    _CATEGORY,
+    _MAIN,
+    _PROBLEMS,
+    _TIMEOUT_SECONDS,
+    _VERDICT,
+    _convert_back,
+    _environment_note,
+    _text,
+)
 
 _SHOULD = {
     Stage.LOAD: "the ONNX graph converts to Keras",
@@ -87,6 +96,7 @@ def _header(spec: GraphSpec, back: str, path: str, finding: Finding, case: dict[
         *(f"  {line}" for line in spec.pretty().splitlines()),
         "",
         "Run:  python repro.py   (the graph is model.onnx in this folder; with --text: GRAPH below, parsed)",
+        *_environment_note(back),
         "Exit: 1 while the bug shows, 0 once it is fixed, 2 when something else goes wrong.",
     ]
     return "\n".join(f"# {line}".rstrip() for line in lines)

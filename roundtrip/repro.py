@@ -25,7 +25,7 @@ import keyword
 from pathlib import Path
 from typing import Any
 
-from roundtrip.back import channels_first, channels_last, resolve_back
+from roundtrip.back import ONNX_TO_KERAS, channels_first, channels_last, resolve_back
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom, headline, plain_text
 from roundtrip.layers import LAYERS
@@ -112,9 +112,18 @@ def _header(spec: ModelSpec, path: str, opset: int, finding: Finding, case: dict
         *(f"  {line}" for line in spec.pretty().splitlines()),
         "",
         "Run:  python repro.py   (with --saved: runs model.onnx from this folder instead of converting)",
+        *_environment_note(back),
         "Exit: 1 while the bug shows, 0 once it is fixed, 2 when something else goes wrong.",
     ]
     return "\n".join(f"# {line}".rstrip() for line in lines)
+
+
+def _environment_note(back: str) -> list[str]:
+    """For a converter with an environment of its own: where this script runs."""
+    if not back or back not in ONNX_TO_KERAS or not ONNX_TO_KERAS[back].remote:
+        return []
+    return [f"      {back} pins its own TensorFlow and numpy: run this with the Python of its environment",
+            "      (in roundtrip, `make onnx2tf-env`, then .venv-onnx2tf/bin/python repro.py)."]
 
 
 def _constants(path: str, opset: int, finding: Finding, back: str = "") -> str:
