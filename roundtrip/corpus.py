@@ -174,7 +174,7 @@ def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, o
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     if outcome.onnx is not None:
         (tmp / "model.onnx").write_bytes(outcome.onnx)
-    if outcome.weights:
+    if not isinstance(spec, GraphSpec):  # a graph's weights are in model.onnx
         np.savez(tmp / "weights.npz", **outcome.weights)
     if case is not None:
         data = tmp / "test_data_set_0"
