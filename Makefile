@@ -30,7 +30,7 @@ system:
 	elif [ -n "$$missing" ]; then echo "not installed:$$missing (the tests that need them skip)"; fi
 
 test: lint system onnx2tf-env
-	$(PY) -m pytest tests/ $(ARGS)
+	$(PY) -m pytest tests/ --durations=12 $(ARGS)
 
 # onnx2tf in an environment of its own (it pins TensorFlow 2.19 and numpy 1.26): roundtrip/remote.py runs a
 # server in it.  `make test` makes it (CI checks the onnx2tf entries' repros); `make fuzz` does not: without it,

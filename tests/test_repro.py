@@ -176,17 +176,18 @@ def test_the_text_is_a_standalone_script(path: str) -> None:
 @pytest.mark.parametrize("back", ONNX_TO_KERAS)
 def test_the_round_trip_text_is_a_standalone_script(back: str) -> None:
     message = "line one\n'''\"\"\" \\ line two"
+    package = back.split("-")[0]  # onnx2keras-nhwc is onnx2keras
     for stage, symptom, spec in itertools.product(Stage, Symptom, (CROP, CUSTOM)):
         finding = Finding(f"tf2onnx-function>{back}", stage, symptom, "missing-attribute:axis", message, output=0)
         text = render_repro(spec, "tf2onnx-function", 13, finding, {"batch": 2}, back=back)
         assert not IMPORTS.search(text), IMPORTS.search(text)
-        assert imported(text) - set(sys.stdlib_module_names) == THIRD_PARTY | {"onnx2keras"}
+        assert imported(text) - set(sys.stdlib_module_names) == THIRD_PARTY | {package}
         compile(text, "repro.py", "exec")
-        for name in ("build_model", "load_case", "convert", "convert_back", "to_keras", "from_keras", "category",
-                     "reproduce", "main"):
+        for name in ("build_model", "load_case", "convert", "convert_back", "to_keras", "from_keras", "inputs_in",
+                     "outputs_back", "category", "reproduce", "main"):
             assert re.search(rf"^(def {name}\(|.*\b{name}\b.* = )", text, re.MULTILINE), name
         assert ONNX_TO_KERAS[back].repro.strip() in text and f'BACK = "{back}"' in text
-        assert "onnx2keras {importlib.metadata.version('onnx2keras')}" in text and "(path {PATH}>{BACK}" in text
+        assert f"{package} {{importlib.metadata.version('{package}')}}" in text and "(path {PATH}>{BACK}" in text
         assert text.endswith('if __name__ == "__main__":\n    sys.exit(main())\n')
     assert "import onnx2keras" not in render_repro(CROP, "tf2onnx-function", 13, VALUE, {})
 
