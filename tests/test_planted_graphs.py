@@ -14,8 +14,8 @@ from roundtrip.harness import Harness, NewFinding
 from roundtrip.worker import Limits
 
 pytestmark = pytest.mark.slow
-# Ops onnx2keras itself converts right on these graphs (its Flatten bakes the batch in: a real finding).
-OPS = ["Relu", "Softmax", "Transpose", "Sigmoid"]
+# Each hunt draws from a fault's op and Relu, which onnx2keras itself converts right (its Flatten, say,
+# bakes the batch in: a real finding that would come first).
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     opened.close()
 
 
-def hunt(harness: Harness, back: str, examples: int = 30, ops: list[str] = OPS) -> dict[str, corpus.Entry]:
+def hunt(harness: Harness, back: str, ops: list[str], examples: int = 20) -> dict[str, corpus.Entry]:
     """Runs the ONNX -> Keras property through `back`; returns the entries written, by symptom/kind."""
 
     @settings(max_examples=examples, database=None, derandomize=True,
@@ -42,7 +42,7 @@ def hunt(harness: Harness, back: str, examples: int = 30, ops: list[str] = OPS) 
 
 
 def test_wrong_values_after_a_softmax_shrink_to_one_softmax(harness: Harness) -> None:
-    entries = hunt(harness, "tests.planted:shift_after_softmax")
+    entries = hunt(harness, "tests.planted:shift_after_softmax", ["Relu", "Softmax"])
     entry = entries["value/value@Softmax"]
     assert isinstance(entry.spec, GraphSpec) and [n.kind for n in entry.spec.nodes] == ["Softmax"]
     assert entry.meta["direction"] == "onnx-keras-onnx"
@@ -52,14 +52,14 @@ def test_wrong_values_after_a_softmax_shrink_to_one_softmax(harness: Harness) ->
 
 
 def test_a_batch_baked_in_shows_at_batch_3(harness: Harness) -> None:
-    entries = hunt(harness, "tests.planted:first_example_only")
+    entries = hunt(harness, "tests.planted:first_example_only", ["Relu", "Transpose"])
     entry = entries["shape/shape:batch"]
     assert [n.kind for n in entry.spec.nodes] == ["Transpose"]
     assert entry.meta["case"]["batch"] == 3
 
 
 def test_a_crash_is_a_finding_and_the_run_goes_on(harness: Harness) -> None:
-    entries = hunt(harness, "tests.planted:segfault_on_gather", ops=[*OPS, "Gather"])
+    entries = hunt(harness, "tests.planted:segfault_on_gather", ["Relu", "Gather"])
     entry = entries["crash/SIGSEGV"]
     assert [n.kind for n in entry.spec.nodes] == ["Gather"] and entry.meta["stage"] == "load"
     assert entry.spec.input_shape in ((1,), (1, 1), (1, 1, 1))
