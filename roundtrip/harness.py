@@ -127,8 +127,8 @@ class Harness:
             entry = self.known.get(finding.signature)
             if entry is not None:
                 self.known_hits[finding.signature] += 1
-                if corpus.size_of(spec) < entry.meta.get("size", [1 << 30]) and self._holds(job, finding):
-                    self._write(finding, spec, job, outcome)
+                if corpus.size_of(spec) < entry.meta.get("size", [1 << 30]):
+                    self._replace_smaller(finding, spec, job, outcome)
                 continue
             self.tracks.setdefault(finding.signature, Track()).add(spec)
             note = ""
@@ -148,6 +148,17 @@ class Harness:
         return result if status == "done" else Outcome([result.finding(job.name)])
 
     # ---- the corpus --------------------------------------------------------------------------
+    def _replace_smaller(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> None:
+        """A smaller example of a known signature replaces its entry, once it shows in a fresh worker.
+        The entry known from then on is the new one; a signature whose smaller example did not show again
+        is not retried in this session (each try starts a worker)."""
+        if finding.signature in self.unconfirmed:
+            return
+        if not self._holds(job, finding):
+            self.unconfirmed.append(finding.signature)
+            return
+        self.known[finding.signature] = corpus.load(self._write(finding, spec, job, outcome))
+
     def _holds(self, job: AnyJob, finding: Finding) -> bool:
         """A finding must show again in a fresh worker before it is written."""
         if not self.confirm:

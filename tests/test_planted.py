@@ -100,3 +100,22 @@ def test_known_signatures_are_counted_not_raised(harness: Harness, tmp_path: Pat
         assert sum(again.known_hits.values()) == 1
     finally:
         again.close()
+
+
+def test_a_smaller_example_of_a_known_signature_replaces_its_entry_once(tmp_path: Path) -> None:
+    path, root = "tests.planted:bake_batch", tmp_path / "corpus"
+    first = Harness.open(root, Limits(timeout=60.0))
+    try:
+        with pytest.raises(NewFinding):
+            first.check(only("Reshape", (2, 3), target_shape=(6,)), path, 13)
+    finally:
+        first.close()
+    harness = Harness.open(root, Limits(timeout=60.0))
+    try:
+        small = only("Reshape", (1,), target_shape=(1,))
+        for _ in range(3):
+            harness.check(small, path, 13)  # known: counted, not raised
+        (entry,) = corpus.entries(root)
+        assert entry.spec == small and len(harness.written) == 1  # written once, then it is the known entry
+    finally:
+        harness.close()
