@@ -9,9 +9,8 @@ import pytest
 
 from properties.conftest import CORPUS
 from roundtrip import corpus
-from roundtrip.back import ONNX_TO_KERAS
+from roundtrip.back import missing_environment
 from roundtrip.harness import Harness
-from roundtrip.remote import EnvironmentMissing, environment
 
 
 class StillFails(AssertionError):
@@ -20,12 +19,9 @@ class StillFails(AssertionError):
 
 def _marks(entry: corpus.Entry) -> list[pytest.MarkDecorator]:
     marks = [pytest.mark.xfail(raises=StillFails, strict=True, reason=entry.signature)]
-    back = entry.meta.get("back", "")
-    if back in ONNX_TO_KERAS and ONNX_TO_KERAS[back].remote:
-        try:
-            environment(back)
-        except EnvironmentMissing as e:
-            marks.append(pytest.mark.skip(reason=str(e)))
+    missing = missing_environment(entry.meta.get("back", ""))
+    if missing:
+        marks.append(pytest.mark.skip(reason=missing))
     return marks
 
 

@@ -10,11 +10,10 @@ import pytest
 from hypothesis import given
 
 import strategies
-from roundtrip.back import ONNX_TO_KERAS
+from roundtrip.back import ONNX_TO_KERAS, missing_environment
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.graphs import GraphSpec
 from roundtrip.harness import Harness
-from roundtrip.remote import EnvironmentMissing, environment
 
 # The converter in an environment of its own makes ONNX again with what that environment has (from_keras).
 PAIRS = [(back, path) for back in ONNX_TO_KERAS for path in KERAS_TO_ONNX
@@ -23,11 +22,9 @@ PAIRS = [(back, path) for back in ONNX_TO_KERAS for path in KERAS_TO_ONNX
 
 def available(back: str) -> None:
     """Skips a converter whose environment of its own is absent, saying how to make it."""
-    if ONNX_TO_KERAS[back].remote:
-        try:
-            environment(back)
-        except EnvironmentMissing as e:
-            pytest.skip(str(e))
+    missing = missing_environment(back)
+    if missing:
+        pytest.skip(missing)
 
 
 @pytest.mark.parametrize(("back", "path"), PAIRS, ids=[f"onnx>{b}>{p}" for b, p in PAIRS])

@@ -100,6 +100,29 @@ def resolve_back(name: str) -> OnnxToKeras:
     return OnnxToKeras(name, convert, identity, identity, getattr(convert, "repro", ""))
 
 
+def python_for(name: str) -> str:
+    """The interpreter a converter runs under: this one, or its own environment's (raises
+    roundtrip.remote.EnvironmentMissing, which says how to make it, when that is absent)."""
+    import sys
+
+    if name not in ONNX_TO_KERAS or not ONNX_TO_KERAS[name].remote:
+        return sys.executable
+    from roundtrip.remote import environment
+
+    return environment(name)
+
+
+def missing_environment(name: str) -> str | None:
+    """Why the converter `name` cannot run here (its environment of its own is absent), or None."""
+    from roundtrip.remote import EnvironmentMissing
+
+    try:
+        python_for(name)
+    except EnvironmentMissing as e:
+        return str(e)
+    return None
+
+
 @contextlib.contextmanager
 def keras_config_restored() -> Iterator[None]:
     """Keras' global image data format and float type as they were before, and a cleared session:

@@ -120,9 +120,10 @@ class Harness:
 
     def _check(self, job: AnyJob, spec: AnySpec) -> None:
         outcome = self.run(job)
-        kinds = [n.kind for n in spec.nodes] if isinstance(spec, GraphSpec) else [layer.kind for layer in spec.layers]
-        self._event(event="check", target=job.name, **{"ops" if isinstance(spec, GraphSpec) else "layers": kinds},
-                    signatures=[f.signature for f in outcome.findings])
+        if self.events is not None:
+            kinds = ({"ops": [n.kind for n in spec.nodes]} if isinstance(spec, GraphSpec)
+                     else {"layers": [layer.kind for layer in spec.layers]})
+            self._event(event="check", target=job.name, **kinds, signatures=[f.signature for f in outcome.findings])
         for finding in outcome.findings:
             entry = self.known.get(finding.signature)
             if entry is not None:

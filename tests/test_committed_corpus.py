@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from roundtrip import corpus
-from roundtrip.back import ONNX_TO_KERAS
-from roundtrip.remote import EnvironmentMissing, environment
+from roundtrip.back import python_for
+from roundtrip.remote import EnvironmentMissing
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 ENTRIES = corpus.entries(ROOT)
@@ -48,13 +48,10 @@ def test_entry_is_complete_and_imports_only_upstream(entry: corpus.Entry) -> Non
 def _python(entry: corpus.Entry) -> str | None:
     """The interpreter a repro runs with: the converter's own environment's for one that has one (None
     when that environment is absent), else this one."""
-    back = entry.meta.get("back", "")
-    if back in ONNX_TO_KERAS and ONNX_TO_KERAS[back].remote:
-        try:
-            return environment(back)
-        except EnvironmentMissing:
-            return None
-    return sys.executable
+    try:
+        return python_for(entry.meta.get("back", ""))
+    except EnvironmentMissing:
+        return None
 
 
 def _run_repro(entry: corpus.Entry, folder: Path) -> str:
