@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from roundtrip.findings import Error, Finding, headline
+from roundtrip.findings import Error, headline
+from roundtrip.identity import package_of
+from roundtrip.outcome import BackRun
 
 
 def identity(array: np.ndarray) -> np.ndarray:
@@ -158,26 +160,6 @@ def category(error: Any, model: Any) -> str:
     return name
 
 
-@dataclass
-class BackRun:
-    """What an ONNX -> Keras converter made of a graph: the conversion's error, or each case's outputs
-    (in the graph's layout) or error; and the ONNX made again from the Keras model, or that error."""
-
-    load_error: Error | None = None
-    outputs: list[list[np.ndarray] | Error] = field(default_factory=list)
-    onnx_back: bytes | None = None
-    export_error: Error | None = None
-    # For a converter that decides per tensor (onnx2tf): which inputs and outputs its Keras model holds
-    # channels-last, as {"inputs_nhwc": [...], "outputs_nhwc": [...]}; repro.py replays the same transposes.
-    layouts: dict[str, list[bool]] | None = None
-
-    def noted(self, findings: list[Finding]) -> list[Finding]:
-        """`findings` with the layouts in their details, when the converter chose any."""
-        if self.layouts is None:
-            return findings
-        return [replace(f, details={**f.details, "layouts": self.layouts}) for f in findings]
-
-
 def back_opset(opset: int) -> int:
     """The opset the way back to ONNX asks for: the graph's, within what the Keras -> ONNX paths take."""
     from roundtrip.converters import MIN_OPSET
@@ -202,23 +184,23 @@ def run_back(back_name: str, proto: Any, cases: list[list[np.ndarray]], path: st
         try:
             model = back.convert(proto, names)
         except Exception as e:  # noqa: BLE001 - the converter's exception is the finding
-            return BackRun(Error.of(e))
-        run = BackRun(outputs=[_run_keras(model, back, inputs) for inputs in cases])
+            return BackRun(Error.of(e, (package_of(back_name),)))
+        run = BackRun(outputs=[_run_keras(model, back, inputs, back_name) for inputs in cases])
         if path:
             try:
                 run.onnx_back = _to_onnx(model, path, opset).SerializeToString()
             except Exception as e:  # noqa: BLE001
-                run.export_error = Error.of(e)
+                run.export_error = Error.of(e, (package_of(path), "keras"))
     return run
 
 
-def _run_keras(model: Any, back: Any, inputs: list[np.ndarray]) -> list[np.ndarray] | Error:
+def _run_keras(model: Any, back: Any, inputs: list[np.ndarray], back_name: str) -> list[np.ndarray] | Error:
     from roundtrip.build import run_keras
 
     try:
         return [back.from_keras(a) for a in run_keras(model, [back.to_keras(x) for x in inputs])]
     except Exception as e:  # noqa: BLE001
-        return Error.of(e)
+        return Error.of(e, (package_of(back_name),))
 
 
 def _to_onnx(model: Any, path: str, opset: int) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,29 +15,12 @@ from roundtrip.back import category, run_back
 from roundtrip.build import build_keras, run_keras
 from roundtrip.converters import resolve
 from roundtrip.findings import Blame, Error, Finding, Stage, Symptom
+from roundtrip.identity import node_kind, package_of, place
 from roundtrip.inputs import make_inputs
 from roundtrip.oracle import close, compare, graph_findings
+from roundtrip.outcome import Case, Job, Outcome, Report, first_of_each
 from roundtrip.runners import OrtSession, declared_dims, run_reference
 from roundtrip.spec import ModelSpec, SpecError
-
-Report = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Job:
-    spec: str  # ModelSpec JSON
-    path: str  # the Keras -> ONNX path
-    opset: int
-    back: str = ""  # an ONNX -> Keras converter: a round trip, Keras -> ONNX -> Keras
-
-    @property
-    def name(self) -> str:
-        """What findings are filed under: the path, or `path>back` for a round trip."""
-        return f"{self.path}>{self.back}" if self.back else self.path
-
-    @property
-    def direction(self) -> str:
-        return "keras-onnx-keras" if self.back else "keras-onnx"
 
 
 def run_job(job: Any, report: Report = lambda stage: None) -> Outcome:
@@ -47,28 +30,6 @@ def run_job(job: Any, report: Report = lambda stage: None) -> Outcome:
 
         return check_graph(job, report)
     return check_round_trip(job, report) if job.back else check_keras_to_onnx(job, report)
-
-
-@dataclass
-class Case:
-    batch: int
-    sizes: dict[str, tuple[int, ...]]
-    inputs: list[np.ndarray]
-    expected: list[np.ndarray]
-    actual: list[np.ndarray] | None = None
-
-    @property
-    def label(self) -> str:
-        sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
-        return f"batch {self.batch}" + (f", sizes {sizes}" if sizes else "")
-
-
-@dataclass
-class Outcome:
-    findings: list[Finding]
-    cases: list[Case] = field(default_factory=list)
-    onnx: bytes | None = None
-    weights: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def plan_cases(spec: ModelSpec) -> list[tuple[int, dict[str, tuple[int, ...]]]]:
@@ -145,12 +106,18 @@ def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcom
 
 
 def _exception(path: str, stage: Stage, error: BaseException, label: str = "", kind: str = "") -> Finding:
-    details = {"traceback": "".join(traceback.format_exception(error))} | ({"case": label} if label else {})
+    """A Keras -> ONNX exception, placed at the deepest frame of the converter's package or of Keras (which
+    traces the model for the converter: Keras' own export fails there too) with the node or layer kind."""
+    text = "".join(traceback.format_exception(error))
+    details = {"traceback": text} | ({"case": label} if label else {})
     message = str(error) or repr(error)
     # Keras wraps what its layers raise in "Exception encountered when calling <Layer>.call()": such an
     # error comes from Keras tracing the model for the converter, not from the converter's own code.
     blame = Blame.KERAS if "Exception encountered when calling" in message else Blame.CONVERTER
-    return Finding(path, stage, Symptom.EXCEPTION, kind or type(error).__name__, message, blame, details=details)
+    packages = (package_of(path), "keras")
+    where = place(text, packages, node_kind(error, packages))
+    return Finding(path, stage, Symptom.EXCEPTION, kind or type(error).__name__, message, blame, where=where,
+                   details=details)
 
 
 def _warning_findings(path: str, session: OrtSession, found: list[Finding]) -> list[Finding]:
@@ -162,13 +129,6 @@ def _warning_findings(path: str, session: OrtSession, found: list[Finding]) -> l
     return [Finding(path, stage, Symptom.DECLARED_SHAPE, f"ort-warning:{where}", text)]
 
 
-def first_of_each(findings: list[Finding]) -> list[Finding]:
-    seen: dict[str, Finding] = {}
-    for f in findings:
-        seen.setdefault(f.signature, f)
-    return list(seen.values())
-
-
 def _blamed(finding: Finding, proto: Any, case: Case, spec: ModelSpec, keras_wrong: bool,
             culprit: str | None) -> Finding:
     """For a shape or value mismatch: who is wrong (Keras, when its batched outputs differ from its
@@ -178,8 +138,8 @@ def _blamed(finding: Finding, proto: Any, case: Case, spec: ModelSpec, keras_wro
         return finding
     blame = Blame.KERAS if keras_wrong else _blame(proto, case, finding.output)
     culprit = culprit or _producer(spec, finding.output)
-    kind = f"{finding.kind}@{culprit}" + ("" if blame is Blame.CONVERTER else f"/{blame}")
-    return replace(finding, kind=kind, blame=blame, details={**finding.details, "case": case.label, "culprit": culprit})
+    return replace(finding, kind=f"{finding.kind}@{culprit}", blame=blame,
+                   details={**finding.details, "case": case.label, "culprit": culprit})
 
 
 def _blame(proto: Any, case: Case, k: int) -> Blame:
@@ -214,22 +174,69 @@ def _producer(spec: ModelSpec, k: int) -> str:
     return by_name.get(spec.outputs[k], "Input")
 
 
-def _culprit(spec: ModelSpec, converter: Any, opset: int, case: Case) -> str | None:
-    """The first layer (in topological order) whose own output already differs: converts a copy of the
-    model that outputs every layer.  None when that copy does not convert or run."""
+RunProbe = Callable[[Any, ModelSpec, list[np.ndarray]], list[np.ndarray]]
+
+
+def _prefix(spec: ModelSpec, name: str) -> ModelSpec:
+    """The sub-model that outputs tensor `name`: its ancestors only, the inputs they read."""
+    needed, by_name = {name}, {layer.name: layer for layer in spec.layers}
+    for layer in reversed(spec.layers):
+        if layer.name in needed:
+            needed.update(layer.inputs)
+    layers = tuple(layer for layer in spec.layers if layer.name in needed and layer.name in by_name)
+    inputs = tuple(i for i in spec.inputs if i.name in needed)
+    return ModelSpec(inputs, layers, (name,), spec.seed)
+
+
+def first_differing(spec: ModelSpec, inputs: list[np.ndarray], run: RunProbe) -> str | None:
+    """The kind of the first layer (in topological order) whose own output differs between Keras and
+    `run` (the converted model, run): first a copy of the model that outputs every layer; when that copy
+    does not convert, run or show the difference, each layer's sub-model in turn (outputs moved forward,
+    as Polygraphy's reducer does).  None when neither finds one."""
     if not spec.layers:
         return None
     probe = ModelSpec(spec.inputs, spec.layers, tuple(layer.name for layer in spec.layers), spec.seed)
-    try:
-        model = build_keras(probe)
-        expected = run_keras(model, case.inputs)
-        actual = OrtSession.load(converter.convert(model, probe, opset).SerializeToString()).run(case.inputs)
-    except Exception:  # noqa: BLE001
-        return None
-    for layer, e, a in zip(spec.layers, expected, actual, strict=False):
-        if e.shape != a.shape or not close(a, e).all():
+    found = _differing(probe, inputs, run)
+    if found:
+        return found
+    for layer in spec.layers:
+        sub = _prefix(spec, layer.name)
+        if _differing(sub, [x for i, x in zip(spec.inputs, inputs, strict=True) if i in sub.inputs], run):
             return layer.kind
     return None
+
+
+def _differing(probe: ModelSpec, inputs: list[np.ndarray], run: RunProbe) -> str | None:
+    try:
+        model = build_keras(probe)
+        expected = run_keras(model, inputs)
+        actual = run(model, probe, inputs)
+    except Exception:  # noqa: BLE001 - a probe that does not convert or run says nothing
+        return None
+    by_name = {layer.name: layer.kind for layer in probe.layers}
+    for name, e, a in zip(probe.outputs, expected, actual, strict=False):
+        if e.shape != a.shape or not close(a, e).all():
+            return by_name[name]
+    return None
+
+
+def _culprit(spec: ModelSpec, converter: Any, opset: int, case: Case) -> str | None:
+    """The first layer whose own output already differs in ONNX Runtime."""
+    def run(model: Any, probe: ModelSpec, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return OrtSession.load(converter.convert(model, probe, opset).SerializeToString()).run(inputs)
+
+    return first_differing(spec, case.inputs, run)
+
+
+def _round_trip_culprit(job: Job, spec: ModelSpec, case: Case) -> str | None:
+    """The first layer whose own output already differs in the Keras model that came back."""
+    def run(model: Any, probe: ModelSpec, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        back = run_back(job.back, resolve(job.path).convert(model, probe, job.opset), [inputs])
+        if back.load_error is not None or isinstance(back.outputs[0], Error):
+            raise RuntimeError("the probe did not come back")
+        return back.outputs[0]
+
+    return first_differing(spec, case.inputs, run)
 
 
 def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
@@ -254,19 +261,22 @@ def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
             continue
         case.actual = outputs
         found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual))
-        outcome.findings += [_named(f, spec, case) for f in found]
+        if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.kind != "shape:batch" for f in found):
+            culprit = _round_trip_culprit(job, spec, case)  # once per case, not per mismatch
+            found = [_named(f, spec, case, culprit) for f in found]
+        outcome.findings += found
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
 
 
-def _named(finding: Finding, spec: ModelSpec, case: Case) -> Finding:
-    """A round trip's mismatch, named after the layer producing the output (there is no ONNX Runtime
-    opinion to localise with: the Keras model that came back is the thing under test).  A batch that
-    differs is the whole model's (a converter that bakes the batch in), so it names no layer."""
+def _named(finding: Finding, spec: ModelSpec, case: Case, culprit: str | None) -> Finding:
+    """A round trip's mismatch, named after the first layer whose output differs in the model that came
+    back (the layer producing the output when that cannot be told).  A batch that differs is the whole
+    model's (a converter that bakes the batch in), so it names no layer."""
     if finding.output is None or finding.symptom not in (Symptom.SHAPE, Symptom.VALUE):
         return finding
     if finding.kind == "shape:batch":
         return replace(finding, details={**finding.details, "case": case.label})
-    culprit = _producer(spec, finding.output)
+    culprit = culprit or _producer(spec, finding.output)
     return replace(finding, kind=f"{finding.kind}@{culprit}",
                    details={**finding.details, "case": case.label, "culprit": culprit})

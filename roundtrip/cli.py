@@ -4,6 +4,7 @@
     roundtrip report [--corpus DIR] [--reports DIR]
     roundtrip show ENTRY [--corpus DIR]
     roundtrip repro ENTRY [--corpus DIR] [--saved]
+    roundtrip reduce [ENTRY ...] [--corpus DIR] [--seconds S]
     roundtrip fuzz [--minutes N] [--workers K] [--seed S] [--path P ...] [--database URL]
 
 The corpus is --corpus, else $ROUNDTRIP_CORPUS, else ./corpus; the reports go to --reports (./reports).
@@ -291,6 +292,44 @@ def repro(
         warn(f"{script} ended with status {code}")
         code = 2
     raise typer.Exit(code)
+
+
+@app.command("reduce")
+def reduce_command(
+    entries: Annotated[list[str] | None, typer.Argument(
+        help="Entries to reduce (folder paths, names or unique prefixes); all of the corpus when none.",
+        show_default=False)] = None,
+    corpus_dir: CorpusDir = Path("corpus"),
+    seconds: Annotated[float, typer.Option(help="The reducer's budget per entry.")] = 150.0,
+) -> None:
+    """Re-identifies each entry under this build's bug identity, reduces it to a 1-minimal example (each
+    step checked to show the same bug), writes it again and merges entries of one bug (the smallest stays).
+
+    Exit status: 0 when every entry still shows, 1 when some do not (left as they are), 2 on bad input."""
+    root = corpus_root(corpus_dir)
+    folders = [find_entry(name, root) for name in entries] if entries else [e.folder for e in _readable_entries(root)]
+    console = _console()
+    harness = Harness.open(root)
+    harness.reduce_seconds = seconds
+    missing = 0
+    try:
+        for k, folder in enumerate(folders, 1):
+            if not folder.exists():  # merged into an entry reduced before it
+                continue
+            started = time.monotonic()
+            try:
+                note, now = harness.reduce_entry(load_entry(folder))
+            except SuiteError as e:  # the suite cannot run this entry: said, and the others go on
+                note, now = f"the suite could not run it: {str(e).splitlines()[0]}", None
+            missing += now is None
+            where = f" -> {now.name}" if now is not None and now.name != folder.name else ""
+            console.print(f"[{k}/{len(folders)}] {folder.name}{where}: {note} ({time.monotonic() - started:.0f} s)",
+                          soft_wrap=True)
+    finally:
+        harness.close()
+    left = len([e for e in _readable_entries(root)])
+    console.print(f"{len(folders)} entries reduced into {left}; {missing} no longer show", soft_wrap=True)
+    raise typer.Exit(1 if missing else 0)
 
 
 # ---- fuzz ---------------------------------------------------------------------------------------------

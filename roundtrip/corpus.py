@@ -129,8 +129,7 @@ def entries(root: Path, problems: list[str] | None = None) -> list[Entry]:
 
 def job_of(entry: Entry) -> Any:
     """The check.Job (or graph_check.GraphJob) that replays an entry."""
-    from roundtrip.check import Job
-    from roundtrip.graph_check import GraphJob
+    from roundtrip.outcome import GraphJob, Job
 
     meta = entry.meta
     if meta.get("direction") == GRAPH_DIRECTION:

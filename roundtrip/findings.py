@@ -1,8 +1,12 @@
 """Findings are values: what went wrong, where (stage), how (symptom), and whom it blames.
 
-A finding's signature is what makes two findings the same bug: the converter path, the stage, the
-symptom, the exception type and its message with numbers and generated names normalised away (or,
-for a comparison, the kind of mismatch).  One corpus entry per signature.
+A finding's signature is its bug identity, what makes two findings the same bug (`roundtrip.identity`): the
+package at fault (not the route: tf2onnx met through from_function, from_keras or Keras' export is one
+package), the stage, the symptom, the exception type and the place in the package's code where it was
+raised (the deepest frame and the node kind; the normalised message only where no frame of the package is
+on the stack), or for a comparison the kind of mismatch and the kind of the first layer or node whose
+output differs.  A finding that shows in some fresh runs and not others is flaky: an identity of its own.
+One corpus entry per signature.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from roundtrip.identity import converter_under_test, node_kind, package_of, place
 
 
 class Stage(enum.StrEnum):
@@ -52,13 +58,33 @@ class Finding:
     message: str
     blame: Blame = Blame.CONVERTER
     output: int | None = None  # the output index a comparison is about
+    where: str = ""  # an exception's place in the package at fault: `module:function[NodeKind]`
+    flaky: bool = False  # shows in some fresh runs, not in others (details["rate"]: "k/N")
     details: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
+    def converter(self) -> str:
+        """The converter configuration under test where it went wrong (see identity.converter_under_test)."""
+        return converter_under_test(self.path)
+
+    @property
+    def package(self) -> str:
+        """Who is at fault: the package of `where`, else Keras or ONNX Runtime when blamed, else the
+        package of the converter under test."""
+        if self.where:
+            return self.where.split(".")[0].split(":")[0]
+        if self.blame is Blame.KERAS:
+            return "keras"
+        if self.blame is Blame.RUNTIME:
+            return "onnxruntime"
+        return package_of(self.converter)
+
+    @property
     def signature(self) -> str:
-        message = normalise(self.message) if self.symptom in (Symptom.EXCEPTION, Symptom.CRASH) else ""
-        return "|".join([self.path, self.stage, self.symptom, self.kind, message]
-                        + ([] if self.blame is Blame.CONVERTER else [str(self.blame)]))
+        place = ""
+        if self.symptom in (Symptom.EXCEPTION, Symptom.CRASH):
+            place = self.where or normalise(self.message)
+        return "|".join([self.package, self.stage, self.symptom, self.kind, place] + ["flaky"] * self.flaky)
 
     @property
     def key(self) -> str:
@@ -68,12 +94,15 @@ class Finding:
     @property
     def slug(self) -> str:
         words = [re.sub(r"[^A-Za-z0-9]+", "-", part).strip("-").lower()
-                 for part in (self.path, self.stage, self.symptom, self.kind[:40])]
+                 for part in (self.package, self.stage, self.symptom + "-flaky" * self.flaky, self.kind[:40])]
         return "-".join([*words, self.key])
 
     def describe(self) -> str:
-        where = f" output {self.output}" if self.output is not None else ""
-        return f"[{self.path}] {self.stage}/{self.symptom}{where}: {self.kind}: {self.message} (blame: {self.blame})"
+        at = f" output {self.output}" if self.output is not None else ""
+        place = f" at {self.where}" if self.where else ""
+        flaky = f" (flaky: {self.details.get('rate', '?')} fresh runs)" if self.flaky else ""
+        return (f"[{self.path}] {self.stage}/{self.symptom}{at}: {self.kind}{place}: {self.message} "
+                f"(blame: {self.blame}){flaky}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -83,7 +112,8 @@ class Finding:
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Finding:
         return Finding(data["path"], Stage(data["stage"]), Symptom(data["symptom"]), data["kind"], data["message"],
-                       Blame(data.get("blame", "converter")), data.get("output"), data.get("details", {}))
+                       Blame(data.get("blame", "converter")), data.get("output"), data.get("where", ""),
+                       bool(data.get("flaky", False)), data.get("details", {}))
 
 
 @dataclass(frozen=True)
@@ -93,21 +123,26 @@ class Error:
     type: str
     message: str
     traceback: str = ""
+    node: str = ""  # the kind of the node or layer being handled where it was raised (identity.node_kind)
 
     @staticmethod
-    def of(error: BaseException) -> Error:
+    def of(error: BaseException, packages: tuple[str, ...] = ()) -> Error:
+        """`error` as plain data; `packages` are those whose frames may name the node being handled."""
         import traceback
 
-        return Error(type(error).__name__, str(error) or repr(error), "".join(traceback.format_exception(error)))
+        return Error(type(error).__name__, str(error) or repr(error), "".join(traceback.format_exception(error)),
+                     node_kind(error, packages) if packages else "")
 
     def finding(self, path: str, stage: Stage, label: str = "", kind: str = "") -> Finding:
-        """The finding it makes at `stage` (blamed on the converter: no Keras tracing is involved).  An
-        Error of type "crash" or "timeout" is a process that died or hung (symptom crash or timeout)."""
+        """The finding it makes at `stage` (blamed on the converter: no Keras tracing is involved), placed
+        in the code of the converter under test.  An Error of type "crash" or "timeout" is a process that
+        died or hung (symptom crash or timeout)."""
         details = {"traceback": self.traceback} | ({"case": label} if label else {})
         died = {"crash": Symptom.CRASH, "timeout": Symptom.TIMEOUT}.get(self.type)
         if died is not None:
             return Finding(path, stage, died, self.type, self.message, details={"log": self.traceback})
-        return Finding(path, stage, Symptom.EXCEPTION, kind or self.type, self.message, details=details)
+        where = place(self.traceback, (package_of(converter_under_test(path)),), self.node)
+        return Finding(path, stage, Symptom.EXCEPTION, kind or self.type, self.message, where=where, details=details)
 
 
 _NORMALISE = [

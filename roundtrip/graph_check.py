@@ -13,47 +13,19 @@ A converter that runs in an environment of its own (onnx2tf) does the Keras part
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from roundtrip.back import BackRun, back_opset, category, resolve_back, run_back
-from roundtrip.check import Case, Outcome, Report, first_of_each
+from roundtrip.back import back_opset, category, resolve_back, run_back
 from roundtrip.findings import Error, Finding, Stage, Symptom
 from roundtrip.graphs import GraphSpec
 from roundtrip.oracle import close, compare, graph_findings
+from roundtrip.outcome import BackRun, Case, GraphJob, Outcome, Report, first_of_each
 from roundtrip.runners import OrtSession
 
 SIDES = ("ONNX Runtime on the graph", "Keras model")
 SIDES_BACK = ("ONNX Runtime on the graph", "ONNX Runtime on the graph made again")
 BATCHES = (1, 3)
-
-
-@dataclass(frozen=True)
-class GraphJob:
-    graph: str  # GraphSpec JSON
-    back: str  # the ONNX -> Keras converter under test
-    path: str = ""  # the Keras -> ONNX path back to ONNX ("" stops at the Keras model)
-
-    @property
-    def name(self) -> str:
-        return f"onnx>{self.back}" + (f">{self.path}" if self.path else "")
-
-    @property
-    def leg(self) -> str:
-        """What first-leg findings are filed under."""
-        return f"onnx>{self.back}"
-
-    @property
-    def direction(self) -> str:
-        return "onnx-keras-onnx"
-
-    @property
-    def opset(self) -> int:
-        return GraphSpec.from_json(self.graph).opset
-
-    @property
-    def spec(self) -> str:
-        return self.graph
 
 
 def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
@@ -139,8 +111,9 @@ def _named(finding: Finding, case: Case, culprit: str | None) -> Finding:
 
 
 def graph_culprit(back_name: str, spec: GraphSpec, proto: Any, case: Case) -> str | None:
-    """The kind of the first node whose output differs: converts a copy of the graph that outputs every
-    node's tensor.  None when that copy does not convert or run."""
+    """The kind of the first node whose output differs: first a copy of the graph that outputs every node's
+    tensor; when that copy does not convert, run or show the difference, the graph cut after each node in
+    turn.  None when neither finds one."""
     from onnx import helper
 
     probe = type(proto)()
@@ -149,14 +122,26 @@ def graph_culprit(back_name: str, spec: GraphSpec, proto: Any, case: Case) -> st
     del probe.graph.output[:]
     elem = proto.graph.input[0].type.tensor_type.elem_type
     probe.graph.output.extend(helper.make_tensor_value_info(n, elem, None) for n in names)
+    found = _differing(back_name, probe, case, [node.kind for node in spec.nodes])
+    if found:
+        return found
+    for k in range(1, len(spec.nodes)):
+        cut = replace(spec, nodes=spec.nodes[:k])
+        if _differing(back_name, cut.to_onnx(), case, [spec.nodes[k - 1].kind], last_only=True):
+            return spec.nodes[k - 1].kind
+    return None
+
+
+def _differing(back_name: str, probe: Any, case: Case, kinds: list[str], last_only: bool = False) -> str | None:
     try:
         expected = OrtSession.load(probe.SerializeToString()).run(case.inputs)
         outputs = run_back(back_name, probe, [case.inputs]).outputs
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a probe that does not convert or run says nothing
         return None
     if not outputs or isinstance(outputs[0], Error):
         return None
-    for node, e, a in zip(spec.nodes, expected, outputs[0], strict=False):
+    pairs = list(zip(kinds, expected, outputs[0], strict=False))
+    for kind, e, a in pairs[-1:] if last_only else pairs:
         if e.shape != a.shape or not close(a, e).all():
-            return node.kind
+            return kind
     return None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from roundtrip.layers import REQUIRED, Check, boolean, int_at_least, one_of
-from roundtrip.spec import ShapeError, SpecError, shown
+from roundtrip.values import ShapeError, SpecError, shown
 
 if TYPE_CHECKING:
     import onnx

@@ -5,7 +5,10 @@ shrinks several), and write the minimal example of each to the corpus.
 A known signature (already in the corpus when the run started) is counted, not raised: it does not
 stop the search for new ones.  A smaller example of a known signature replaces its entry.  A finding is
 written only once it shows again in a fresh worker: no float noise in the corpus, and nothing that only
-shows after what a worker ran before (a repro.py runs in a fresh process too).
+shows after what a worker ran before (a repro.py runs in a fresh process too).  One that does not show
+again is run in FLAKY_RUNS more fresh workers: if it shows in some, it is written as a flaky finding with
+its rate.  After Hypothesis' shrink, `roundtrip.reduce` takes the example to a 1-minimal one (each step
+checked to show the same identity) before it is written.
 """
 
 from __future__ import annotations
@@ -13,22 +16,29 @@ from __future__ import annotations
 import collections
 import json
 import os
+import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from roundtrip import corpus
-from roundtrip.check import Job, Outcome
 from roundtrip.converters import resolve
 from roundtrip.findings import Finding
-from roundtrip.graph_check import GraphJob
 from roundtrip.graphs import GraphSpec
+from roundtrip.outcome import GraphJob, Job, Outcome
 from roundtrip.spec import ModelSpec
 from roundtrip.worker import Limits, Pool, SuiteError
 
 AnyJob = Job | GraphJob
 AnySpec = ModelSpec | GraphSpec
+FLAKY_RUNS = 6  # fresh runs that measure a finding's rate when it did not show again
+REDUCE_SECONDS = 150.0  # the reducer's budget per finding
+
+
+def job_for(job: AnyJob, spec: AnySpec) -> AnyJob:
+    """The same check of another spec."""
+    return replace(job, graph=spec.to_json()) if isinstance(job, GraphJob) else replace(job, spec=spec.to_json())
 
 
 class NewFinding(AssertionError):
@@ -58,6 +68,7 @@ class Track:
     examples: int = 0
     first_size: list[int] | None = None
     smallest: list[int] | None = None
+    reduced: Any = None  # the reducer's result (roundtrip.reduce.Reduction), once it ran
 
     def add(self, spec: AnySpec) -> None:
         size = corpus.size_of(spec)
@@ -79,6 +90,10 @@ class Harness:
     checks: int = 0
     events: Path | None = None  # a JSON-lines file each check, shrink and write is appended to (campaigns)
     problems: list[str] = field(default_factory=list)  # corpus entries that could not be read (left out)
+    reduce_seconds: float = REDUCE_SECONDS
+    # Findings each example showed before: a flaky one shows again when Hypothesis replays the example,
+    # so the search stays consistent (the fresh runs of _record decide whether it is flaky).
+    seen: dict[AnyJob, list[Finding]] = field(default_factory=dict)
 
     @staticmethod
     def open(root: Path, limits: Limits | None = None, confirm: bool = True) -> Harness:
@@ -120,12 +135,16 @@ class Harness:
 
     def _check(self, job: AnyJob, spec: AnySpec) -> None:
         outcome = self.run(job)
+        shown = {f.signature for f in outcome.findings}
+        outcome.findings += [f for f in self.seen.get(job, []) if f.signature not in shown]
+        if outcome.findings:
+            self.seen[job] = list(outcome.findings)
         if self.events is not None:
             kinds = ({"ops": [n.kind for n in spec.nodes]} if isinstance(spec, GraphSpec)
                      else {"layers": [layer.kind for layer in spec.layers]})
             self._event(event="check", target=job.name, **kinds, signatures=[f.signature for f in outcome.findings])
         for finding in outcome.findings:
-            entry = self.known.get(finding.signature)
+            entry = self.known.get(finding.signature) or self.known.get(replace(finding, flaky=True).signature)
             if entry is not None:
                 self.known_hits[finding.signature] += 1
                 if corpus.size_of(spec) < entry.meta.get("size", [1 << 30]):
@@ -158,6 +177,7 @@ class Harness:
         if not self._holds(job, finding):
             self.unconfirmed.append(finding.signature)
             return
+        spec, job, outcome, finding, _ = self._reduced(finding, spec, job, outcome)
         self.known[finding.signature] = corpus.load(self._write(finding, spec, job, outcome))
 
     def _holds(self, job: AnyJob, finding: Finding) -> bool:
@@ -168,10 +188,42 @@ class Harness:
 
     def _record(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> str:
         if not self._holds(job, finding):
-            self.unconfirmed.append(finding.signature)
-            return "(not written to the corpus: it did not show again in a fresh worker)"
+            shows = sum(self._holds(job, finding) for _ in range(FLAKY_RUNS))
+            if not shows:
+                self.unconfirmed.append(finding.signature)
+                return "(not written to the corpus: it did not show again in a fresh worker)"
+            rate = f"{shows}/{FLAKY_RUNS + 1}"  # of the fresh runs (the first showed nothing)
+            flaky = replace(finding, flaky=True, details={**finding.details, "rate": rate})
+            return f"(flaky: shows in {rate} fresh runs; written to {self._write(flaky, spec, job, outcome)})"
+        spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
         folder = self._write(finding, spec, job, outcome)
-        return f"(written to {folder})"
+        return f"({note}; written to {folder})"
+
+    def _reduced(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome,
+                 ) -> tuple[AnySpec, AnyJob, Outcome, Finding, str]:
+        """The example taken to a 1-minimal one by the reducer (each step shows the same identity in a
+        worker; the result once more in a fresh one), with the finding and outcome it gives."""
+        from roundtrip.reduce import reduce
+
+        def holds(candidate: AnySpec) -> bool:
+            found = self.run(job_for(job, candidate)).findings
+            return finding.signature in {f.signature for f in found}
+
+        self._event(event="reducing", signature=finding.signature, size=corpus.size_of(spec))
+        result = reduce(spec, holds, deadline=time.monotonic() + self.reduce_seconds)
+        note = (f"reduced in {result.tries} tries, {result.accepted} steps"
+                + (" (budget spent: it may not be 1-minimal)" if result.exhausted else ", 1-minimal"))
+        track = self.tracks.setdefault(finding.signature, Track())
+        if result.spec == spec:
+            track.reduced = result
+            return spec, job, outcome, finding, note
+        smaller = job_for(job, result.spec)
+        again = self.run(smaller, fresh=self.confirm)
+        same = [f for f in again.findings if f.signature == finding.signature]
+        if not same:  # shows in the worker but not fresh: keep what Hypothesis gave
+            return spec, job, outcome, finding, note + "; the reduced example did not show fresh, not kept"
+        track.reduced = result
+        return result.spec, smaller, again, same[0], note
 
     def _write(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> Path:
         from roundtrip.graph_repro import render_graph_repro
@@ -180,6 +232,9 @@ class Harness:
         track = self.tracks.get(finding.signature, Track())
         shrink = {"examples_with_signature": track.examples, "first_size": track.first_size,
                   "final_size": corpus.size_of(spec)}
+        if track.reduced is not None:
+            shrink |= {"reduce_tries": track.reduced.tries, "reduce_steps": track.reduced.accepted,
+                       "one_minimal": not track.reduced.exhausted}
         case = corpus.case_of(finding, outcome.cases)
         case_dict = {"batch": case.batch, "sizes": case.sizes} if case else {"batch": 1, "sizes": {}}
         if isinstance(spec, GraphSpec):
@@ -193,12 +248,48 @@ class Harness:
 
     def replay(self, entry: corpus.Entry) -> tuple[str, list[Finding]]:
         """('still', ...) when the entry's signature shows again, ('fixed', []) when nothing does,
-        ('changed', findings) when something else does."""
-        outcome = self.run(corpus.job_of(entry))
-        signatures = {f.signature for f in outcome.findings}
-        if entry.signature in signatures:
-            return "still", outcome.findings
-        return ("changed" if outcome.findings else "fixed"), outcome.findings
+        ('changed', findings) when something else does.  A flaky entry runs in up to FLAKY_RUNS + 1 fresh
+        workers and still shows when it shows in any."""
+        flaky = entry.finding.flaky
+        wanted = replace(entry.finding, flaky=False).signature if flaky else entry.signature
+        job = corpus.job_of(entry)
+        findings: list[Finding] = []
+        for _ in range(FLAKY_RUNS + 1 if flaky else 1):
+            findings = self.run(job, fresh=flaky).findings
+            if wanted in {f.signature for f in findings}:
+                return "still", findings
+        return ("changed" if findings else "fixed"), findings
+
+    # ---- existing entries --------------------------------------------------------------------
+    def reduce_entry(self, entry: corpus.Entry) -> tuple[str, Path | None]:
+        """Re-identifies an entry (runs it fresh, under the identity rules of this build), reduces it and
+        writes it again; an entry of an identity another entry already holds with a smaller example is
+        merged into it (removed).  Returns what happened and the folder that holds the bug now (None when
+        the entry no longer shows)."""
+        job = corpus.job_of(entry)
+        outcome = self.run(job)
+        finding = matching(entry, outcome.findings)
+        if finding is None:
+            shown = "; ".join(f.describe()[:200] for f in outcome.findings) or "nothing"
+            return f"does not show; shows {shown}", None
+        note = "flaky: not reduced"
+        spec: AnySpec = entry.spec
+        if not entry.finding.flaky:
+            spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+        else:
+            finding = replace(finding, flaky=True, details={**finding.details, **entry.finding.details})
+        aside = entry.folder.with_name(f".reducing-{entry.folder.name}")
+        entry.folder.rename(aside)  # so that the entry's own folder does not count as a smaller example
+        try:
+            folder = self._write(finding, spec, job, outcome)
+        except BaseException:
+            aside.rename(entry.folder)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        kept = json.loads((folder / "meta.json").read_text())
+        if kept.get("size") != corpus.size_of(spec):
+            note += f"; merged into {folder.name} (a smaller example of the same bug)"
+        return note, folder
 
     def summary(self) -> list[str]:
         lines = [f"roundtrip: {self.checks} checks, {len(self.known)} known signatures in {self.root}"]
@@ -207,3 +298,21 @@ class Harness:
         lines += [f"  new entry: {folder}" for folder in self.written]
         lines += [f"  not confirmed on a fresh run (not written): {sig}" for sig in self.unconfirmed]
         return lines
+
+
+def matching(entry: corpus.Entry, findings: list[Finding]) -> Finding | None:
+    """The finding of a replay that is the entry's bug: the one with its identity, else (an entry written
+    under older identity rules) the one of the same stage, symptom and kind (a mismatch's kind without the
+    layer it named, which the localiser may now name otherwise)."""
+    old = entry.finding
+    for finding in findings:
+        if finding.signature == entry.signature or replace(finding, flaky=True).signature == entry.signature:
+            return finding
+    same = [f for f in findings if (f.stage, f.symptom) == (old.stage, old.symptom)]
+    for strict in (True, False):
+        for finding in same:
+            if strict and finding.kind == old.kind.split("/")[0]:
+                return finding
+            if not strict and finding.kind.split("@")[0] == old.kind.split("@")[0]:
+                return finding
+    return None

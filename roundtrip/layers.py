@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from roundtrip.spec import Dim, Shape, ShapeError, SpecError, Value, numel, shown
+from roundtrip.values import Dim, Shape, ShapeError, SpecError, Value, numel, shown
 
 Params = dict[str, Any]
 Check = Callable[[Any, str], Any]
@@ -156,6 +156,8 @@ def conv(rank: int) -> Callable[[Params, Sequence[Shape]], Shape]:
 def depthwise(p: Params, s: Sequence[Shape]) -> Shape:
     x = _rank(s, 3)
     channels = _known(x[-1], "the channel dim")
+    if len(set(p["strides"])) > 1:  # TensorFlow's DepthwiseConv2dNative kernel refuses them when it runs
+        raise ShapeError("TensorFlow's depthwise kernel takes equal strides only")
     return _spatial(x, p, "kernel_size") + (channels * p["depth_multiplier"],)
 
 

@@ -295,8 +295,8 @@ def call_environment(converter: str, onnx_bytes: bytes, cases: Sequence[Sequence
     """`roundtrip.back.run_back` for a converter in an environment of its own: a `BackRun` whose exported
     model is wrapped in Transposes (`in_onnx_layout`), so it takes and gives the graph's layout like the
     outputs do.  RemoteDied (a crash or a hang of the converter) propagates."""
-    from roundtrip.back import BackRun
     from roundtrip.findings import Error
+    from roundtrip.outcome import BackRun
 
     def error(e: RemoteError | None) -> Error | None:
         return None if e is None else Error(e.type, e.message, e.traceback)

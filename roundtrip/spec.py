@@ -8,43 +8,17 @@ table in `roundtrip.layers`, without importing Keras.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from roundtrip.layers import LAYERS
+from roundtrip.values import Dim, Shape, ShapeError, SpecError, Value, _freeze, _thaw, numel, shown
+
+__all__ = ["SCHEMA_VERSION", "Dim", "InputSpec", "LayerSpec", "ModelSpec", "Shape", "ShapeError", "SpecError",
+           "Value", "numel", "shown"]
+
 SCHEMA_VERSION = 1
-
-Dim = int | None
-Shape = tuple[Dim, ...]
-Value = int | float | str | bool | tuple[Any, ...]
-
-
-class SpecError(ValueError):
-    """A spec (or its JSON) is invalid.  The message names the field path and the bad value."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
-
-
-def _freeze(value: Any) -> Value:
-    if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
-    return value  # type: ignore[no-any-return]
-
-
-def shown(value: Any) -> str:
-    """A value as the JSON it came from would show it (lists, not tuples)."""
-    return repr(_thaw(value))
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
-
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -185,8 +159,6 @@ class ModelSpec:
 
 # ---- shape inference ------------------------------------------------------------------------
 def _infer(spec: ModelSpec) -> dict[str, tuple[Shape, Shape]]:
-    from roundtrip.layers import LAYERS
-
     shapes: dict[str, tuple[Shape, Shape]] = {}
     for k, i in enumerate(spec.inputs):
         where = f"inputs[{k}]"
@@ -221,10 +193,6 @@ def _infer(spec: ModelSpec) -> dict[str, tuple[Shape, Shape]]:
     if spec.sequential:
         _check_chain(spec)
     return shapes
-
-
-class ShapeError(ValueError):
-    """A layer does not fit the shape it is applied to (raised by the layer table's shape functions)."""
 
 
 def _check_name(name: Any, taken: Mapping[str, Any], path: str) -> None:
@@ -307,10 +275,3 @@ def _align(line: str, width: int) -> str:
         return line
     code, comment = line.split("   #", 1)
     return code.ljust(width) + "   #" + comment
-
-
-def numel(shape: Shape) -> int | None:
-    """Product of the dims, or None when any is unknown."""
-    if any(d is None for d in shape):
-        return None
-    return math.prod(shape)  # type: ignore[arg-type]

@@ -151,7 +151,8 @@ def conv(rank: int, kind: str) -> Entry:
     @unary(rank_is(rank, channels=True))
     def entry(draw: Draw, site: Site) -> dict[str, Any]:
         params = window(draw, site, rank - 1, "kernel_size", dilation=True)
-        if kind == "DepthwiseConv2D":
+        if kind == "DepthwiseConv2D":  # TensorFlow's depthwise kernel takes equal strides only
+            params["strides"] = (min(params["strides"]),) * 2
             per = out_size({**params, "depth_multiplier": 1}, kind, site) * site.x.shape[-1]
             return {**params, "depth_multiplier": upto(draw, 1, budget(site, per, 2))}
         per = out_size({**params, "filters": 1}, kind, site)

@@ -107,3 +107,19 @@ def segfault_on_gather(model: Any, input_names: list[str]) -> Any:
     if "Gather" in _ops(model):
         os.kill(os.getpid(), signal.SIGSEGV)
     return _onnx2keras(model, input_names)
+
+
+def sigmoid_made_hard(model: Any, spec: ModelSpec, opset: int) -> Any:
+    """Turns every Sigmoid into a HardSigmoid: wrong values from one layer kind, whatever surrounds it."""
+    proto = from_function(model, spec, opset)
+    for node in proto.graph.node:
+        if node.op_type == "Sigmoid":
+            node.op_type = "HardSigmoid"
+    return proto
+
+
+def refuse_matmul(model: Any, input_names: list[str]) -> Any:
+    """onnx2keras that refuses any graph holding a MatMul (Keras' Dense, through every Keras -> ONNX path)."""
+    if "MatMul" in _ops(model):
+        raise NotImplementedError("planted: no MatMul")
+    return _onnx2keras(model, input_names)

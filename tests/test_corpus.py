@@ -11,8 +11,8 @@ import pytest
 from onnx import numpy_helper
 
 from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus
-from roundtrip.check import Case, Job, Outcome
 from roundtrip.findings import Finding, Stage, Symptom
+from roundtrip.outcome import Case, Job, Outcome
 
 SPEC = ModelSpec((InputSpec("in0", (2, 3)),), (LayerSpec.make("x1", "Flatten", "in0"),), ("x1",), seed=5)
 BIGGER = ModelSpec((InputSpec("in0", (4, 3)),), (LayerSpec.make("x1", "Flatten", "in0"),
