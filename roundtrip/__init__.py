@@ -12,6 +12,10 @@ from roundtrip.spec import SCHEMA_VERSION, InputSpec, LayerSpec, ModelSpec, Shap
 
 # Nothing above imports TensorFlow; quieten its C++ logging before anything does.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow turns oneDNN on or off by what it detects of the CPU, and without it its CPU kernels refuse
+# NCHW convolutions and pooling (which onnx2keras builds): one setting everywhere, so that a finding does not
+# depend on the machine.  Workers, converter environments and repro.py runs inherit it.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __all__ = [
     "GRAPH_OPS", "LAYERS", "SCHEMA_VERSION", "CenterCropReshape", "GraphSpec", "InputSpec", "LayerSpec",

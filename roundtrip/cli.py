@@ -300,13 +300,16 @@ def reduce_command(
         help="Entries to reduce (folder paths, names or unique prefixes); all of the corpus when none.",
         show_default=False)] = None,
     corpus_dir: CorpusDir = Path("corpus"),
+    reports_dir: ReportsDir = Path("reports"),
     seconds: Annotated[float, typer.Option(help="The reducer's budget per entry.")] = 150.0,
 ) -> None:
     """Re-identifies each entry under this build's bug identity, reduces it to a 1-minimal example (each
     step checked to show the same bug), writes it again and merges entries of one bug (the smallest stays).
 
+    What happened to each entry goes to REPORTS/reduce.json (the reports say how many were merged or shrunk).
     Exit status: 0 when every entry still shows, 1 when some do not (left as they are), 2 on bad input."""
     root = corpus_root(corpus_dir)
+    done: list[dict[str, Any]] = []
     folders = [find_entry(name, root) for name in entries] if entries else [e.folder for e in _readable_entries(root)]
     console = _console()
     harness = Harness.open(root)
@@ -322,6 +325,7 @@ def reduce_command(
             except SuiteError as e:  # the suite cannot run this entry: said, and the others go on
                 note, now = f"the suite could not run it: {str(e).splitlines()[0]}", None
             missing += now is None
+            done.append({"entry": folder.name, "now": now.name if now is not None else None, "note": note})
             where = f" -> {now.name}" if now is not None and now.name != folder.name else ""
             console.print(f"[{k}/{len(folders)}] {folder.name}{where}: {note} ({time.monotonic() - started:.0f} s)",
                           soft_wrap=True)
@@ -329,6 +333,8 @@ def reduce_command(
         harness.close()
     left = len([e for e in _readable_entries(root)])
     console.print(f"{len(folders)} entries reduced into {left}; {missing} no longer show", soft_wrap=True)
+    record = reports.write_reduction(reports_dir, done, before=len(folders), after=left)
+    console.print(f"wrote {record}", soft_wrap=True)
     raise typer.Exit(1 if missing else 0)
 
 

@@ -58,9 +58,9 @@ class Finding:
     message: str
     blame: Blame = Blame.CONVERTER
     output: int | None = None  # the output index a comparison is about
-    where: str = ""  # an exception's place in the package at fault: `module:function[NodeKind]`
-    flaky: bool = False  # shows in some fresh runs, not in others (details["rate"]: "k/N")
     details: dict[str, Any] = field(default_factory=dict, compare=False)
+    where: str = field(default="", kw_only=True)  # an exception's place in its package: `module:function[Node]`
+    flaky: bool = field(default=False, kw_only=True)  # shows in some fresh runs only (details["rate"]: "k/N")
 
     @property
     def converter(self) -> str:
@@ -112,8 +112,8 @@ class Finding:
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Finding:
         return Finding(data["path"], Stage(data["stage"]), Symptom(data["symptom"]), data["kind"], data["message"],
-                       Blame(data.get("blame", "converter")), data.get("output"), data.get("where", ""),
-                       bool(data.get("flaky", False)), data.get("details", {}))
+                       Blame(data.get("blame", "converter")), data.get("output"), data.get("details", {}),
+                       where=data.get("where", ""), flaky=bool(data.get("flaky", False)))
 
 
 @dataclass(frozen=True)

@@ -187,12 +187,13 @@ class Harness:
         return finding.signature in {f.signature for f in self.run(job, fresh=True).findings}
 
     def _record(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> str:
-        if not self._holds(job, finding):
-            shows = sum(self._holds(job, finding) for _ in range(FLAKY_RUNS))
+        first = self._holds(job, finding)
+        if not (first and self._holds(job, finding)):  # two fresh runs: a flaky bug seldom shows in both
+            shows = int(first) + sum(self._holds(job, finding) for _ in range(FLAKY_RUNS))
             if not shows:
                 self.unconfirmed.append(finding.signature)
                 return "(not written to the corpus: it did not show again in a fresh worker)"
-            rate = f"{shows}/{FLAKY_RUNS + 1}"  # of the fresh runs (the first showed nothing)
+            rate = f"{shows}/{FLAKY_RUNS + 1 + int(first)}"  # of the fresh runs
             flaky = replace(finding, flaky=True, details={**finding.details, "rate": rate})
             return f"(flaky: shows in {rate} fresh runs; written to {self._write(flaky, spec, job, outcome)})"
         spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
@@ -269,15 +270,22 @@ class Harness:
         job = corpus.job_of(entry)
         outcome = self.run(job)
         finding = matching(entry, outcome.findings)
-        if finding is None:
-            shown = "; ".join(f.describe()[:200] for f in outcome.findings) or "nothing"
-            return f"does not show; shows {shown}", None
-        note = "flaky: not reduced"
         spec: AnySpec = entry.spec
-        if not entry.finding.flaky:
+        if finding is not None and not entry.finding.flaky:
             spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
-        else:
-            finding = replace(finding, flaky=True, details={**finding.details, **entry.finding.details})
+        else:  # flaky, or not shown this time: its rate over fresh runs
+            runs = [self.run(job, fresh=True) for _ in range(FLAKY_RUNS + 1)]
+            shown = [(run, f) for run in runs for f in [matching(entry, run.findings)] if f is not None]
+            if not shown:
+                seen = "; ".join(f.describe()[:200] for f in outcome.findings) or "nothing"
+                return f"does not show in {FLAKY_RUNS + 2} runs; shows {seen}", None
+            outcome, finding = shown[0]
+            rate = f"{len(shown)}/{len(runs)}"
+            if len(shown) == len(runs):  # not flaky after all: what the shared worker missed
+                spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            else:
+                finding = replace(finding, flaky=True, details={**finding.details, "rate": rate})
+                note = f"flaky: shows in {rate} fresh runs (not reduced)"
         aside = entry.folder.with_name(f".reducing-{entry.folder.name}")
         entry.folder.rename(aside)  # so that the entry's own folder does not count as a smaller example
         try:

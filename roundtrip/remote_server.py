@@ -304,6 +304,7 @@ def serve(name: str) -> int:
         print(f"unknown converter {name!r} (known: {', '.join(CONVERTERS)})", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as roundtrip/__init__.py sets it: machine-independent
     converter = CONVERTERS[name]()
     versions = {"python": sys.version.split()[0]} | distributions(("numpy", "onnx", *converter.packages))
     send({"ready": True, "converter": name, "pid": os.getpid(), "versions": versions})

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from roundtrip import corpus
-from roundtrip.findings import Stage, headline, normalise
+from roundtrip.findings import Stage, headline
 
 REPLAY_KIND = "roundtrip-replay"
 REPLAY_SCHEMA = 1
@@ -243,16 +243,9 @@ def plain(text: str) -> str:
 
 
 def project_of(row: Row) -> str:
-    """The upstream project to file a finding with: onnxruntime when the runtime is blamed; the ONNX ->
-    Keras converter where it fails (Keras raising inside it is its bug too); else Keras when Keras itself
-    is blamed, else the Keras -> ONNX converter's project."""
-    if row.blame == "runtime":
-        return "onnxruntime"
-    if row.leg == "onnx-keras" or (row.leg == "keras-onnx-keras" and row.stage != "convert"):
-        return _owner(row.back)
-    if row.blame == "keras":
-        return "keras"
-    return _owner(row.converter)
+    """The upstream project to file a finding with: the package its identity names as at fault (the
+    converter's, Keras' when Keras itself is blamed, onnxruntime's when the runtime is)."""
+    return row.entry.finding.package
 
 
 def _owner(converter: str) -> str:
@@ -392,26 +385,20 @@ def _write(path: Path, text: str) -> Path:
 
 
 def _related(rows: Sequence[Row]) -> dict[str, list[Row]]:
-    """For each entry, the other entries with the same failure through another route (whatever project
-    they are filed with): the same stage, symptom, kind and normalised message."""
-    groups: dict[tuple[str, ...], list[Row]] = collections.defaultdict(list)
+    """For each entry, the other entries of the same bug (none, in a corpus of one entry per bug; an old
+    corpus written under other identity rules may still hold several)."""
+    groups: dict[str, list[Row]] = collections.defaultdict(list)
     for row in rows:
-        groups[_failure_key(row)[1:]].append(row)
-    return {row.name: [r for r in groups[_failure_key(row)[1:]] if r is not row] for row in rows}
-
-
-def _failure_key(row: Row) -> tuple[str, ...]:
-    """The signature without its path, with the project to file at in front."""
-    message = normalise(row.entry.finding.message) if row.symptom in ("exception", "crash") else ""
-    return (row.project, row.stage, row.symptom, row.kind, message, row.blame)
+        groups[row.entry.signature].append(row)
+    return {row.name: [r for r in groups[row.entry.signature] if r is not row] for row in rows}
 
 
 def distinct_failures(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
-    """(project, entries) for each failure, counted once however many routes show it."""
-    groups: dict[tuple[str, ...], list[Row]] = collections.defaultdict(list)
+    """(project, entries) for each bug (each identity), counted once however many entries hold it."""
+    groups: dict[str, list[Row]] = collections.defaultdict(list)
     for row in rows:
-        groups[_failure_key(row)].append(row)
-    return sorted(((key[0], sorted(group, key=lambda r: r.name)) for key, group in groups.items()),
+        groups[row.entry.signature].append(row)
+    return sorted(((group[0].project, sorted(group, key=lambda r: r.name)) for group in groups.values()),
                   key=lambda item: (item[0], item[1][0].name))
 
 
@@ -440,14 +427,51 @@ def _short(text: str, limit: int = 110) -> str:
     return (cut.rsplit(" ", 1)[0] if " " in cut[limit // 2:] else cut).rstrip(" ,;:") + "..."
 
 
+# ---- reductions ---------------------------------------------------------------------------------------
+REDUCTION = "reduce.json"
+
+
+def write_reduction(reports_root: Path, done: list[dict[str, Any]], before: int, after: int) -> Path:
+    """What the last `roundtrip reduce` did: each entry's note and the folder now holding its bug."""
+    reports_root.mkdir(parents=True, exist_ok=True)
+    record = {"date": datetime.date.today().isoformat(), "entries_before": before, "entries_after": after,
+              "entries": done}
+    return _write(reports_root / REDUCTION, json.dumps(record, indent=1) + "\n")
+
+
+def reduction_counts(reports_root: Path) -> dict[str, Any] | None:
+    """From reduce.json: entries before and after, how many were merged, shrunk, or no longer show."""
+    try:
+        record = json.loads((reports_root / REDUCTION).read_text())
+        entries = record["entries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    steps = [re.search(r"(\d+) steps", str(e.get("note", ""))) for e in entries]
+    return {"date": record.get("date", "?"), "before": record.get("entries_before", len(entries)),
+            "after": record.get("entries_after", "?"),
+            "merged": sum("merged into" in str(e.get("note", "")) for e in entries),
+            "shrunk": sum(1 for m in steps if m and int(m.group(1)) > 0),
+            "gone": sum(e.get("now") is None for e in entries)}
+
+
+def _reduction_line(reports_root: Path) -> str:
+    counts = reduction_counts(reports_root)
+    if counts is None:
+        return ""
+    return (f"The last `roundtrip reduce` ({counts['date']}) took {counts['before']} entries to {counts['after']}: "
+            f"{counts['merged']} merged into an entry of the same bug, {counts['shrunk']} shrunk by the reducer, "
+            f"{counts['gone']} no longer showing (left as they were).")
+
+
 def summary_markdown(sources: Sources, reports_root: Path) -> str:
     rows = sources.rows
     by_direction = collections.Counter(r.direction for r in rows)
     lines = ["# roundtrip corpus", "",
              f"{len(rows)} entries: " + ", ".join(f"{by_direction[d]} {direction_text(d)}"
                                                   for d in sorted(by_direction, key=_direction_key)) + ".",
-             f"They hold {len(distinct_failures(rows))} distinct failures (the same project, stage, symptom, kind "
-             "and normalised message through several routes counts once).", ""]
+             f"They hold {len(distinct_failures(rows))} distinct bugs (one identity each: the package at fault, "
+             "the stage, the symptom and the place in its code or the first layer or node that differs).",
+             _reduction_line(reports_root), ""]
     if sources.problems:
         lines += [f"**{len(sources.problems)} unreadable:**", ""] + [f"- {_md(p)}" for p in sources.problems] + [""]
     columns, table = _pivot(rows)
@@ -457,7 +481,7 @@ def summary_markdown(sources: Sources, reports_root: Path) -> str:
     projects = collections.Counter(r.project for r in rows)
     failures = collections.Counter(project for project, _ in distinct_failures(rows))
     lines += ["By the upstream project to file with (each entry's issue.md is ready to paste):", ""]
-    lines += _md_table(["project", "entries", "distinct failures", "tracker"],
+    lines += _md_table(["project", "entries", "bugs", "tracker"],
                        [(p, projects[p], failures[p], TRACKERS.get(p, "-")) for p in sorted(projects)])
     lines += ["## Entries", ""]
     for direction, route, group in grouped(rows):
@@ -541,7 +565,8 @@ def index_html(sources: Sources, reports_root: Path) -> str:
              "<h1>roundtrip corpus</h1>",
              f'<p class="lead" id="count"><strong id="entry-count">{len(rows)}</strong> entries: '
              + ", ".join(f"{by_direction[d]} {_e(direction_text(d))}" for d in sorted(by_direction, key=_direction_key))
-             + f"; {len(distinct_failures(rows))} distinct failures.</p>",
+             + f"; {len(distinct_failures(rows))} distinct bugs.</p>"
+             + (f"<p>{_e(_reduction_line(reports_root))}</p>" if _reduction_line(reports_root) else ""),
              '<nav><a href="#counts">counts</a><a href="#over-time">over time</a><a href="#entries">entries</a>'
              '<a href="#versions">versions</a><a href="#coverage">coverage</a></nav>']
     if sources.problems:
@@ -556,7 +581,7 @@ def index_html(sources: Sources, reports_root: Path) -> str:
     projects = collections.Counter(r.project for r in rows)
     failures = collections.Counter(project for project, _ in distinct_failures(rows))
     parts += ["<p>By the upstream project to file with (each entry's <code>issue.md</code> is ready to paste):</p>"]
-    parts += _html_table(["project", "entries", "distinct failures", "tracker"],
+    parts += _html_table(["project", "entries", "bugs", "tracker"],
                          [(_e(p), projects[p], failures[p], _e(TRACKERS.get(p, "-"))) for p in sorted(projects)],
                          ["", "n", "n", ""])
     parts += ["</section>", '<section id="over-time">', "<h2>Findings over time</h2>",

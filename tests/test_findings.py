@@ -32,5 +32,5 @@ def test_signature_fields() -> None:
 def test_round_trip_and_slug() -> None:
     f = Finding("tests.planted:bake_batch", Stage.RUN, Symptom.EXCEPTION, "Fail", "x", Blame.UNKNOWN, None, {"a": 1})
     assert Finding.from_dict(f.to_dict()) == f
-    assert f.slug == f"tests-planted-bake-batch-run-exception-fail-{f.key}"
+    assert f.slug == f"tests-run-exception-fail-{f.key}"  # the package, not the route
     assert len(f.key) == 10
