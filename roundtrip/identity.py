@@ -67,9 +67,15 @@ def _trimmed(module: str, package: str) -> str:
     return ".".join(parts[parts.index(package):]) if package in parts else module
 
 
+# Frames that only re-raise: Keras filters its tracebacks down to this wrapper, which names no place.
+_WRAPPERS = ("keras.src.utils.traceback_utils",)
+
+
 def deepest(traceback_text: str, packages: tuple[str, ...]) -> str:
     """`module:function` of the deepest frame inside any of `packages`, or "" when none is on the stack."""
     for module, function in reversed(frames(traceback_text)):
+        if module.endswith(_WRAPPERS):
+            continue
         for package in packages:
             if _in(module, package):
                 return f"{_trimmed(module, package)}:{function}"

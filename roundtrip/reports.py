@@ -449,7 +449,7 @@ def reduction_counts(reports_root: Path) -> dict[str, Any] | None:
     steps = [re.search(r"(\d+) steps", str(e.get("note", ""))) for e in entries]
     return {"date": record.get("date", "?"), "before": record.get("entries_before", len(entries)),
             "after": record.get("entries_after", "?"),
-            "merged": sum("merged into" in str(e.get("note", "")) for e in entries),
+            "merged": sum(e.get("now") is not None for e in entries) - len({e["now"] for e in entries if e.get("now")}),
             "shrunk": sum(1 for m in steps if m and int(m.group(1)) > 0),
             "gone": sum(e.get("now") is None for e in entries)}
 
@@ -459,8 +459,8 @@ def _reduction_line(reports_root: Path) -> str:
     if counts is None:
         return ""
     return (f"The last `roundtrip reduce` ({counts['date']}) took {counts['before']} entries to {counts['after']}: "
-            f"{counts['merged']} merged into an entry of the same bug, {counts['shrunk']} shrunk by the reducer, "
-            f"{counts['gone']} no longer showing (left as they were).")
+            f"{counts['merged']} merged into another entry of the same bug, {counts['shrunk']} shrunk by the reducer, "
+            f"{counts['gone']} no longer showing.")
 
 
 def summary_markdown(sources: Sources, reports_root: Path) -> str:

@@ -155,3 +155,8 @@ def test_an_onnx_to_keras_fault_met_through_every_keras_to_onnx_path_is_one_entr
     assert found[0].signature.startswith("tests|load|exception|NotImplementedError|tests.planted:refuse_matmul")
     assert [la.kind for la in found[0].spec.layers] == ["Dense"]
     assert harness.known_hits[found[0].signature] >= 2  # the two later paths met it as known
+
+
+def test_keras_traceback_wrapper_is_no_place() -> None:
+    trace = TRACE.replace("keras/src/ops/core.py", "keras/src/utils/traceback_utils.py")
+    assert deepest(trace, ("keras",)) == ""

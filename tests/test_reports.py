@@ -327,3 +327,15 @@ def test_headless_chromium_shows_the_count_a_row_per_entry_the_plot_and_the_cove
     shot = tmp_path / "page.png"
     done = chromium(url, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,1600")
     assert done.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_the_last_reduction_is_counted(tmp_path: Path) -> None:
+    done = [{"entry": "a", "now": "x", "note": "reduced in 4 tries, 2 steps, 1-minimal"},
+            {"entry": "b", "now": "x", "note": "reduced in 1 tries, 0 steps, 1-minimal"},
+            {"entry": "c", "now": "y", "note": "reduced in 3 tries, 0 steps, 1-minimal"},
+            {"entry": "d", "now": None, "note": "does not show in 8 runs; shows nothing"}]
+    reports.write_reduction(tmp_path, done, before=4, after=3)
+    counts = reports.reduction_counts(tmp_path)
+    assert counts is not None
+    assert (counts["before"], counts["after"], counts["merged"], counts["shrunk"], counts["gone"]) == (4, 3, 1, 1, 1)
+    assert reports.reduction_counts(tmp_path / "nowhere") is None
