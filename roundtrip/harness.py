@@ -33,6 +33,7 @@ from roundtrip.worker import Limits, Pool, SuiteError
 AnyJob = Job | GraphJob
 AnySpec = ModelSpec | GraphSpec
 FLAKY_RUNS = 6  # fresh runs that measure a finding's rate when it did not show again
+FLAKY_REPLAYS = 24  # fresh runs a flaky entry gets to show again on replay (at a rate of 1/4, missed 1 in 1000)
 REDUCE_SECONDS = 150.0  # the reducer's budget per finding
 
 
@@ -249,13 +250,13 @@ class Harness:
 
     def replay(self, entry: corpus.Entry) -> tuple[str, list[Finding]]:
         """('still', ...) when the entry's signature shows again, ('fixed', []) when nothing does,
-        ('changed', findings) when something else does.  A flaky entry runs in up to FLAKY_RUNS + 1 fresh
+        ('changed', findings) when something else does.  A flaky entry runs in up to FLAKY_REPLAYS fresh
         workers and still shows when it shows in any."""
         flaky = entry.finding.flaky
         wanted = replace(entry.finding, flaky=False).signature if flaky else entry.signature
         job = corpus.job_of(entry)
         findings: list[Finding] = []
-        for _ in range(FLAKY_RUNS + 1 if flaky else 1):
+        for _ in range(FLAKY_REPLAYS if flaky else 1):
             findings = self.run(job, fresh=flaky).findings
             if wanted in {f.signature for f in findings}:
                 return "still", findings
