@@ -19,6 +19,7 @@ from roundtrip.identity import node_kind, package_of, place
 from roundtrip.inputs import make_inputs
 from roundtrip.oracle import close, compare, graph_findings
 from roundtrip.outcome import Case, Job, Outcome, Report, first_of_each
+from roundtrip.reduce import sub_model
 from roundtrip.runners import OrtSession, declared_dims, run_reference
 from roundtrip.spec import ModelSpec, SpecError
 
@@ -177,17 +178,6 @@ def _producer(spec: ModelSpec, k: int) -> str:
 RunProbe = Callable[[Any, ModelSpec, list[np.ndarray]], list[np.ndarray]]
 
 
-def _prefix(spec: ModelSpec, name: str) -> ModelSpec:
-    """The sub-model that outputs tensor `name`: its ancestors only, the inputs they read."""
-    needed, by_name = {name}, {layer.name: layer for layer in spec.layers}
-    for layer in reversed(spec.layers):
-        if layer.name in needed:
-            needed.update(layer.inputs)
-    layers = tuple(layer for layer in spec.layers if layer.name in needed and layer.name in by_name)
-    inputs = tuple(i for i in spec.inputs if i.name in needed)
-    return ModelSpec(inputs, layers, (name,), spec.seed)
-
-
 def first_differing(spec: ModelSpec, inputs: list[np.ndarray], run: RunProbe) -> str | None:
     """The kind of the first layer (in topological order) whose own output differs between Keras and
     `run` (the converted model, run): first a copy of the model that outputs every layer; when that copy
@@ -200,8 +190,8 @@ def first_differing(spec: ModelSpec, inputs: list[np.ndarray], run: RunProbe) ->
     if found:
         return found
     for layer in spec.layers:
-        sub = _prefix(spec, layer.name)
-        if _differing(sub, [x for i, x in zip(spec.inputs, inputs, strict=True) if i in sub.inputs], run):
+        sub = sub_model(spec, (layer.name,))
+        if sub and _differing(sub, [x for i, x in zip(spec.inputs, inputs, strict=True) if i in sub.inputs], run):
             return layer.kind
     return None
 

@@ -206,6 +206,12 @@ def _dim_moves(shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------
+def sub_model(spec: ModelSpec, outputs: tuple[str, ...]) -> ModelSpec | None:
+    """The part of `spec` that computes `outputs`: their ancestors and the inputs they read (None when
+    that is invalid)."""
+    return _rebuilt(spec, spec.layers, outputs)
+
+
 def _model(spec: ModelSpec, inputs: tuple[InputSpec, ...], layers: tuple[LayerSpec, ...],
            outputs: tuple[str, ...]) -> ModelSpec | None:
     """`spec` with these inputs, layers and outputs (its seed and `sequential` kept), or None when that is
