@@ -3,7 +3,8 @@
     roundtrip replay [--corpus DIR] [--reports DIR] [--baseline FILE] [--entry NAME ...]
     roundtrip report [--corpus DIR] [--reports DIR]
     roundtrip show ENTRY [--corpus DIR]
-    roundtrip repro ENTRY [--corpus DIR] [--saved]
+    roundtrip repro ENTRY [--corpus DIR]
+    roundtrip render [ENTRY ...] [--corpus DIR] [--no-check]
     roundtrip reduce [ENTRY ...] [--corpus DIR] [--seconds S]
     roundtrip fuzz [--minutes N] [--workers K] [--seed S] [--path P ...] [--database URL]
 
@@ -18,8 +19,6 @@ corrupt entry does not stop `replay` or `report`: the other entries still run, a
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -32,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from roundtrip import corpus, reports
-from roundtrip.harness import Harness
+from roundtrip.harness import FLAKY_REPLAYS, Harness
 from roundtrip.reports import ReplayResult
 from roundtrip.worker import SuiteError
 
@@ -118,6 +117,9 @@ def replay(
     entry: Annotated[list[str] | None, typer.Option(
         "--entry", help="Replay only this entry (a name or unique prefix); give it again for more.",
         show_default=False)] = None,
+    scripts: Annotated[bool, typer.Option(
+        "--scripts", help="Run each entry's repro.py (a process each) instead of replaying its spec in the harness.")
+    ] = False,
 ) -> None:
     """Replays each corpus entry on the installed versions: still failing, fixed, or changed.
 
@@ -134,7 +136,7 @@ def replay(
     for problem in problems:
         warn(problem)
     console = _console()
-    results = replay_entries(root, entries, console)
+    results = replay_scripts(entries, console) if scripts else replay_entries(root, entries, console)
     try:
         json_path, md_path = reports.write_replay(results, reports_dir, corpus.versions(), baseline)
     except reports.ReportError as e:  # the baseline changed while the entries replayed
@@ -171,6 +173,32 @@ def replay_entries(root: Path, entries: list[corpus.Entry], console: Console) ->
     finally:
         harness.close()
     return results
+
+
+def replay_scripts(entries: list[corpus.Entry], console: Console) -> list[ReplayResult]:
+    """Each entry's repro.py in a process of its own, two at a time: exit 1 "still", 0 "fixed", else
+    "changed" (another exception, a crash or a timeout where none is the finding), said in the detail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from roundtrip.script.entry import python_of
+    from roundtrip.script.render import source_of
+    from roundtrip.script.verdict import SHOWS, run
+
+    def one(entry: corpus.Entry) -> ReplayResult:
+        python = python_of(source_of(entry.folder, entry.spec, entry.meta))
+        if python is None:
+            return ReplayResult(entry.folder.name, entry.signature, "error", [],
+                                "its converter's environment is absent")
+        for _ in range(FLAKY_REPLAYS if entry.finding.flaky else 1):
+            verdict = run(entry.folder / "repro.py", python, entry.finding)
+            if verdict.status != 0:
+                break
+        status = {SHOWS: "still", 0: "fixed"}.get(verdict.status, "changed")
+        now = [entry.signature] if status == "still" else []
+        return ReplayResult(entry.folder.name, entry.signature, status, now, "" if status == "still" else verdict.why)
+
+    with console.status(f"running {len(entries)} repro.py scripts"), ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(one, entries))
 
 
 def replay_one(harness: Harness, entry: corpus.Entry) -> ReplayResult:
@@ -269,29 +297,51 @@ def show(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
 
 # ---- repro --------------------------------------------------------------------------------------------
 @app.command()
-def repro(
-    entry: EntryName,
-    corpus_dir: CorpusDir = Path("corpus"),
-    saved: Annotated[bool, typer.Option("--saved", help="Run the entry's model.onnx instead of converting.")] = False,
-) -> None:
-    """Runs the entry's repro.py with this Python, in a process of its own, and exits with its status.
+def repro(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
+    """Runs the entry's repro.py in a process of its own (with its converter's Python), prints how it ended,
+    and exits 1 while the bug shows, 0 once it is fixed, 2 when something else happens."""
+    from roundtrip.script.entry import python_of
+    from roundtrip.script.render import source_of
+    from roundtrip.script.verdict import run
 
-    Exit status: 1 while the bug shows, 0 once it is fixed, 2 when something else goes wrong."""
-    folder = find_entry(entry, corpus_dir)
-    script = folder / "repro.py"
+    found = load_entry(find_entry(entry, corpus_dir))
+    script = found.folder / "repro.py"
     if not script.is_file():
         fail(f"{script}: missing")
-    command = [sys.executable, str(script), *(["--saved"] if saved else [])]
-    with subprocess.Popen(command, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          errors="replace") as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            typer.echo(line, nl=False)
-        code = process.wait()
-    if code not in (0, 1, 2):
-        warn(f"{script} ended with status {code}")
-        code = 2
-    raise typer.Exit(code)
+    python = python_of(source_of(found.folder, found.spec, found.meta))
+    if python is None:
+        fail(f"{script}: its converter's environment is absent here (make onnx2tf-env)")
+    verdict = run(script, python, found.finding)
+    typer.echo(verdict.output)
+    typer.echo(f"{script}: {verdict.why}")
+    raise typer.Exit(verdict.status)
+
+
+@app.command()
+def render(
+    entries: Annotated[list[str] | None, typer.Argument(
+        help="Entries to write repro.py for (folder paths, names or unique prefixes); all of the corpus when none.",
+        show_default=False)] = None,
+    corpus_dir: CorpusDir = Path("corpus"),
+    check: Annotated[bool, typer.Option("--check/--no-check",
+                                        help="Run each script once: does it show its bug?")] = True,
+) -> None:
+    """Writes each entry's repro.py again from its files (spec.json, meta.json, weights.npz, model.onnx),
+    and records in meta.json whether it shows the bug when run.  Exit status 1 when any does not."""
+    from roundtrip.script.entry import write_repro
+
+    root = corpus_root(corpus_dir)
+    chosen, problems = _entries_to_replay(root, entries or [])
+    for problem in problems:
+        warn(problem)
+    failed = 0
+    for found in chosen:
+        written = write_repro(found.folder, found.spec, found.meta, check=check)
+        corpus.write_meta(found.folder, found.meta | {"repro": written.record()})
+        shows = written.verdict.why if written.verdict else "not run"
+        failed += written.checked and not (written.verdict and written.verdict.shows)
+        typer.echo(f"{found.folder.name}: {len((found.folder / 'repro.py').read_text().splitlines())} lines, {shows}")
+    raise typer.Exit(BAD_INPUT if problems else 1 if failed else 0)
 
 
 @app.command("reduce")

@@ -8,7 +8,7 @@
         test_data_set_0/input_<k>.pb, output_<k>.pb   inputs and expected outputs (Keras', or ONNX Runtime's on
                       the graph), in the ONNX backend test layout
         err.log       the traceback, the worker's log or the comparison
-        repro.py      a standalone script: exits 1 while the bug shows, 0 once fixed
+        repro.py      the bug in plain upstream calls (roundtrip.script): exits 1 while it shows, 0 once fixed
 
 Writes are atomic (a hidden temporary folder, then renames), so a killed run leaves no partial entry.
 """
@@ -24,7 +24,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -137,10 +137,14 @@ def job_of(entry: Entry) -> Any:
     return Job(entry.spec.to_json(), meta.get("converter", meta["path"]), int(meta["opset"]), meta.get("back", ""))
 
 
+Repro = Callable[[Path, "ModelSpec | GraphSpec", dict[str, Any]], dict[str, Any]]
+
+
 def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, outcome: Any, shrink: dict[str, Any],
-          repro: str) -> Path:
+          repro: Repro) -> Path:
     """Writes (or replaces) the entry of `finding`'s signature.  `job` is the check.Job, `outcome` its
-    check.Outcome."""
+    check.Outcome.  `repro(folder, spec, meta)` writes repro.py into the entry's folder (from the files
+    already there) and returns what meta.json records of it (under "repro")."""
     from onnx import numpy_helper
 
     root.mkdir(parents=True, exist_ok=True)
@@ -170,7 +174,6 @@ def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, o
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "shrink": shrink,
     }
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     if outcome.onnx is not None:
         (tmp / "model.onnx").write_bytes(outcome.onnx)
     if not isinstance(spec, GraphSpec):  # a graph's weights are in model.onnx
@@ -187,13 +190,21 @@ def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, o
             (data / f"{role}_{counts[role]}.pb").write_bytes(tensor.SerializeToString())
             counts[role] += 1
     (tmp / "err.log").write_text(_err_log(finding, spec))
-    (tmp / "repro.py").write_text(repro)
+    meta["repro"] = repro(tmp, spec, meta)
+    write_meta(tmp, meta)
     with _locked(root):  # campaign processes share the corpus: the smallest example of a signature stays
         if _smaller_there(final, size_of(spec)):
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             _replace(tmp, final)
     return final
+
+
+def write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """meta.json, atomically (a temporary file, then a rename)."""
+    tmp = folder / ".meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    tmp.replace(folder / "meta.json")
 
 
 @contextlib.contextmanager

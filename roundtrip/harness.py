@@ -92,6 +92,8 @@ class Harness:
     events: Path | None = None  # a JSON-lines file each check, shrink and write is appended to (campaigns)
     problems: list[str] = field(default_factory=list)  # corpus entries that could not be read (left out)
     reduce_seconds: float = REDUCE_SECONDS
+    # Whether each repro.py written is run once to check that it shows its bug ($ROUNDTRIP_CHECK_REPROS=0: not).
+    check_repros: bool = field(default_factory=lambda: os.environ.get("ROUNDTRIP_CHECK_REPROS", "1") != "0")
     # Findings each example showed before: a flaky one shows again when Hypothesis replays the example,
     # so the search stays consistent (the fresh runs of _record decide whether it is flaky).
     seen: dict[AnyJob, list[Finding]] = field(default_factory=dict)
@@ -228,8 +230,7 @@ class Harness:
         return result.spec, smaller, again, same[0], note
 
     def _write(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> Path:
-        from roundtrip.graph_repro import render_graph_repro
-        from roundtrip.repro import render_repro
+        from roundtrip.script.entry import write_repro
 
         track = self.tracks.get(finding.signature, Track())
         shrink = {"examples_with_signature": track.examples, "first_size": track.first_size,
@@ -237,12 +238,10 @@ class Harness:
         if track.reduced is not None:
             shrink |= {"reduce_tries": track.reduced.tries, "reduce_steps": track.reduced.accepted,
                        "one_minimal": not track.reduced.exhausted}
-        case = corpus.case_of(finding, outcome.cases)
-        case_dict = {"batch": case.batch, "sizes": case.sizes} if case else {"batch": 1, "sizes": {}}
-        if isinstance(spec, GraphSpec):
-            repro = render_graph_repro(spec, job.back, job.path, finding, case_dict)
-        else:
-            repro = render_repro(spec, job.path, job.opset, finding, case_dict, back=job.back)
+
+        def repro(folder: Path, written: AnySpec, meta: dict[str, Any]) -> dict[str, Any]:
+            return write_repro(folder, written, meta, check=self.check_repros).record()
+
         folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro)
         self.written.append(folder)
         self._event(event="written", signature=finding.signature, folder=str(folder))

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Entries written by tests are not run once more to check their repro.py (7 s each): tests/test_script.py does that.
+os.environ.setdefault("ROUNDTRIP_CHECK_REPROS", "0")
 
 # Tests of the suite are deterministic: a red test is the same red test on every machine.
 settings.register_profile("tests", derandomize=True, deadline=None, database=None,

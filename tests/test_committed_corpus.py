@@ -1,10 +1,12 @@
-"""The committed corpus: every entry loads, is complete, and its repro.py, run on its own with nothing
-of this project importable, still shows its bug under the pinned versions (exit 1)."""
+"""The committed corpus: every entry loads, is complete, one per bug and 1-minimal; its repro.py is short,
+reads no file, is the code block of its issue.md, and, copied alone into an empty folder and run with
+nothing of this project importable, still shows its bug under the pinned versions."""
 
 from __future__ import annotations
 
 import ast
-import subprocess
+import re
+import statistics
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +15,13 @@ from pathlib import Path
 import pytest
 
 from roundtrip import corpus
-from roundtrip.back import missing_environment, python_for
+from roundtrip.back import missing_environment
+from roundtrip.graphs import GraphSpec
 from roundtrip.harness import FLAKY_REPLAYS, Harness, job_for
 from roundtrip.reduce import single_steps
-from roundtrip.remote import EnvironmentMissing
+from roundtrip.script import verdict
+from roundtrip.script.entry import python_of
+from roundtrip.script.render import source_of
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 ENTRIES = corpus.entries(ROOT)
@@ -51,33 +56,45 @@ def test_entry_is_complete_and_imports_only_upstream(entry: corpus.Entry) -> Non
 def _python(entry: corpus.Entry) -> str | None:
     """The interpreter a repro runs with: the converter's own environment's for one that has one (None
     when that environment is absent), else this one."""
-    try:
-        return python_for(entry.meta.get("back", ""))
-    except EnvironmentMissing:
-        return None
+    return python_of(source_of(entry.folder, entry.spec, entry.meta))
 
 
-def _run_repro(entry: corpus.Entry, folder: Path) -> str:
-    """'' when repro.py shows its bug (exit 1), else what it printed."""
+def _issue_script(entry: corpus.Entry) -> str:
+    """The python code block of the entry's issue.md."""
+    text = (entry.folder / "issue.md").read_text()
+    found = re.search(r"^(`{3,})python\n(.*?)\n\1$", text, re.MULTILINE | re.DOTALL)
+    assert found, f"{entry.folder.name}: issue.md has no python code block"
+    return found.group(2) + "\n"
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids())
+def test_issue_md_holds_the_repro_as_it_is(entry: corpus.Entry) -> None:
+    assert _issue_script(entry) == (entry.folder / "repro.py").read_text()
+
+
+def _run_repro(entry: corpus.Entry, root: Path) -> str:
+    """'' when the script of the entry's issue.md (repro.py, as the test above checks), saved alone in an
+    empty folder and run isolated (-I: no cwd, no PYTHONPATH on the path), shows its bug; else how it ended."""
     python = _python(entry)
     if python is None:
         return ""  # said by test_every_repro_still_shows_its_bug
-    # From an empty folder, isolated (-I: no cwd, no PYTHONPATH on the path); what it imports is checked above.
-    # A flaky entry shows in some runs only (its repro.py less often than the harness' fresh workers: the
-    # tf2onnx pooling one about 1 run in 12 here): up to FLAKY_REPLAYS runs, each exiting 0 or 1; never
-    # showing is said as a warning, not a failure, so that CI does not go red by chance.  Its replay in a
-    # fresh harness (properties/test_corpus.py) is what counts it fixed.
+    folder = root / entry.folder.name
+    folder.mkdir()
+    script = folder / "repro.py"
+    script.write_text(_issue_script(entry))
+    # A flaky entry shows in some runs only (the tf2onnx pooling one about 1 run in 12 here): up to
+    # FLAKY_REPLAYS runs; never showing is said as a warning, not a failure, so that CI does not go red by
+    # chance.  Its replay in a fresh harness (properties/test_corpus.py) is what counts it fixed.
     for _ in range(FLAKY_REPLAYS if entry.finding.flaky else 1):
-        done = subprocess.run([python, "-I", str(entry.folder / "repro.py")], cwd=folder,
-                              capture_output=True, text=True, timeout=600)
-        if done.returncode == 1 and "RESULT: the bug shows" in done.stdout:
+        result = verdict.run(script, python, entry.finding, cwd=folder)
+        if result.shows:
             return ""
-        if done.returncode != 0 or not entry.finding.flaky:
+        if result.status != verdict.FIXED or not entry.finding.flaky:
             break
     else:
         warnings.warn(f"{entry.folder.name}: the flaky bug did not show in {FLAKY_REPLAYS} runs", stacklevel=1)
         return ""
-    return f"{entry.folder.name}: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-1000:]}"
+    return f"{entry.folder.name}: {result.why}\n{result.output[-2500:]}"
 
 
 @pytest.mark.slow
@@ -89,6 +106,27 @@ def test_every_repro_still_shows_its_bug(tmp_path: Path) -> None:
     skipped = [e.folder.name for e in ENTRIES if _python(e) is None]
     if skipped:
         pytest.skip(f"{len(skipped)} entries need a converter environment that is absent (make onnx2tf-env)")
+
+
+def _small(entry: corpus.Entry) -> bool:
+    """A model of at most three layers (or nodes)."""
+    return len(entry.spec.nodes if isinstance(entry.spec, GraphSpec) else entry.spec.layers) <= 3
+
+
+def test_repros_of_small_models_are_short() -> None:
+    """Among entries whose model has at most three layers or nodes: the median repro.py is at most 30 lines,
+    none is over 60."""
+    lengths = {e.folder.name: len((e.folder / "repro.py").read_text().splitlines()) for e in ENTRIES if _small(e)}
+    assert statistics.median(lengths.values()) <= 30, sorted(lengths.values())
+    assert max(lengths.values()) <= 60, max(lengths.items(), key=lambda item: item[1])
+
+
+def test_every_repro_was_checked_when_written() -> None:
+    """What meta.json records of the last `roundtrip render` (or the campaign that wrote the entry): the
+    script ran and showed the bug, where it could run (a flaky one is not run once: it may not show)."""
+    for entry in ENTRIES:
+        record = entry.meta.get("repro", {})
+        assert record.get("shows") or entry.finding.flaky, (entry.folder.name, record)
 
 
 def test_one_entry_per_bug() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -30,7 +31,12 @@ def outcome(spec: ModelSpec) -> Outcome:
 
 def write(root: Path, spec: ModelSpec) -> Path:
     job = Job(spec.to_json(), "tf2onnx-function", 13)
-    return corpus.write(root, FINDING, spec, job, outcome(spec), {"examples_with_signature": 1}, "print('repro')\n")
+    return corpus.write(root, FINDING, spec, job, outcome(spec), {"examples_with_signature": 1}, fake_repro)
+
+
+def fake_repro(folder: Path, spec: ModelSpec, meta: dict[str, Any]) -> dict[str, Any]:
+    (folder / "repro.py").write_text("print('repro')\n")
+    return {"checked": False}
 
 
 def test_an_entry_holds_every_file_and_loads_back(tmp_path: Path) -> None:

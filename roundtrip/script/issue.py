@@ -1,0 +1,141 @@
+"""issue.md: an entry's upstream bug report, complete with nothing attached.
+
+The title says what breaks; then the versions, the repro inline (runnable exactly as pasted: it reads no
+file), expected against actual, the traceback trimmed to the upstream project's own frames, and which
+project to file with when the bug passed through two (Keras' ONNX export runs tf2onnx inside).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from roundtrip.findings import Stage, Symptom, plain_text
+from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, converter_name, script_versions, title
+
+TRACKERS = {
+    "tf2onnx": "https://github.com/onnx/tensorflow-onnx/issues",
+    "keras": "https://github.com/keras-team/keras/issues",
+    "onnx2keras": "https://github.com/gmalivenko/onnx2keras/issues",
+    "onnxruntime": "https://github.com/microsoft/onnxruntime/issues",
+    "onnx2tf": "https://github.com/PINTO0309/onnx2tf/issues",
+}
+# The module each upstream package's frames live in, as they appear in a traceback's file paths.
+FRAME_PACKAGES = {"tf2onnx": ("tf2onnx",), "keras": ("keras",), "onnx2keras": ("onnx2keras",),
+                  "onnx2tf": ("onnx2tf",), "onnxruntime": ("onnxruntime",)}
+
+
+def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, related: Sequence[str] = ()) -> str:
+    """The report for the entry `name` whose files gave `src`, its repro.py text and its err.log."""
+    finding = src.finding
+    package = finding.package
+    lines = [f"# {title(src)}", "",
+             f"<!-- roundtrip corpus entry {name}: file at {TRACKERS.get(package, package)} -->", "",
+             f"**Versions:** {', '.join(f'{k} {v}' for k, v in script_versions(src).items())}; {platform}.", "",
+             "**Reproduce** (the script runs as pasted, reads no file, and exits 1 while the bug shows):", "",
+             fence(repro.rstrip(), "python"), "",
+             f"**Expected:** {expected(src)}", "",
+             f"**Actual:** {actual(src)}", ""]
+    trace = trimmed(err_log, package)
+    if trace:
+        lines += [f"<details><summary>Traceback ({package}'s frames)</summary>", "", fence(trace), "", "</details>", ""]
+    lines += where_to_file(src)
+    if related:
+        lines += ["The same bug was also met through: " + ", ".join(f"`{r}`" for r in related) + ".", ""]
+    lines += ["---", "", f"Found by roundtrip, a property-based fuzzer of Keras <-> ONNX converters, and reduced "
+              f"to the model above. Its identity: `{finding.signature}`."]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def expected(src: Source) -> str:
+    finding = src.finding
+    if src.direction == KERAS_TO_ONNX_DIRECTION:
+        return {Stage.CONVERT: "the conversion succeeds.",
+                Stage.CHECK: "onnx.checker accepts the converted graph.",
+                Stage.LOAD: "ONNX Runtime loads the converted graph.",
+                Stage.RUN: "ONNX Runtime runs the converted graph.",
+                Stage.BUILD: "Keras builds and runs the model."}.get(
+            finding.stage, f"ONNX Runtime's {what_compared(finding)} match the Keras model's.")
+    who = converter_name(str(src.meta.get("back", "")))
+    if finding.package == "tf2onnx":
+        return f"tf2onnx converts the Keras model {who} makes to a graph onnx.checker accepts."
+    return {Stage.LOAD: f"{who} converts the graph.",
+            Stage.RUN: f"the Keras model {who} makes runs on the graph's inputs."}.get(
+        finding.stage, f"the Keras model {who} makes gives the {what_compared(finding)} ONNX Runtime gives on "
+                       "the graph.")
+
+
+def what_compared(finding: object) -> str:
+    symptom = getattr(finding, "symptom", None)
+    return {Symptom.SHAPE: "output shapes", Symptom.DTYPE: "output dtypes", Symptom.COUNT: "number of outputs",
+            Symptom.DECLARED_SHAPE: "output shapes, as the graph declares them"}.get(symptom, "output values")  # type: ignore[arg-type]
+
+
+def actual(src: Source) -> str:
+    finding = src.finding
+    message = plain_text(finding.message).strip()
+    if finding.symptom == Symptom.CRASH:
+        return "the process dies: " + first_line(message)
+    if finding.symptom == Symptom.TIMEOUT:
+        return "the call does not return: " + first_line(message)
+    if finding.symptom == Symptom.EXCEPTION:
+        return f"it raises {finding.kind.split(':')[-1] if finding.kind.startswith('dtype:') else finding.kind}:\n\n" \
+               + fence(cut(message, 30))
+    return "\n\n" + fence(cut(message, 12))
+
+
+def first_line(text: str) -> str:
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def cut(text: str, most: int) -> str:
+    lines = text.splitlines()
+    return "\n".join(lines[:most] + ([f"... ({len(lines) - most} more lines)"] if len(lines) > most else []))
+
+
+def trimmed(err_log: str, package: str) -> str:
+    """The traceback recorded in err.log, keeping the header, the frames inside `package` and the final
+    exception; site-packages paths shortened."""
+    text = plain_text(err_log)
+    if "Traceback:\n" not in text:
+        return ""
+    trace = text.split("Traceback:\n", 1)[1].split("Worker log (last lines):", 1)[0]
+    modules = FRAME_PACKAGES.get(package, (package,))
+    kept: list[str] = []
+    keep_body = False
+    for line in trace.rstrip().splitlines():
+        frame = re.match(r'\s+File "([^"]*)"', line)
+        if frame:
+            keep_body = any(f"/site-packages/{m}/" in frame.group(1) for m in modules)
+            if keep_body:
+                kept.append(re.sub(r'"[^"\n]*/site-packages/', '".../site-packages/', line))
+            continue
+        if line.startswith((" ", "\t")):
+            if keep_body:
+                kept.append(line)
+            continue
+        keep_body = False
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+def where_to_file(src: Source) -> list[str]:
+    """A line on which project to file with, when the bug passed through two."""
+    finding = src.finding
+    tracker = TRACKERS.get(finding.package, finding.package)
+    if src.direction == KERAS_TO_ONNX_DIRECTION and src.meta.get("path") == "keras-export" \
+            and finding.package == "tf2onnx":
+        return [f"**Where to file:** tf2onnx ({tracker}). Keras' `export(format=\"onnx\")` runs tf2onnx inside "
+                "(keras pull request 20710), and the failure is in tf2onnx's code, so it is tf2onnx's to fix.", ""]
+    if src.direction != KERAS_TO_ONNX_DIRECTION and finding.package == "tf2onnx":
+        return [f"**Where to file:** tf2onnx ({tracker}). The Keras model comes from "
+                f"{converter_name(str(src.meta.get('back', '')))}, but it loads and runs; what fails is tf2onnx "
+                "converting it.", ""]
+    return [f"**Where to file:** {finding.package} ({tracker}).", ""]
+
+
+def fence(text: str, language: str = "") -> str:
+    """`text` in a code block whose fence is longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    mark = "`" * max(3, longest + 1)
+    return f"{mark}{language}\n{text.rstrip()}\n{mark}"

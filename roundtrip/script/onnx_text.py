@@ -1,0 +1,147 @@
+"""An ONNX model as source a maintainer reads: `onnx.parser` text, tensors renamed short, big weights drawn.
+
+`tidy` renames every tensor but the graph's inputs and outputs after the node that makes it (`conv1`,
+`transpose2`; initializers `c1`, `c2`, ...), drops node names, doc strings, intermediate value_info and the
+producer fields.  `source` prints the model with `onnx.printer` and takes the float initializers of more
+than `arrays.INLINE_LIMIT` values out of the text: the script adds them back drawn from a seeded generator
+(`Graph.draws`).  A converter may depend on what `tidy` drops (a node name that becomes a layer name): the
+renderer checks that the script still shows the bug and falls back to the model as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from roundtrip.script.arrays import INLINE_LIMIT, drawn, literal
+
+
+@dataclass(frozen=True)
+class Graph:
+    text: str  # for onnx.parser.parse_model: the nodes, without initializers
+    initializers: tuple[tuple[str, Any], ...]  # (name, array): written out, or drawn when big (`arrays.literal`)
+    inputs: tuple[tuple[str, tuple[int | str, ...], str], ...]  # (name, dims, numpy dtype) fed by the script
+    outputs: tuple[str, ...]
+
+
+def tidy(model: Any) -> Any:
+    """A copy of `model` with short tensor names and without names, docs and annotations nobody needs."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
+    names: dict[str, str] = {}
+    counts: dict[str, int] = {}
+
+    def fresh(stem: str) -> str:
+        counts[stem] = counts.get(stem, 0) + 1
+        return f"{stem}{counts[stem]}"
+
+    for init in graph.initializer:
+        if init.name not in keep:
+            names[init.name] = fresh("c")
+    for node in graph.node:
+        for k, name in enumerate(node.output):
+            if name and name not in keep:
+                names[name] = fresh(node.op_type.lower()) if k == 0 else f"{names[node.output[0]]}_{k}"
+    for init in graph.initializer:
+        init.name = names.get(init.name, init.name)
+    for value in graph.input:
+        value.name = names.get(value.name, value.name)
+    for node in graph.node:
+        node.name = ""
+        node.doc_string = ""
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    del graph.value_info[:]
+    graph.doc_string = ""
+    graph.name = "graph"
+    for field in ("producer_name", "producer_version", "doc_string"):
+        out.ClearField(field)
+    del out.metadata_props[:]
+    used = {node.domain for node in graph.node}
+    kept = [o for o in out.opset_import if o.domain in used | {""}]
+    del out.opset_import[:]
+    out.opset_import.extend(kept)
+    return out
+
+
+def source(model: Any) -> Graph:
+    """`model` as parser text without its initializers, which the script adds as exporters write them
+    (`numpy_helper.from_array`: raw bytes; some converters read a tensor's fields by position)."""
+    import onnx
+    from onnx import numpy_helper
+
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    initializers = tuple((t.name, numpy_helper.to_array(t)) for t in bare.graph.initializer)
+    weights = {t.name for t in model.graph.initializer}
+    fed = [v for v in bare.graph.input if v.name not in weights]
+    del bare.graph.input[:]
+    bare.graph.input.extend(fed)
+    del bare.graph.initializer[:]
+    _plain_dim_names(bare)
+    inputs = tuple((v.name, _dims(v), _dtype(v)) for v in model.graph.input if v.name not in weights)
+    text = onnx.printer.to_text(bare).replace('[""] ', "")  # nodes without names
+    return Graph(text, initializers, inputs, tuple(v.name for v in model.graph.output))
+
+
+def _plain_dim_names(model: Any) -> None:
+    """Symbolic dims the parser reads: "N*2" becomes "N_2" (the name of a symbolic dim carries no meaning)."""
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for d in value.type.tensor_type.shape.dim:
+            if d.dim_param and not d.dim_param.isidentifier():
+                d.dim_param = "".join(c if c.isalnum() or c == "_" else "_" for c in d.dim_param).strip("_") or "d"
+
+
+def _dims(value: Any) -> tuple[int | str, ...]:
+    return tuple(d.dim_param or (d.dim_value if d.HasField("dim_value") else "?")
+                 for d in value.type.tensor_type.shape.dim)
+
+
+def _dtype(value: Any) -> str:
+    from onnx import helper
+
+    return np.dtype(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)).name
+
+
+def lines(graph: Graph) -> list[str]:
+    """The statements that make `onnx_model` in the script."""
+    text = graph.text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    out = [f'onnx_model = onnx.parser.parse_model("""\n{text.strip()}\n""")']
+    if not graph.initializers:
+        return out
+    values = []
+    for name, array in graph.initializers:
+        big = array.dtype.kind == "f" and array.size > INLINE_LIMIT
+        values.append(f"    ({drawn(tuple(int(d) for d in array.shape), array.dtype.name) if big else literal(array)}, "
+                      f"{text_of(name)}),")
+    if any(line.lstrip("( ").startswith("rng.") for line in values):
+        out.append("rng = np.random.default_rng(0)  # the bigger weights: any values show the bug")
+    return [*out, "for array, name in [", *values, "]:",
+            "    onnx_model.graph.initializer.append(onnx.numpy_helper.from_array(array, name))"]
+
+
+def text_of(name: str) -> str:
+    return f'"{name}"' if '"' not in name and "\\" not in name else repr(name)
+
+
+def same_graph(a: Any, b: Any) -> bool:
+    """Whether two models hold the same nodes (kinds, wiring, attributes) and initializers, bit for bit."""
+    from onnx import numpy_helper
+
+    def inits(m: Any) -> dict[str, np.ndarray]:
+        return {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+
+    ia, ib = inits(a), inits(b)
+    if ia.keys() != ib.keys() or any(ia[k].dtype != ib[k].dtype or not np.array_equal(ia[k], ib[k], equal_nan=True)
+                                     for k in ia):
+        return False
+    nodes = [(n.op_type, list(n.input), list(n.output), sorted(x.SerializeToString() for x in n.attribute))
+             for n in a.graph.node]
+    return nodes == [(n.op_type, list(n.input), list(n.output), sorted(x.SerializeToString() for x in n.attribute))
+                     for n in b.graph.node]

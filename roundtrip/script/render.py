@@ -1,0 +1,402 @@
+"""repro.py for a corpus entry, from the entry's files alone.
+
+Two shapes of script:
+- Keras -> ONNX (direction keras-onnx): the Keras model, its weights, the inputs, the conversion by the
+  entry's path, then as far as the finding's stage: onnx.checker, an ONNX Runtime session, its run, the
+  comparison with Keras.
+- ONNX -> Keras (a round trip's way back, and the ONNX -> Keras -> ONNX direction): the ONNX graph the
+  converter was given (model.onnx) as parser text, the inputs, the conversion by the ONNX -> Keras converter,
+  its Keras model's run, the comparison with ONNX Runtime on the graph (and, for a failure of the way back to
+  ONNX, tf2onnx on the Keras model that came back).  A round trip's repro needs no TensorFlow model of ours:
+  the bug is the ONNX -> Keras converter's, on that graph.
+The last statement raises while the bug shows (the converter's own exception, or an AssertionError that
+prints expected against actual), so the script exits 1; once fixed it ends quietly with 0.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roundtrip.back import ONNX_TO_KERAS
+from roundtrip.converters import KERAS_TO_ONNX
+from roundtrip.findings import Finding, Stage, Symptom, headline
+from roundtrip.graphs import GraphSpec
+from roundtrip.script import keras_text, onnx_text
+from roundtrip.script.arrays import standard_normal
+from roundtrip.spec import ModelSpec
+
+ORDER = (Stage.BUILD, Stage.CONVERT, Stage.CHECK, Stage.LOAD, Stage.RUN, Stage.COMPARE)
+KERAS_TO_ONNX_DIRECTION = "keras-onnx"
+ONNX2TF_PINS = Path(__file__).resolve().parent.parent.parent / "envs" / "onnx2tf.txt"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a script is made from: an entry's data (`roundtrip.corpus.Entry` has all of it)."""
+
+    spec: ModelSpec | GraphSpec
+    meta: dict[str, Any]
+    weights: dict[str, np.ndarray]
+    onnx: Any  # the ONNX model the finding was made on (None when the conversion failed)
+
+    @property
+    def finding(self) -> Finding:
+        return Finding.from_dict(self.meta["finding"])
+
+    @property
+    def direction(self) -> str:
+        return str(self.meta.get("direction", KERAS_TO_ONNX_DIRECTION))
+
+    @property
+    def batch(self) -> int:
+        return int((self.meta.get("case") or {}).get("batch", 1))
+
+    @property
+    def sizes(self) -> dict[str, tuple[int, ...]]:
+        return {k: tuple(v) for k, v in ((self.meta.get("case") or {}).get("sizes") or {}).items()}
+
+
+def source_of(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any]) -> Source:
+    import onnx
+
+    weights = dict(np.load(folder / "weights.npz")) if (folder / "weights.npz").is_file() else {}
+    model = onnx.load(str(folder / "model.onnx")) if (folder / "model.onnx").is_file() else None
+    if model is None and isinstance(spec, GraphSpec):
+        model = spec.to_onnx()
+    return Source(spec, meta, weights, model)
+
+
+def render(src: Source, *, tidy: bool = True) -> str:
+    """The text of repro.py.  `tidy`: the ONNX graph with short names (see `onnx_text.tidy`)."""
+    body = keras_to_onnx(src) if src.direction == KERAS_TO_ONNX_DIRECTION else onnx_to_keras(src, tidy)
+    return "\n".join([*header(src), "", *body]) + "\n"
+
+
+def reaches(finding: Finding, stage: Stage) -> bool:
+    return ORDER.index(finding.stage) >= ORDER.index(stage)
+
+
+# ---- Keras -> ONNX --------------------------------------------------------------------------------------
+def keras_to_onnx(src: Source) -> list[str]:
+    spec, finding = src.spec, src.finding
+    assert isinstance(spec, ModelSpec)
+    path, opset = str(src.meta["path"]), int(src.meta["opset"])
+    upstream = path in KERAS_TO_ONNX
+    imports = ["import numpy as np"]
+    imports += ["import tensorflow as tf"] if path != "keras-export" or keras_text.uses_custom_layer(spec) else []
+    imports += ["import keras"]
+    imports += ["import tf2onnx"] if path.startswith("tf2onnx") else []
+    imports += ["import os", "import tempfile"] if path == "keras-export" else []
+    imports += ["import onnx"] if path == "keras-export" or finding.stage == Stage.CHECK else []
+    imports += ["import onnxruntime as ort"] if reaches(finding, Stage.LOAD) else []
+    if not upstream:
+        module, _, function = path.partition("@")[0].partition(":")
+        imports += [f"from {module} import {function}  # a converter of the suite's own",
+                    "from roundtrip.spec import ModelSpec"]
+    lines = [*sorted_imports(imports), ""]
+    if keras_text.uses_custom_layer(spec):
+        lines += [custom_layer(), "", ""]
+    lines += keras_text.model_lines(spec) + keras_text.weight_lines(spec, src.weights)
+    names = [keras_text.var(f"x_{i.name}") if len(spec.inputs) > 1 else "x" for i in spec.inputs]
+    runs = (finding.stage in (Stage.BUILD, Stage.RUN, Stage.COMPARE) or path == "keras-export"
+            or finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT))
+    for k, (name, i) in enumerate(zip(names, spec.inputs, strict=True) if runs else []):
+        size = src.sizes.get(i.name, i.shape)
+        lines.append(f"{name} = {standard_normal([spec.seed, 1 + k, src.batch, *size], (src.batch, *size), 'float32')}")
+    fed = keras_text.one_or_list(names)
+    many_out = len(spec.outputs) > 1
+    k_out = finding.output or 0
+    if finding.stage == Stage.BUILD or finding.stage == Stage.COMPARE and finding.symptom != Symptom.COUNT:
+        lines.append(f"expected = np.asarray(model({fed}, training=False){f'[{k_out}]' if many_out else ''})")
+    if finding.stage == Stage.BUILD:
+        return lines
+    if path == "keras-export" and not lines[-1].startswith("expected ="):
+        lines.append(f"model({fed})  # Keras' export takes a model that has been called")
+    lines.append("")
+    lines += conversion(spec, path, opset, upstream)
+    if finding.stage == Stage.CONVERT:
+        return lines
+    if finding.stage == Stage.CHECK:
+        return lines + check_lines(finding)
+    lines.append('session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])')
+    if finding.stage == Stage.LOAD:
+        return lines
+    feeds = ", ".join(f"{keras_text.text(i.name)}: {n}" for i, n in zip(spec.inputs, names, strict=True))
+    pick = "" if finding.symptom == Symptom.COUNT else f"[{k_out}]"
+    lines.append(f"actual = session.run(None, {{{feeds}}}){pick}")
+    if finding.stage == Stage.RUN:
+        return lines + (declared_lines(k_out) if finding.symptom == Symptom.DECLARED_SHAPE else [])
+    return lines + compare_lines(finding, "Keras", "ONNX Runtime", half=False, count="len(model.outputs)")
+
+
+def conversion(spec: ModelSpec, path: str, opset: int, upstream: bool) -> list[str]:
+    if path == "keras-export":
+        return ['path = os.path.join(tempfile.mkdtemp(), "model.onnx")',
+                f'model.export(path, format="onnx", opset_version={opset}, verbose=False)',
+                "onnx_model = onnx.load(path)"]
+    signature = ", ".join(f"tf.TensorSpec({(None, *i.declared)!r}, tf.float32, name={keras_text.text(i.name)})"
+                          for i in spec.inputs)
+    lines = [f"signature = [{signature}]"]
+    if path == "tf2onnx-function":
+        call = "model(list(xs), training=False)" if len(spec.inputs) > 1 else "model(xs[0], training=False)"
+        lines += [f"function = tf.function(lambda *xs: {call})",
+                  f"onnx_model, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset={opset})"]
+    elif path == "tf2onnx-keras":
+        lines.append(f"onnx_model, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset={opset})")
+    elif not upstream:
+        function = path.partition("@")[0].partition(":")[2]
+        lines = [f"spec = ModelSpec.from_json({spec.to_json()!r})",
+                 f"onnx_model = {function}(model, spec, {opset})"]
+    else:
+        raise ValueError(f"no conversion written for path {path!r}")
+    return lines
+
+
+def custom_layer() -> str:
+    """The custom layer's class, its annotations dropped (the script imports no typing)."""
+    tree = ast.parse(keras_text.custom_layer_source())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg):
+            node.annotation = None
+        if isinstance(node, ast.FunctionDef):
+            node.returns = None
+    return ast.unparse(tree)
+
+
+# ---- ONNX -> Keras ---------------------------------------------------------------------------------------
+def onnx_to_keras(src: Source, tidy: bool) -> list[str]:
+    finding, back = src.finding, str(src.meta["back"])
+    model = onnx_text.tidy(src.onnx) if tidy else src.onnx
+    graph = onnx_text.source(model)
+    way_back = finding.package == "tf2onnx"  # the Keras model that came back, to ONNX again
+    imports = ["import numpy as np", "import onnx"]
+    imports += ["import onnxruntime as ort"] if finding.stage == Stage.COMPARE and not way_back else []
+    if back.startswith("onnx2keras"):
+        imports.append("from onnx2keras import onnx_to_keras")
+    elif back == "onnx2tf":
+        imports += ["import tempfile", "import onnx2tf"]
+    else:
+        module, _, function = back.partition(":")
+        imports.append(f"from {module} import {function}  # a converter of the suite's own")
+    if way_back:
+        imports += ["import tensorflow as tf", "import tf2onnx"]
+    lines = [*sorted_imports(imports), "", *onnx_text.lines(graph)]
+    names = ["x"] if len(graph.inputs) == 1 else [f"x{k}" for k in range(len(graph.inputs))]
+    runs = finding.stage in (Stage.RUN, Stage.COMPARE) and not way_back
+    for k, (name, (_, dims, dtype)) in enumerate(zip(names, graph.inputs, strict=True) if runs else []):
+        lines.append(f"{name} = {standard_normal(*input_seed(src, k, dims), dtype)}")
+    k_out = finding.output or 0
+    pick = "" if finding.symptom == Symptom.COUNT else f"[{k_out}]"
+    feeds = ", ".join(f"{keras_text.text(n)}: {x}" for (n, _, _), x in zip(graph.inputs, names, strict=True))
+    if finding.stage == Stage.COMPARE and not way_back:
+        lines.append(f"expected = ort.InferenceSession(onnx_model.SerializeToString()).run(None, {{{feeds}}}){pick}")
+    lines.append("")
+    input_names = ", ".join(keras_text.text(n) for n, _, _ in graph.inputs)
+    if back.startswith("onnx2keras"):
+        ordering = back.endswith("-nhwc")
+        lines.append(f"keras_model = onnx_to_keras(onnx_model, [{input_names}], verbose=False, "
+                     f"change_ordering={ordering})")
+    elif back == "onnx2tf":
+        lines.append("keras_model = onnx2tf.convert(onnx_graph=onnx_model, output_folder_path=tempfile.mkdtemp(), "
+                     "disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity=\"error\")")
+    else:
+        lines.append(f"keras_model = {back.partition(':')[2]}(onnx_model, [{input_names}])")
+    if finding.stage == Stage.LOAD and not way_back:
+        return lines
+    if way_back:
+        return lines + way_back_lines(finding, int(src.meta["opset"]))
+    nhwc_in, nhwc_out = layouts(src, back, graph)
+    args = [f"np.moveaxis({x}, 1, -1)" if flag else x for x, flag in zip(names, nhwc_in, strict=True)]
+    call = f"keras_model({keras_text.one_or_list(args)}, training=False)"
+    if finding.symptom == Symptom.COUNT:
+        return lines + compare_lines(finding, "the graph", converter_name(back), half=False,
+                                     count="len(onnx_model.graph.output)", actual="len(keras_model.outputs)")
+    else:
+        many = len(graph.outputs) > 1
+        got = f"np.asarray({call}{f'[{k_out}]' if many else ''})"
+        if k_out < len(nhwc_out) and nhwc_out[k_out]:
+            got = f"np.moveaxis({got}, -1, 1)"
+        lines.append(f"actual = {got}")
+    if finding.stage == Stage.RUN:
+        return lines
+    half = "float16" in {d for _, _, d in graph.inputs}
+    return lines + compare_lines(finding, "ONNX Runtime", converter_name(back), half=half)
+
+
+def input_seed(src: Source, k: int, dims: tuple[int | str, ...]) -> tuple[list[int], tuple[int, ...]]:
+    """The seed list and shape the suite drew input `k` from (see roundtrip.inputs and GraphSpec.make_inputs)."""
+    spec = src.spec
+    if isinstance(spec, GraphSpec):
+        return [spec.seed, 0, src.batch, *spec.input_shape], (src.batch, *spec.input_shape)
+    i = spec.inputs[k]
+    size = src.sizes.get(i.name, i.shape)
+    return [spec.seed, 1 + k, src.batch, *size], (src.batch, *size)
+
+
+def layouts(src: Source, back: str, graph: onnx_text.Graph) -> tuple[list[bool], list[bool]]:
+    """Which inputs the converter's Keras model takes channels-last and which outputs it gives so."""
+    ranks_in = [len(dims) for _, dims, _ in graph.inputs]
+    if back == "onnx2keras-nhwc":
+        out_ranks = [len(d) for d in output_dims(src.onnx)]
+        return [r >= 3 for r in ranks_in], [r >= 3 for r in out_ranks]
+    if back == "onnx2tf":
+        recorded = src.finding.details.get("layouts") or {}
+        return (list(recorded.get("inputs_nhwc", [3 <= r <= 5 for r in ranks_in])),
+                list(recorded.get("outputs_nhwc", [])))
+    return [False] * len(ranks_in), []
+
+
+def output_dims(model: Any) -> list[tuple[int, ...]]:
+    return [tuple(d.dim_value for d in v.type.tensor_type.shape.dim) for v in model.graph.output]
+
+
+def way_back_lines(finding: Finding, opset: int) -> list[str]:
+    """tf2onnx on the Keras model that came back, as roundtrip's onnx2tf server calls it."""
+    lines = ['signature = [tf.TensorSpec(i.shape, i.dtype, name=i.name.split(":")[0]) for i in keras_model.inputs]',
+             f"onnx_again, _ = tf2onnx.convert.from_keras(keras_model, input_signature=signature, opset={opset})"]
+    if finding.stage == Stage.CHECK:
+        lines.append("onnx.checker.check_model(onnx_again, full_check=True)")
+    return lines
+
+
+def converter_name(back: str) -> str:
+    return back.split("-")[0] if back in ONNX_TO_KERAS else back
+
+
+# ---- the last lines: what the finding is -------------------------------------------------------------------
+def compare_lines(finding: Finding, want: str, got: str, *, half: bool, count: str = "len(expected)",
+                  actual: str = "len(actual)") -> list[str]:
+    """The assertion that fails while the bug shows; `count` and `actual`: the output counts compared."""
+    if finding.symptom == Symptom.COUNT:
+        return [f'assert {actual} == {count}, f"{got} gives {{{actual}}} outputs, {want} {{{count}}}"']
+    if finding.symptom == Symptom.SHAPE:
+        message = f"{got} gives shape {{actual.shape}}, {want} {{expected.shape}}"
+        return [f'assert actual.shape == expected.shape, f"{message}"']
+    if finding.symptom == Symptom.DTYPE:
+        return [f'assert actual.dtype == expected.dtype, f"{got} gives {{actual.dtype}}, {want} {{expected.dtype}}"']
+    if finding.symptom == Symptom.DECLARED_SHAPE:
+        return declared_lines(finding.output or 0)
+    tol = "1e-2" if half else "1e-4"
+    scale = "max(1.0, np.abs(expected).max())"
+    return [f"np.testing.assert_allclose(actual, expected, rtol={tol}, atol={tol} * {scale},",
+            f'                           err_msg="actual: {got}, desired: {want}")']
+
+
+def declared_lines(k: int) -> list[str]:
+    return [f"declared = [d.dim_value or None for d in onnx_model.graph.output[{k}].type.tensor_type.shape.dim]",
+            "assert len(declared) == actual.ndim and all(d in (None, n) for d, n in zip(declared, actual.shape)), "
+            'f"the graph declares {declared}, ONNX Runtime gives {actual.shape}"']
+
+
+def check_lines(finding: Finding) -> list[str]:
+    if finding.symptom == Symptom.DECLARED_SHAPE:
+        k = finding.output or 0
+        return ["inferred = onnx.shape_inference.infer_shapes(onnx_model, strict_mode=True, data_prop=True)",
+                f"declared, derived = (m.graph.output[{k}].type.tensor_type.shape "
+                "for m in (onnx_model, inferred))",
+                'assert declared == derived, f"the graph declares {declared}, shape inference gives {derived}"']
+    return ["onnx.checker.check_model(onnx_model, full_check=True)"]
+
+
+# ---- the header -----------------------------------------------------------------------------------------------
+def header(src: Source) -> list[str]:
+    finding = src.finding
+    versions = ", ".join(f"{k} {v}" for k, v in script_versions(src).items())
+    return [f"# {title(src)}",
+            f"# {versions}.",
+            "# Exits 1 while the bug shows" + (FLAKY if finding.flaky else "") + ", 0 once it is fixed."]
+
+
+FLAKY = " (in some runs only: the converter is not deterministic)"
+
+
+def title(src: Source) -> str:
+    """One line that says what breaks, for repro.py's first line and issue.md's title."""
+    finding, back = src.finding, str(src.meta.get("back", ""))
+    if src.direction == KERAS_TO_ONNX_DIRECTION:
+        who = {"tf2onnx-function": "tf2onnx.convert.from_function", "tf2onnx-keras": "tf2onnx.convert.from_keras",
+               "keras-export": 'Keras model.export(format="onnx")'}.get(str(src.meta["path"]), str(src.meta["path"]))
+        model = layer_kinds(src.spec)
+        what = {Stage.CONVERT: f"{who} raises {finding.kind}",
+                Stage.CHECK: f"{who} writes a graph onnx.checker rejects",
+                Stage.LOAD: f"ONNX Runtime cannot load what {who} writes",
+                Stage.RUN: f"ONNX Runtime fails running what {who} writes",
+                Stage.BUILD: f"Keras fails on {model}"}.get(finding.stage, "")
+        if finding.stage == Stage.COMPARE:
+            what = f"{who}: ONNX Runtime's {symptom_words(finding)} differ from Keras'"
+        return f"{what} ({model})" if finding.stage != Stage.BUILD else what
+    who = converter_name(back)
+    node = finding.where.rsplit("[", 1)[1].rstrip("]") if "[" in finding.where else culprit(finding)
+    on = f" on {a_or_an(node)} {node} node" if node else ""
+    if finding.package == "tf2onnx":
+        what = ("writes a graph onnx.checker rejects" if finding.stage == Stage.CHECK
+                else f"raises {exception_name(finding)}")
+        return f"tf2onnx.convert.from_keras {what}, given the Keras model {who} makes"
+    what = {Stage.LOAD: f"{who} raises {exception_name(finding)} converting the graph{on}",
+            Stage.RUN: f"the Keras model {who} makes raises {exception_name(finding)}{on}"}.get(finding.stage, "")
+    if finding.stage == Stage.COMPARE:
+        what = f"{who}'s Keras model gives other {symptom_words(finding)} than ONNX Runtime{on}"
+    if finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT):
+        what = f"{who} {'crashes' if finding.symptom == Symptom.CRASH else 'hangs'} ({finding.stage}){on}"
+    return what
+
+
+def culprit(finding: Finding) -> str:
+    return finding.kind.split("@", 1)[1] if "@" in finding.kind else ""
+
+
+def symptom_words(finding: Finding) -> str:
+    return {Symptom.SHAPE: "output shapes", Symptom.VALUE: "output values", Symptom.DTYPE: "output dtypes",
+            Symptom.COUNT: "output counts", Symptom.DECLARED_SHAPE: "declared shapes"}.get(finding.symptom, "outputs")
+
+
+def exception_name(finding: Finding) -> str:
+    kind = finding.kind
+    if kind.startswith(("unsupported-op:", "missing-attribute:")):
+        return "KeyError"
+    return kind.split(":", 1)[1] if kind.startswith("dtype:") else kind
+
+
+def a_or_an(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def layer_kinds(spec: ModelSpec | GraphSpec) -> str:
+    if isinstance(spec, GraphSpec):
+        return ", ".join(dict.fromkeys(n.kind for n in spec.nodes)) or "Identity"
+    kinds = list(dict.fromkeys(layer.kind for layer in spec.layers))
+    form = "Sequential" if spec.sequential else "functional"
+    return f"{form} model: {', '.join(kinds)}" if kinds else f"{form} model without layers"
+
+
+def script_versions(src: Source) -> dict[str, str]:
+    """The versions of the packages the script imports, where it runs."""
+    back = str(src.meta.get("back", ""))
+    if src.direction != KERAS_TO_ONNX_DIRECTION and back == "onnx2tf":
+        pins = dict(line.split("==", 1) for line in ONNX2TF_PINS.read_text().splitlines()
+                    if "==" in line and not line.startswith("#"))
+        return {k: pins[k] for k in ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxruntime", "numpy") if k in pins}
+    recorded = src.meta.get("versions", {})
+    wanted = (("tf2onnx", "tensorflow", "keras", "onnx", "onnxruntime", "numpy")
+              if src.direction == KERAS_TO_ONNX_DIRECTION else ("onnx2keras", "keras", "tensorflow", "onnx",
+                                                                   "onnxruntime", "numpy"))
+    return {k: recorded[k] for k in wanted if k in recorded}
+
+
+def sorted_imports(imports: list[str]) -> list[str]:
+    """The standard library's first, then the rest; plain `import`s before `from` imports; each once."""
+    def key(line: str) -> tuple[bool, bool, str]:
+        module = line.split()[1].split(".")[0]
+        return module not in sys.stdlib_module_names, line.startswith("from "), line
+    return sorted(dict.fromkeys(imports), key=key)
+
+
+def exception_line(finding: Finding) -> str:
+    """The first line of the finding's message, for reports."""
+    return headline(finding.message)

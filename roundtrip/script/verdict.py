@@ -1,0 +1,100 @@
+"""Running a repro.py in a child process and reading how it ended: the contract the scripts no longer carry.
+
+    1  the bug shows: the script raised the finding's exception (an AssertionError for a comparison), or,
+       for a crash entry, died by a signal, or, for a timeout entry, ran past the timeout; or ONNX Runtime
+       printed a warning about a declared shape where that is the finding
+    0  it is fixed: the script ended quietly
+    2  something else: another exception, a crash or timeout where none is the finding, another exit status
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from roundtrip.findings import Finding, Stage, Symptom
+from roundtrip.runners import SHAPE_WARNINGS
+
+SHOWS, FIXED, OTHER = 1, 0, 2
+TIMEOUT_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: int  # SHOWS, FIXED or OTHER
+    why: str  # one line
+    output: str = ""  # the script's stdout and stderr, the last lines
+
+    @property
+    def shows(self) -> bool:
+        return self.status == SHOWS
+
+
+def expected_exception(finding: Finding) -> str:
+    """The exception type name a script raises while `finding` shows."""
+    if finding.symptom != Symptom.EXCEPTION:
+        return "AssertionError"
+    kind = finding.kind
+    if kind.startswith(("unsupported-op:", "missing-attribute:")):
+        return "KeyError"
+    return kind.split(":", 1)[1] if kind.startswith("dtype:") else kind
+
+
+def raised(stderr: str) -> str | None:
+    """The type name (without its module) of the exception a Python traceback in `stderr` ends with."""
+    lines = stderr.splitlines()
+    starts = [k for k, line in enumerate(lines) if line.startswith("Traceback (most recent call last):")]
+    if not starts:
+        return None
+    for line in lines[starts[-1] + 1:]:
+        if line and not line.startswith(" "):
+            head = line.split(":", 1)[0].strip()
+            return head.rsplit(".", 1)[-1] if head.replace(".", "").replace("_", "").isalnum() else None
+    return None
+
+
+def read(finding: Finding, returncode: int | None, stderr: str) -> Verdict:
+    """The verdict on a finished run (`returncode` None: killed at the timeout)."""
+    if returncode is None:
+        return (Verdict(SHOWS, "ran past the timeout") if finding.symptom == Symptom.TIMEOUT
+                else Verdict(OTHER, "ran past the timeout, and the finding is no hang"))
+    if returncode < 0:
+        known = {int(v) for v in signal.Signals}
+        name = signal.Signals(-returncode).name if -returncode in known else str(-returncode)
+        return (Verdict(SHOWS, f"died by {name}") if finding.symptom == Symptom.CRASH
+                else Verdict(OTHER, f"died by {name}, and the finding is no crash"))
+    warned = [line for line in stderr.splitlines() if SHAPE_WARNINGS.search(line)]
+    if (finding.symptom == Symptom.DECLARED_SHAPE and finding.stage in (Stage.LOAD, Stage.RUN) and warned):
+        return Verdict(SHOWS, "ONNX Runtime warned: " + warned[0].strip()[-200:])
+    if returncode == 0:
+        return Verdict(FIXED, "ended without an error: fixed")
+    want, got = expected_exception(finding), raised(stderr)
+    if returncode == 1 and got == want:
+        return Verdict(SHOWS, f"raised {got}")
+    if returncode == 1 and got is not None:
+        return Verdict(OTHER, f"raised {got}, the finding is {want}")
+    return Verdict(OTHER, f"exit status {returncode}, no {want}")
+
+
+def run(script: Path, python: str, finding: Finding, *, cwd: Path | None = None,
+        timeout: float = TIMEOUT_SECONDS, isolated: bool = True) -> Verdict:
+    """Runs `script` with `python` (-I: isolated, nothing of this project importable unless `isolated` is
+    False) in a process group of its own, killed whole at the timeout."""
+    command = [python, *(["-I"] if isolated else []), str(script.resolve())]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" or not isolated}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    with subprocess.Popen(command, cwd=cwd or script.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, errors="replace", env=env, start_new_session=True) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+            code: int | None = process.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            code = None
+    verdict = read(finding, code, err)
+    tail = "\n".join((out + err).splitlines()[-40:])
+    return Verdict(verdict.status, verdict.why, tail)

@@ -1,0 +1,201 @@
+"""repro.py as the bug and nothing else (roundtrip.script): literals that read back exactly, ONNX graphs as
+parser text that parse back to the same graph, Keras code that builds the suite's model, and the verdict
+read from how a script ended."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import strategies
+from roundtrip import ModelSpec, build_keras, corpus
+from roundtrip.findings import Finding, Stage, Symptom
+from roundtrip.inputs import make_inputs
+from roundtrip.script import arrays, onnx_text, verdict
+from roundtrip.script.entry import write_repro
+from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, render
+
+ROOT = Path(__file__).resolve().parent.parent / "corpus"
+
+
+# ---- literals ------------------------------------------------------------------------------------------
+@given(st.sampled_from([("float16", 16), ("float32", 32), ("float64", 64)]).flatmap(
+    lambda d: st.tuples(st.just(d[0]), st.lists(st.floats(width=d[1]), min_size=1, max_size=8))))
+def test_a_literal_reads_back_to_the_same_values(drawn: tuple[str, list[float]]) -> None:
+    dtype, values = drawn
+    array = np.array(values, dtype)
+    back = eval(arrays.literal(array), {"np": np})  # noqa: S307 - the literal is ours
+    assert back.dtype == array.dtype and np.array_equal(back, array, equal_nan=True)
+
+
+def test_big_arrays_are_drawn_not_written() -> None:
+    assert arrays.fits_inline([np.zeros(arrays.INLINE_LIMIT)]) and not arrays.fits_inline([np.zeros(65)])
+    rng = np.random.default_rng(0)
+    drawn = eval(arrays.drawn((3, 4), "float32"), {"rng": rng})  # noqa: S307
+    assert drawn.shape == (3, 4) and drawn.dtype == np.float32 and (drawn > 0).all()
+
+
+# ---- ONNX graphs as parser text ----------------------------------------------------------------------------
+def graph_model(lines: list[str]) -> Any:
+    import onnx
+
+    namespace: dict[str, Any] = {"np": np, "onnx": onnx}
+    exec("import onnx.parser\nimport onnx.numpy_helper\n" + "\n".join(lines), namespace)  # noqa: S102
+    return namespace["onnx_model"]
+
+
+@settings(max_examples=40)
+@given(strategies.onnx_graphs())
+def test_a_graph_as_parser_text_is_the_same_graph(spec: Any) -> None:
+    tidy = onnx_text.tidy(spec.to_onnx())
+    graph = onnx_text.source(tidy)
+    back = graph_model(onnx_text.lines(graph))
+    if graph.initializers and any(a.dtype.kind == "f" and a.size > arrays.INLINE_LIMIT for _, a in graph.initializers):
+        assert [n.op_type for n in back.graph.node] == [n.op_type for n in tidy.graph.node]
+    else:
+        assert onnx_text.same_graph(back, tidy)
+    assert [i.name for i in back.graph.input] == [v.name for v in tidy.graph.input]
+
+
+def test_symbolic_dims_that_the_parser_cannot_read_are_renamed() -> None:
+    from onnx import helper
+
+    node = helper.make_node("Concat", ["x", "x"], ["y"], axis=0)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, ["N"])],
+                              [helper.make_tensor_value_info("y", 1, ["N*2"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    back = graph_model(onnx_text.lines(onnx_text.source(model)))
+    assert back.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "N_2"
+
+
+# ---- Keras models as plain code ----------------------------------------------------------------------------
+def keras_source(spec: ModelSpec, weights: dict[str, np.ndarray]) -> Source:
+    finding = Finding("tf2onnx-function", Stage.COMPARE, Symptom.VALUE, "value@Dense", "values differ", output=0)
+    meta = {"finding": finding.to_dict(), "direction": KERAS_TO_ONNX_DIRECTION, "path": "tf2onnx-function",
+            "opset": 13, "case": {"batch": 2, "sizes": {}}, "versions": {}}
+    return Source(spec, meta, weights, None)
+
+
+def run_until_conversion(text: str) -> dict[str, Any]:
+    """The script's statements before the conversion: the model, its weights, the inputs, Keras' outputs."""
+    import keras
+    import tensorflow as tf
+
+    from roundtrip.custom import CenterCropReshape
+
+    body = text.split("\nsignature = ", 1)[0]
+    namespace: dict[str, Any] = {"keras": keras, "np": np, "tf": tf, "CenterCropReshape": CenterCropReshape}
+    exec("\n".join(line for line in body.splitlines() if not line.startswith(("import ", "from "))),  # noqa: S102
+         namespace)
+    return namespace
+
+
+@settings(max_examples=10, deadline=None)
+@given(strategies.keras_models(max_layers=3))
+def test_the_script_builds_the_suites_model(spec: ModelSpec) -> None:
+    import keras
+
+    keras.backend.clear_session()
+    model = build_keras(spec)
+    weights = {f"{la.name}/{i}": w for la in spec.layers for i, w in enumerate(model.get_layer(la.name).get_weights())}
+    text = render(keras_source(spec, weights))
+    ast.parse(text)
+    namespace = run_until_conversion(text)
+    built = namespace["model"]
+    assert [type(built.get_layer(la.name)) for la in spec.layers] == [type(model.get_layer(la.name))
+                                                                        for la in spec.layers]
+    for layer in spec.layers:
+        mine = [w for k, w in sorted(weights.items()) if k.split("/")[0] == layer.name]
+        theirs = built.get_layer(layer.name).get_weights()
+        assert [w.shape for w in theirs] == [w.shape for w in mine]
+        if arrays.fits_inline(mine):
+            assert all(np.array_equal(a, b) for a, b in zip(theirs, mine, strict=True)), layer.name
+    inputs = [namespace[k] for k in sorted(namespace) if k == "x" or k.startswith("x_")]
+    assert all(np.array_equal(a, b) for a, b in zip(inputs, make_inputs(spec, 2), strict=True))
+
+
+def test_no_script_reads_a_file_beside_it() -> None:
+    for entry in corpus.entries(ROOT):
+        text = (entry.folder / "repro.py").read_text()
+        assert not any(word in text for word in ("__file__", "np.load", "weights.npz", "test_data_set", "open(")), \
+            entry.folder.name
+
+
+# ---- the verdict ---------------------------------------------------------------------------------------------
+KEYERROR = Finding("tf2onnx-keras", Stage.CONVERT, Symptom.EXCEPTION, "KeyError", "'x'")
+UNSUPPORTED = Finding("onnx>onnx2keras", Stage.LOAD, Symptom.EXCEPTION, "unsupported-op:Tile", "'Tile'")
+VALUE = Finding("onnx>onnx2keras", Stage.COMPARE, Symptom.VALUE, "value@MaxPool", "differ")
+CRASH = Finding("onnx>onnx2keras", Stage.LOAD, Symptom.CRASH, "SIGSEGV", "died")
+HANG = Finding("onnx>onnx2keras", Stage.LOAD, Symptom.TIMEOUT, "timeout", "hung")
+CHAINED = """Traceback (most recent call last):
+  File "a.py", line 1, in <module>
+TypeError: first
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "a.py", line 3, in <module>
+    raise thing
+tensorflow.python.framework.errors_impl.InvalidArgumentError: Exception encountered
+  when calling layer: shapes differ
+"""
+
+
+def test_the_exception_a_traceback_ends_with_is_read_without_its_module() -> None:
+    assert verdict.raised(CHAINED) == "InvalidArgumentError"
+    assert verdict.raised("no traceback here") is None
+
+
+@pytest.mark.parametrize(("finding", "code", "stderr", "status"), [
+    (KEYERROR, 1, "Traceback (most recent call last):\nKeyError: 'x'", verdict.SHOWS),
+    (KEYERROR, 1, "Traceback (most recent call last):\nValueError: no", verdict.OTHER),
+    (UNSUPPORTED, 1, "Traceback (most recent call last):\nKeyError: 'Tile'", verdict.SHOWS),
+    (VALUE, 1, "Traceback (most recent call last):\nAssertionError: \nNot equal", verdict.SHOWS),
+    (VALUE, 0, "", verdict.FIXED),
+    (VALUE, -signal.SIGSEGV, "", verdict.OTHER),
+    (CRASH, -signal.SIGSEGV, "", verdict.SHOWS),
+    (CRASH, 0, "", verdict.FIXED),
+    (HANG, None, "", verdict.SHOWS),
+    (VALUE, None, "", verdict.OTHER),
+    (KEYERROR, 3, "", verdict.OTHER),
+])
+def test_how_a_script_ended_is_read_as_shows_fixed_or_other(finding: Finding, code: int | None, stderr: str,
+                                                            status: int) -> None:
+    assert verdict.read(finding, code, stderr).status == status
+
+
+@pytest.mark.parametrize(("body", "finding", "status", "why"), [
+    ("raise KeyError('x')", KEYERROR, verdict.SHOWS, "raised KeyError"),
+    ("raise ValueError('x')", KEYERROR, verdict.OTHER, "raised ValueError, the finding is KeyError"),
+    ("print('fine')", KEYERROR, verdict.FIXED, "fixed"),
+    ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", CRASH, verdict.SHOWS, "died by SIGSEGV"),
+    ("import time\ntime.sleep(30)", HANG, verdict.SHOWS, "ran past the timeout"),
+])
+def test_a_script_runs_in_a_process_of_its_own(tmp_path: Path, body: str, finding: Finding, status: int,
+                                               why: str) -> None:
+    script = tmp_path / "repro.py"
+    script.write_text(body + "\n")
+    result = verdict.run(script, sys.executable, finding, timeout=3)
+    assert result.status == status and why in result.why
+
+
+# ---- written and checked -----------------------------------------------------------------------------------------
+def test_an_entry_s_repro_is_written_checked_and_recorded(tmp_path: Path) -> None:
+    """The committed from_keras KeyError entry, its repro.py removed, written again and run once (about 8 s)."""
+    entry = next(e for e in corpus.entries(ROOT) if e.meta["path"] == "tf2onnx-keras" and e.finding.kind == "KeyError")
+    folder = tmp_path / entry.folder.name
+    shutil.copytree(entry.folder, folder)
+    (folder / "repro.py").unlink()
+    written = write_repro(folder, entry.spec, entry.meta)
+    assert written.record() == {"checked": True, "shows": True, "why": "raised KeyError", "tidy": True}
+    text = (folder / "repro.py").read_text()
+    assert text == (entry.folder / "repro.py").read_text() and len(text.splitlines()) <= 20
