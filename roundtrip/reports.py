@@ -14,7 +14,6 @@ opened from disk.  An unreadable entry or campaign line is one line in the repor
 
 from __future__ import annotations
 
-import ast
 import collections
 import datetime
 import html
@@ -674,51 +673,8 @@ def plot_svg(points: Sequence[tuple[str, int, int]], width: int = 720, height: i
 
 
 # ---- issue.md ----------------------------------------------------------------------------------------
-def _fence(text: str, language: str = "") -> str:
-    """`text` in a code block whose fence is longer than any run of backticks inside it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{language}\n{text.rstrip()}\n{fence}"
 
 
-# What fails, by direction and stage ({first} and {back} are the converters' calls); then by blame.
-_WHAT = {
-    ("keras-onnx", "convert"): "{first} fails",
-    ("keras-onnx", "check"): "the ONNX model from {first} fails onnx.checker or shape inference",
-    ("keras-onnx", "load"): "onnxruntime cannot load the ONNX model from {first}",
-    ("keras-onnx", "run"): "onnxruntime fails to run the ONNX model from {first}",
-    ("keras-onnx", "compare"): "the ONNX model from {first} computes other outputs than Keras",
-    ("keras-onnx-keras", "convert"): "{first} fails",
-    ("keras-onnx-keras", "load"): "{back} fails on a model from {first}",
-    ("keras-onnx-keras", "run"): "the Keras model from {back} fails to run",
-    ("keras-onnx-keras", "compare"): "the Keras model from {back} computes other outputs than the original",
-    ("onnx-keras", "load"): "{back} fails on an ONNX graph",
-    ("onnx-keras", "run"): "the Keras model {back} makes of an ONNX graph fails to run",
-    ("onnx-keras", "compare"): "the Keras model {back} makes of an ONNX graph computes other outputs than "
-                               "ONNX Runtime on the graph",
-    ("onnx-keras-onnx", "convert"): "{first} fails on a Keras model from {back}",
-    ("onnx-keras-onnx", "check"): "the ONNX model {first} makes of a Keras model from {back} fails onnx.checker "
-                                  "or shape inference",
-    ("onnx-keras-onnx", "load"): "onnxruntime cannot load the ONNX model {first} makes of a Keras model from {back}",
-    ("onnx-keras-onnx", "run"): "onnxruntime fails to run the ONNX model {first} makes of a Keras model from {back}",
-    ("onnx-keras-onnx", "compare"): "the ONNX model {first} makes of a Keras model from {back} computes other "
-                                    "outputs than the original graph",
-}
-_WHAT_BLAMED = {
-    ("keras-onnx", "compare", "keras"): "Keras' own outputs disagree with onnx's reference evaluator ({first})",
-    ("keras-onnx", "compare", "runtime"): "onnxruntime disagrees with onnx's reference evaluator on a model "
-                                          "from {first}",
-}
-
-
-def issue_title(row: Row) -> str:
-    """A one-line title a maintainer recognises: the call that fails, and how."""
-    template = _WHAT_BLAMED.get((row.leg, row.stage, row.blame)) or _WHAT.get((row.leg, row.stage))
-    what = (template or "{route}: {stage}").format(first=_api(row.converter), back=_api(row.back),
-                                                  route=row.route, stage=row.stage)
-    if row.symptom in ("exception", "crash", "timeout"):
-        return f"{what}: {_short(failure_text(row), 100)}"
-    return f"{what} ({row.kind})"
 
 
 def failure_text(row: Row) -> str:
@@ -741,126 +697,19 @@ def failure_text(row: Row) -> str:
     return f"{error}: {message}"
 
 
-def expected_of(row: Row) -> str:
-    """What should have happened: the EXPECTED line of the entry's repro.py, else a sentence of the stage."""
-    try:
-        tree: ast.Module | None = ast.parse((row.entry.folder / "repro.py").read_text())
-    except (OSError, SyntaxError, ValueError):
-        tree = None
-    for node in tree.body if tree else []:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["EXPECTED"]:
-            try:
-                return str(ast.literal_eval(node.value))
-            except ValueError:
-                break
-    return f"every stage up to {row.stage} passes"
-
-
-def traceback_of(folder: Path) -> str:
-    """The traceback (and the worker's log) recorded in err.log, with site-packages paths shortened."""
-    try:
-        text = plain((folder / "err.log").read_text())
-    except OSError:
-        return ""
-    trace, _, log = text.partition("Worker log (last lines):\n")
-    parts = [trace.split("Traceback:\n", 1)[1].strip("\n")] if "Traceback:\n" in trace else []
-    parts += [f"Worker log (last lines):\n{log.strip(chr(10))}"] if log.strip() else []
-    return re.sub(r'"[^"\n]*/site-packages/', '".../site-packages/', "\n\n".join(parts))
-
-
-def environment(row: Row) -> list[str]:
-    """The versions the entry was found on (those its repro needs), Python and the OS."""
-    versions = row.entry.meta.get("versions") or {}
-    lines = [f"- {package} {version}" for package, version in sorted(versions.items()) if _needed(package, row)]
-    python, system = row.entry.meta.get("python"), row.entry.meta.get("platform")
-    if python and system:
-        return [f"- Python {python}", f"- OS: {system}", *lines]
-    # Entries do not record them yet: the machine that wrote this report (the one that checks the repros).
-    return [f"- Python {platform.python_version()}", f"- OS: {platform.system()} {platform.machine()}", *lines]
-
-
-def _needed(package: str, row: Row) -> bool:
-    """Whether the entry's repro needs `package`: a converter's package only on a route through it."""
-    if package in CONVERTER_PACKAGES:
-        return any(c.startswith(package) for c in (row.converter, row.back))
-    return package in REPRO_PACKAGES
-
-
-def _install_line(row: Row) -> str:
-    versions = row.entry.meta.get("versions") or {}
-    wanted = [(REPRO_PACKAGES[p], v) for p, v in sorted(versions.items()) if _needed(p, row) and v != "absent"]
-    return "pip install " + " ".join(f"{name}=={version}" for name, version in wanted)
-
-
 def issue_markdown(row: Row, related: Sequence[Row] = ()) -> str:
-    """The upstream bug report of one entry, in GitHub markdown: title, environment, the model, how to
-    reproduce (repro.py inline), expected and actual, the traceback, and the same failure elsewhere."""
-    entry, finding = row.entry, row.entry.finding
-    case = entry.meta.get("case") or {}
-    # Some headers of repro.py quote a message with its terminal colours (in a comment): not in an issue.
-    repro = plain((entry.folder / "repro.py").read_text()) if (entry.folder / "repro.py").is_file() else ""
-    trace = traceback_of(entry.folder)
-    details = {k: v for k, v in finding.details.items() if k not in ("log", "traceback")}
-    where = f", output {finding.output}" if finding.output is not None else ""
-    sizes = f", input sizes {case['sizes']}" if case.get("sizes") else ""
-    weights = (entry.folder / "weights.npz").is_file()
-    built = " in plain Keras, sets its weights" if weights else ""
-    reads = ("`weights.npz` and " if weights else "") + ("`test_data_set_0/` (inputs and expected outputs, in the "
-                                                         "ONNX backend test layout)")
-    lines = [f"# {issue_title(row)}", "",
-             f"<!-- roundtrip corpus entry {row.name}: file at {TRACKERS.get(row.project, row.project)} -->", "",
-             "Found by roundtrip, a property-based fuzzer of Keras <-> ONNX converters, and shrunk to the smallest "
-             f"model that shows it. {route_text(row)}, ONNX opset {row.opset}.", "",
-             "## Environment", "", *environment(row), "",
-             "## The model", "", _fence(entry.spec.pretty()), "", f"Run at batch {case.get('batch', '?')}{sizes}.", "",
-             "## Reproduce", "",
-             f"The script below builds this model{built} and makes the same upstream calls. It reads {reads} "
-             f"from its own folder: attach the folder `{row.name}`, zipped, and run", "",
-             _fence(f"{_install_line(row)}\npython repro.py", "sh"), "",
-             "It exits 1 while the bug shows, 0 once it is fixed and 2 if something else goes wrong"
-             + (" (`python repro.py --saved` runs the attached `model.onnx` instead of converting)."
-                if (entry.folder / "model.onnx").is_file() else "."), "",
-             "<details><summary>repro.py</summary>", "", _fence(repro, "python"), "", "</details>", "",
-             "## Expected", "", _sentence(expected_of(row)), "",
-             "## Actual", "", f"{row.stage}/{row.symptom}{where}: `{row.kind}`", "",
-             _fence(plain(finding.message).strip() or "(no message)"), ""]
-    if details:
-        lines += ["Details: " + ", ".join(f"{k} = {v}" for k, v in sorted(details.items())) + ".", ""]
-    if row.blame != "converter" or (row.stage == "compare" and row.direction == "keras-onnx"):
-        lines += [f"Blame, as the fuzzer judges it: {row.blame} ({_BLAME.get(row.blame, '?')}).", ""]
-    lines += ["## Traceback", ""]
-    if trace:
-        lines += ["As the fuzzer recorded it (its first frames are the fuzzer's own; repro.py raises the same from "
-                  "plain upstream calls):", "", _fence(trace), ""]
-    else:
-        lines += ["None: the finding is a comparison of outputs, not an exception.", ""]
-    if related:
-        lines += ["## Also seen", "", "The same failure (stage, kind and message) through other routes:", ""]
-        lines += [f"- {r.route} (opset {r.opset}): `{r.name}`" for r in sorted(related, key=lambda r: r.name)] + [""]
-    lines += ["---", "", f"roundtrip signature: `{entry.signature}`"]
-    return "\n".join(lines).rstrip() + "\n"
+    """The upstream bug report of one entry (roundtrip.script.issue): the title, the versions, repro.py
+    inline, expected against actual, the traceback trimmed to the upstream project's frames."""
+    from roundtrip.script.issue import markdown
+    from roundtrip.script.render import source_of
 
-
-_BLAME = {
-    "converter": "the converted model computes something else: onnx's reference evaluator agrees with ONNX Runtime",
-    "keras": "Keras itself raised, or its own outputs are the odd ones out",
-    "runtime": "ONNX Runtime disagrees with onnx's reference evaluator, which agrees with Keras",
-    "unknown": "the fuzzer could not tell",
-}
-
-
-def _sentence(text: str) -> str:
-    return text.strip().rstrip(".") + "."
-
-
-def route_text(row: Row) -> str:
-    """The route in words: `Keras -> ONNX by tf2onnx.convert.from_keras, then back to Keras by ...`."""
-    first = _api(row.converter) + (" (which runs tf2onnx inside)" if row.converter == "keras-export" else "")
-    if row.direction == "onnx-keras-onnx":
-        return f"ONNX -> Keras by {_api(row.back)}" + (f", then back to ONNX by {first}" if row.converter else "")
-    if row.back:
-        return f"Keras -> ONNX by {first}, then back to Keras by {_api(row.back)}"
-    return f"Keras -> ONNX by {first}"
+    entry = row.entry
+    repro = (entry.folder / "repro.py").read_text() if (entry.folder / "repro.py").is_file() else ""
+    err_log = (entry.folder / "err.log").read_text() if (entry.folder / "err.log").is_file() else ""
+    python, system = entry.meta.get("python"), entry.meta.get("platform")
+    where = f"Python {python}, {system}" if python and system else f"Python {platform.python_version()}"
+    return markdown(source_of(entry.folder, entry.spec, entry.meta), row.name, repro, err_log, where,
+                    [r.name for r in sorted(related, key=lambda r: r.name)])
 
 
 # ---- replays ------------------------------------------------------------------------------------------

@@ -102,20 +102,18 @@ def trimmed(err_log: str, package: str) -> str:
     trace = text.split("Traceback:\n", 1)[1].split("Worker log (last lines):", 1)[0]
     modules = FRAME_PACKAGES.get(package, (package,))
     kept: list[str] = []
-    keep_body = False
+    keep = False  # the lines under a frame of the package, or of an exception's message
     for line in trace.rstrip().splitlines():
         frame = re.match(r'\s+File "([^"]*)"', line)
         if frame:
-            keep_body = any(f"/site-packages/{m}/" in frame.group(1) for m in modules)
-            if keep_body:
+            keep = any(f"/site-packages/{m}/" in frame.group(1) for m in modules)
+            if keep:
                 kept.append(re.sub(r'"[^"\n]*/site-packages/', '".../site-packages/', line))
-            continue
-        if line.startswith((" ", "\t")):
-            if keep_body:
-                kept.append(line)
-            continue
-        keep_body = False
-        kept.append(line)
+        elif not line.startswith((" ", "\t")) and line.strip():
+            keep = not line.startswith("Traceback (most recent call last)")
+            kept.append(line)
+        elif keep or not line.strip():
+            kept.append(line)
     return "\n".join(kept).strip()
 
 

@@ -70,20 +70,29 @@ def tidy(model: Any) -> Any:
     return out
 
 
-def source(model: Any) -> Graph:
-    """`model` as parser text without its initializers, which the script adds as exporters write them
-    (`numpy_helper.from_array`: raw bytes; some converters read a tensor's fields by position)."""
+def source(model: Any, *, in_text: bool = True) -> Graph:
+    """`model` as parser text.  `in_text`: the small initializers written in the text (the parser stores
+    them as typed fields); else every initializer added by the script as exporters write them
+    (`numpy_helper.from_array`: raw bytes; some converters read a tensor's fields by position).  Big float
+    initializers are always added by the script, drawn."""
     import onnx
     from onnx import numpy_helper
 
     bare = onnx.ModelProto()
     bare.CopyFrom(model)
-    initializers = tuple((t.name, numpy_helper.to_array(t)) for t in bare.graph.initializer)
     weights = {t.name for t in model.graph.initializer}
+
+    def in_script(t: Any) -> bool:
+        array = numpy_helper.to_array(t)
+        return not in_text or array.dtype.kind == "f" and array.size > INLINE_LIMIT
+
+    initializers = tuple((t.name, numpy_helper.to_array(t)) for t in bare.graph.initializer if in_script(t))
+    kept = [t for t in bare.graph.initializer if not in_script(t)]
     fed = [v for v in bare.graph.input if v.name not in weights]
     del bare.graph.input[:]
     bare.graph.input.extend(fed)
     del bare.graph.initializer[:]
+    bare.graph.initializer.extend(kept)
     _plain_dim_names(bare)
     inputs = tuple((v.name, _dims(v), _dtype(v)) for v in model.graph.input if v.name not in weights)
     text = onnx.printer.to_text(bare).replace('[""] ', "")  # nodes without names
@@ -145,3 +154,77 @@ def same_graph(a: Any, b: Any) -> bool:
              for n in a.graph.node]
     return nodes == [(n.op_type, list(n.input), list(n.output), sorted(x.SerializeToString() for x in n.attribute))
                      for n in b.graph.node]
+
+
+def cut_after(model: Any, index: int) -> Any | None:
+    """The graph up to node `index`, its first output the only graph output (typed by shape inference),
+    without the nodes and initializers that no longer feed it; None when inference cannot type it."""
+    import onnx
+
+    target = model.graph.node[index].output[0]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - a graph inference rejects cannot be cut this way
+        return None
+    typed = {v.name: v for v in [*inferred.graph.value_info, *inferred.graph.output]}
+    if target not in typed or not typed[target].type.tensor_type.elem_type:
+        return None
+    needed, kept = {target}, []
+    for node in reversed(model.graph.node[: index + 1]):
+        if needed & set(node.output):
+            kept.append(node)
+            needed |= set(node.input)
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[:]
+    out.graph.node.extend(reversed(kept))
+    inits = [t for t in out.graph.initializer if t.name in needed]
+    del out.graph.initializer[:]
+    out.graph.initializer.extend(inits)
+    del out.graph.output[:]
+    out.graph.output.append(typed[target])
+    return out
+
+
+def cuts(model: Any, kind: str) -> list[Any]:
+    """The graph cut after each node of `kind`, smallest first; none when the graph ends at such a node."""
+    found = [k for k, node in enumerate(model.graph.node) if node.op_type == kind and k < len(model.graph.node) - 1]
+    graphs = [g for g in (cut_after(model, k) for k in found) if g is not None]
+    return sorted(graphs, key=lambda g: len(g.graph.node))
+
+
+def bypassed(model: Any, index: int) -> Any | None:
+    """The graph without node `index`, its consumers reading the node's first input instead, and without
+    what then feeds nothing; None for a node that makes a graph output or has no input."""
+    import onnx
+
+    node = model.graph.node[index]
+    outputs = {o.name for o in model.graph.output}
+    if not node.input or not node.input[0] or outputs & set(node.output):
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    source, gone = node.input[0], set(node.output)
+    del graph.node[index]
+    for other in graph.node:
+        other.input[:] = [source if name in gone else name for name in other.input]
+    return pruned(out)
+
+
+def pruned(model: Any) -> Any:
+    """`model` without the nodes and initializers that no graph output depends on (in place)."""
+    graph = model.graph
+    needed = {o.name for o in graph.output}
+    kept = []
+    for node in reversed(graph.node):
+        if needed & set(node.output):
+            kept.append(node)
+            needed |= set(node.input)
+    nodes = list(reversed(kept))
+    del graph.node[:]
+    graph.node.extend(nodes)
+    inits = [t for t in graph.initializer if t.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+    return model

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +72,33 @@ def source_of(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any]) -
     return Source(spec, meta, weights, model)
 
 
-def render(src: Source, *, tidy: bool = True) -> str:
-    """The text of repro.py.  `tidy`: the ONNX graph with short names (see `onnx_text.tidy`)."""
-    body = keras_to_onnx(src) if src.direction == KERAS_TO_ONNX_DIRECTION else onnx_to_keras(src, tidy)
+def render(src: Source, *, tidy: bool = True, in_text: bool = True) -> str:
+    """The text of repro.py.  `tidy`: the ONNX graph with short names (see `onnx_text.tidy`); `in_text`:
+    its small initializers in the parser text (see `onnx_text.source`).  `src.onnx` may be a part of the
+    graph the finding was made on (see `smaller_graphs`)."""
+    body = keras_to_onnx(src) if src.direction == KERAS_TO_ONNX_DIRECTION else onnx_to_keras(src, tidy, in_text)
     return "\n".join([*header(src), "", *body]) + "\n"
+
+
+def node_kind(finding: Finding) -> str:
+    """The ONNX node kind the finding names: where an exception was raised, or the first that differs."""
+    if finding.kind.startswith("unsupported-op:"):
+        return finding.kind.split(":", 1)[1]
+    if finding.where.startswith("onnx2tf.ops."):  # onnx2tf has a module per operator
+        return finding.where.split(":")[0].split(".")[2]
+    return finding.where.rsplit("[", 1)[1].rstrip("]") if "[" in finding.where else culprit(finding)
+
+
+def smaller_graphs(src: Source) -> list[Source]:
+    """For an ONNX -> Keras script: the graph cut after each node of the kind the finding names (the
+    converter fails there, or its output is the first to differ), smallest first.  Each is a guess that
+    the script, run, confirms or not."""
+    if src.direction == KERAS_TO_ONNX_DIRECTION or src.onnx is None or src.finding.package == "tf2onnx":
+        return []
+    if src.finding.symptom == Symptom.COUNT or not node_kind(src.finding):
+        return []
+    return [replace(src, onnx=graph, meta=src.meta | {"finding": src.meta["finding"] | {"output": 0}})
+            for graph in onnx_text.cuts(src.onnx, node_kind(src.finding))]
 
 
 def reaches(finding: Finding, stage: Stage) -> bool:
@@ -170,10 +193,10 @@ def custom_layer() -> str:
 
 
 # ---- ONNX -> Keras ---------------------------------------------------------------------------------------
-def onnx_to_keras(src: Source, tidy: bool) -> list[str]:
+def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     finding, back = src.finding, str(src.meta["back"])
     model = onnx_text.tidy(src.onnx) if tidy else src.onnx
-    graph = onnx_text.source(model)
+    graph = onnx_text.source(model, in_text=in_text)
     way_back = finding.package == "tf2onnx"  # the Keras model that came back, to ONNX again
     imports = ["import numpy as np", "import onnx"]
     imports += ["import onnxruntime as ort"] if finding.stage == Stage.COMPARE and not way_back else []
@@ -332,7 +355,7 @@ def title(src: Source) -> str:
             what = f"{who}: ONNX Runtime's {symptom_words(finding)} differ from Keras'"
         return f"{what} ({model})" if finding.stage != Stage.BUILD else what
     who = converter_name(back)
-    node = finding.where.rsplit("[", 1)[1].rstrip("]") if "[" in finding.where else culprit(finding)
+    node = node_kind(finding)
     on = f" on {a_or_an(node)} {node} node" if node else ""
     if finding.package == "tf2onnx":
         what = ("writes a graph onnx.checker rejects" if finding.stage == Stage.CHECK
