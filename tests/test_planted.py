@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     opened = Harness.open(tmp_path_factory.mktemp("planted") / "corpus", Limits(timeout=4.0))
+    opened.reduce_seconds = 30.0  # a finding's reducer budget: the models here have three layers at most
     yield opened
     opened.close()
 

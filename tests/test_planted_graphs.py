@@ -14,6 +14,8 @@ from roundtrip.harness import Harness, NewFinding
 from roundtrip.worker import Limits
 
 pytestmark = pytest.mark.slow
+# The reducer's budget a finding: Hypothesis leaves these graphs at two nodes at most, one step from minimal.
+REDUCE_SECONDS = 20.0
 # Each hunt draws from a fault's op and Relu, which onnx2keras itself converts right (its Flatten, say,
 # bakes the batch in: a real finding that would come first).
 
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     opened = Harness.open(tmp_path_factory.mktemp("planted-graphs") / "corpus", Limits(timeout=30.0))
+    opened.reduce_seconds = REDUCE_SECONDS
     yield opened
     opened.close()
 

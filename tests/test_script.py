@@ -228,3 +228,13 @@ def test_a_bypassed_node_hands_its_input_to_its_consumers() -> None:
     smaller = onnx_text.bypassed(model, 1)
     assert [(n.op_type, list(n.input)) for n in smaller.graph.node] == [("Relu", ["x"]), ("Sigmoid", ["a"])]
     assert onnx_text.bypassed(model, 2) is None  # it makes the graph's output
+
+
+def test_an_exception_counts_only_from_the_function_the_identity_names() -> None:
+    finding = Finding("onnx>onnx2tf", Stage.LOAD, Symptom.EXCEPTION, "TypeError", "types differ",
+                      where="onnx2tf.ops.Concat:make_node")
+    there = ('Traceback (most recent call last):\n  File "/v/site-packages/onnx2tf/ops/Concat.py", line 369, in '
+             "make_node\n    tf.concat(\nTypeError: types differ")
+    elsewhere = there.replace("Concat.py", "Div.py")
+    assert verdict.read(finding, 1, there).status == verdict.SHOWS
+    assert verdict.read(finding, 1, elsewhere).why == "raised TypeError, but not in onnx2tf.ops.Concat:make_node"

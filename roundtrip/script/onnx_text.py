@@ -189,13 +189,26 @@ def cut_after(model: Any, index: int) -> Any | None:
 def cuts(model: Any, kind: str) -> list[Any]:
     """The graph cut after each node of `kind`, smallest first; none when the graph ends at such a node."""
     found = [k for k, node in enumerate(model.graph.node) if node.op_type == kind and k < len(model.graph.node) - 1]
-    graphs = [g for g in (cut_after(model, k) for k in found) if g is not None]
+    graphs = [g for g in (cut_after(model, k) for k in found) if g is not None and valid(g)]
     return sorted(graphs, key=lambda g: len(g.graph.node))
+
+
+def valid(model: Any) -> bool:
+    """Whether onnx.checker, with strict shape and type inference, accepts `model`: a smaller graph that it
+    rejects shows some other bug, if any."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception:  # noqa: BLE001 - any rejection
+        return False
+    return True
 
 
 def bypassed(model: Any, index: int) -> Any | None:
     """The graph without node `index`, its consumers reading the node's first input instead, and without
-    what then feeds nothing; None for a node that makes a graph output or has no input."""
+    what then feeds nothing; None for a node that makes a graph output or has no input, or when the graph
+    that is left is not valid."""
     import onnx
 
     node = model.graph.node[index]
@@ -209,7 +222,8 @@ def bypassed(model: Any, index: int) -> Any | None:
     del graph.node[index]
     for other in graph.node:
         other.input[:] = [source if name in gone else name for name in other.input]
-    return pruned(out)
+    smaller = pruned(out)
+    return smaller if valid(smaller) else None
 
 
 def pruned(model: Any) -> Any:

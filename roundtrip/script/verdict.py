@@ -1,6 +1,7 @@
 """Running a repro.py in a child process and reading how it ended: the contract the scripts no longer carry.
 
-    1  the bug shows: the script raised the finding's exception (an AssertionError for a comparison), or,
+    1  the bug shows: the script raised the finding's exception (an AssertionError for a comparison) from
+       the function its identity names, or,
        for a crash entry, died by a signal, or, for a timeout entry, ran past the timeout; or ONNX Runtime
        printed a warning about a declared shape where that is the finding
     0  it is fixed: the script ended quietly
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -56,6 +58,18 @@ def raised(stderr: str) -> str | None:
     return None
 
 
+def raised_where(finding: Finding, stderr: str) -> bool:
+    """Whether the traceback passes through the function the finding's identity names (`module:function`,
+    as `roundtrip.identity` records it); True when the identity names no function."""
+    where = finding.where.split("[", 1)[0]
+    module, _, function = where.partition(":")
+    if not function or not module.replace(".", "").replace("_", "").isalnum():
+        return True
+    path = module.replace(".", "/")
+    frame = re.compile(rf'File "[^"]*/{re.escape(path)}(\.py|/__init__\.py)", line \d+, in {re.escape(function)}$')
+    return any(frame.search(line.strip()) for line in stderr.splitlines())
+
+
 def read(finding: Finding, returncode: int | None, stderr: str) -> Verdict:
     """The verdict on a finished run (`returncode` None: killed at the timeout)."""
     if returncode is None:
@@ -72,6 +86,8 @@ def read(finding: Finding, returncode: int | None, stderr: str) -> Verdict:
     if returncode == 0:
         return Verdict(FIXED, "ended without an error: fixed")
     want, got = expected_exception(finding), raised(stderr)
+    if returncode == 1 and got == want and not raised_where(finding, stderr):
+        return Verdict(OTHER, f"raised {got}, but not in {finding.where}")
     if returncode == 1 and got == want:
         return Verdict(SHOWS, f"raised {got}")
     if returncode == 1 and got is not None:
