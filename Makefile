@@ -29,8 +29,15 @@ system:
 		apt-get install -y -q $$missing >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
 	elif [ -n "$$missing" ]; then echo "not installed:$$missing (the tests that need them skip)"; fi
 
-test: lint system onnx2tf-env
+# The two environments and the system packages install side by side (mostly waiting on downloads and
+# unpacking), then lint.
+test: envs
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest tests/ --durations=12 $(ARGS)
+
+.PHONY: envs
+envs:
+	$(MAKE) --no-print-directory -j3 $(STAMP) onnx2tf-env system
 
 # onnx2tf in an environment of its own (it pins TensorFlow 2.19 and numpy 1.26): roundtrip/remote.py runs a
 # server in it.  `make test` makes it (CI checks the onnx2tf entries' repros); `make fuzz` does not: without it,

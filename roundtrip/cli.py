@@ -4,6 +4,7 @@
     roundtrip report [--corpus DIR] [--reports DIR]
     roundtrip show ENTRY [--corpus DIR]
     roundtrip repro ENTRY [--corpus DIR]
+    roundtrip triage ENTRY --status S [--url U] [--reason R] [--version V] [--corpus DIR]
     roundtrip render [ENTRY ...] [--corpus DIR] [--no-check]
     roundtrip reduce [ENTRY ...] [--corpus DIR] [--seconds S]
     roundtrip fuzz [--minutes N] [--workers K] [--seed S] [--path P ...] [--database URL]
@@ -30,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from roundtrip import corpus, reports
+from roundtrip import corpus, reports, triage
 from roundtrip.harness import FLAKY_REPLAYS, Harness
 from roundtrip.reports import ReplayResult
 from roundtrip.worker import SuiteError
@@ -285,6 +286,7 @@ def show(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
         ("date", row.date or "-"),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "-"),
         ("signature", found.signature),
+        ("triage", _triage_text(found)),
     ]:
         facts.add_row(key, Text(value))
     console.print(facts)
@@ -293,6 +295,36 @@ def show(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
     console.print(Text("\nmodel", style="bold"))
     console.print(Text(found.spec.pretty()), soft_wrap=True)
     console.print(Text(f"\nrun its repro: roundtrip repro {found.folder.name}", style="dim"), soft_wrap=True)
+
+
+def _triage_text(found: corpus.Entry) -> str:
+    try:
+        t = triage.of(found.meta, str(found.folder / "meta.json"))
+    except triage.TriageError as e:
+        return str(e)
+    details = [d for d in (t.version and f"in {t.version}", t.reason, t.url, t.date) if d]
+    return t.status + (f" ({'; '.join(details)})" if details else "")
+
+
+# ---- triage -------------------------------------------------------------------------------------------
+@app.command("triage")
+def triage_command(
+    entry: EntryName,
+    status: Annotated[str, typer.Option("--status", help=f"One of {', '.join(triage.STATUSES)}.")],
+    url: Annotated[str | None, typer.Option("--url", help="The upstream issue, answer or fix.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why it is by design, in a sentence.")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="The release that fixed it.")] = None,
+    corpus_dir: CorpusDir = Path("corpus"),
+) -> None:
+    """Records what a maintainer's answer made of an entry: new, reported (--url), by-design (--url and
+    --reason: it stays in the replay, leaves the bug counts and the issue drafts), fixed-upstream
+    (--version).  Run `roundtrip report` afterwards to update the reports."""
+    folder = find_entry(entry, corpus_dir)
+    try:
+        done = triage.set_status(folder, status, url=url, reason=reason, version=version)
+    except triage.TriageError as e:
+        fail(str(e))
+    typer.echo(f"{folder.name}: {done.status}")
 
 
 # ---- repro --------------------------------------------------------------------------------------------

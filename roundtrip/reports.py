@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from roundtrip import corpus
+from roundtrip import corpus, triage
 from roundtrip.findings import Stage, headline
 
 REPLAY_KIND = "roundtrip-replay"
@@ -369,8 +369,32 @@ def write_from(sources: Sources, reports_root: Path) -> list[Path]:
                _write(reports_root / "index.html", index_html(sources, reports_root))]
     related = _related(sources.rows)
     for row in sources.rows:
-        written.append(_write(row.entry.folder / "issue.md", issue_markdown(row, related.get(row.name, []))))
+        issue = row.entry.folder / "issue.md"
+        if by_design(row):  # nothing to file: the upstream project does it on purpose
+            issue.unlink(missing_ok=True)
+            continue
+        written.append(_write(issue, issue_markdown(row, related.get(row.name, []))))
     return written
+
+
+def by_design(row: Row) -> bool:
+    """Whether the entry's triage says the upstream project does this on purpose (roundtrip.triage)."""
+    try:
+        return triage.of(row.entry.meta).status == "by-design"
+    except triage.TriageError:
+        return False
+
+
+def _by_design_lines(rows: Sequence[Row]) -> list[str]:
+    """The entries left out of the bug counts, each with the upstream's reason and link."""
+    chosen = [r for r in rows if by_design(r)]
+    if not chosen:
+        return []
+    lines = [f"{len(chosen)} entries are by design (still replayed, not counted as bugs, no issue draft):"]
+    for row in chosen:
+        t = triage.of(row.entry.meta)
+        lines.append(f"- {row.name}: {t.reason} ({t.url})")
+    return lines
 
 
 def _write(path: Path, text: str) -> Path:
@@ -396,7 +420,8 @@ def distinct_failures(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
     """(project, entries) for each bug (each identity), counted once however many entries hold it."""
     groups: dict[str, list[Row]] = collections.defaultdict(list)
     for row in rows:
-        groups[row.entry.signature].append(row)
+        if not by_design(row):
+            groups[row.entry.signature].append(row)
     return sorted(((group[0].project, sorted(group, key=lambda r: r.name)) for group in groups.values()),
                   key=lambda item: (item[0], item[1][0].name))
 
@@ -470,7 +495,7 @@ def summary_markdown(sources: Sources, reports_root: Path) -> str:
                                                   for d in sorted(by_direction, key=_direction_key)) + ".",
              f"They hold {len(distinct_failures(rows))} distinct bugs (one identity each: the package at fault, "
              "the stage, the symptom and the place in its code or the first layer or node that differs).",
-             _reduction_line(reports_root), ""]
+             _reduction_line(reports_root), "", *_by_design_lines(rows), ""]
     if sources.problems:
         lines += [f"**{len(sources.problems)} unreadable:**", ""] + [f"- {_md(p)}" for p in sources.problems] + [""]
     columns, table = _pivot(rows)
@@ -565,7 +590,8 @@ def index_html(sources: Sources, reports_root: Path) -> str:
              f'<p class="lead" id="count"><strong id="entry-count">{len(rows)}</strong> entries: '
              + ", ".join(f"{by_direction[d]} {_e(direction_text(d))}" for d in sorted(by_direction, key=_direction_key))
              + f"; {len(distinct_failures(rows))} distinct bugs.</p>"
-             + (f"<p>{_e(_reduction_line(reports_root))}</p>" if _reduction_line(reports_root) else ""),
+             + (f"<p>{_e(_reduction_line(reports_root))}</p>" if _reduction_line(reports_root) else "")
+             + "".join(f"<p class=\"by-design\">{_e(line)}</p>" for line in _by_design_lines(rows)),
              '<nav><a href="#counts">counts</a><a href="#over-time">over time</a><a href="#entries">entries</a>'
              '<a href="#versions">versions</a><a href="#coverage">coverage</a></nav>']
     if sources.problems:

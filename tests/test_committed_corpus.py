@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from roundtrip import corpus
+from roundtrip import corpus, triage
 from roundtrip.back import missing_environment
 from roundtrip.graphs import GraphSpec
 from roundtrip.harness import FLAKY_REPLAYS, Harness, job_for
@@ -59,8 +59,14 @@ def _python(entry: corpus.Entry) -> str | None:
     return python_of(source_of(entry.folder, entry.spec, entry.meta))
 
 
+def _by_design(entry: corpus.Entry) -> bool:
+    return triage.of(entry.meta).status == "by-design"
+
+
 def _issue_script(entry: corpus.Entry) -> str:
-    """The python code block of the entry's issue.md."""
+    """The python code block of the entry's issue.md (repro.py for a by-design entry: it has no issue.md)."""
+    if _by_design(entry):
+        return (entry.folder / "repro.py").read_text()
     text = (entry.folder / "issue.md").read_text()
     found = re.search(r"^(`{3,})python\n(.*?)\n\1$", text, re.MULTILINE | re.DOTALL)
     assert found, f"{entry.folder.name}: issue.md has no python code block"
@@ -69,6 +75,7 @@ def _issue_script(entry: corpus.Entry) -> str:
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=_ids())
 def test_issue_md_holds_the_repro_as_it_is(entry: corpus.Entry) -> None:
+    assert (entry.folder / "issue.md").is_file() != _by_design(entry)
     assert _issue_script(entry) == (entry.folder / "repro.py").read_text()
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from roundtrip.findings import Stage, Symptom, plain_text
+from roundtrip.findings import Finding, Stage, Symptom, plain_text
 from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, converter_name, script_versions, title
+from roundtrip.script.verdict import expected_exception
 
 TRACKERS = {
     "tf2onnx": "https://github.com/onnx/tensorflow-onnx/issues",
@@ -65,10 +66,9 @@ def expected(src: Source) -> str:
                        "the graph.")
 
 
-def what_compared(finding: object) -> str:
-    symptom = getattr(finding, "symptom", None)
+def what_compared(finding: Finding) -> str:
     return {Symptom.SHAPE: "output shapes", Symptom.DTYPE: "output dtypes", Symptom.COUNT: "number of outputs",
-            Symptom.DECLARED_SHAPE: "output shapes, as the graph declares them"}.get(symptom, "output values")  # type: ignore[arg-type]
+            Symptom.DECLARED_SHAPE: "output shapes, as the graph declares them"}.get(finding.symptom, "output values")
 
 
 def actual(src: Source) -> str:
@@ -79,8 +79,7 @@ def actual(src: Source) -> str:
     if finding.symptom == Symptom.TIMEOUT:
         return "the call does not return: " + first_line(message)
     if finding.symptom == Symptom.EXCEPTION:
-        return f"it raises {finding.kind.split(':')[-1] if finding.kind.startswith('dtype:') else finding.kind}:\n\n" \
-               + fence(cut(message, 30))
+        return f"it raises {expected_exception(finding)}:\n\n" + fence(cut(message, 30))
     return "\n\n" + fence(cut(message, 12))
 
 

@@ -25,14 +25,16 @@ import numpy as np
 
 from roundtrip.back import ONNX_TO_KERAS
 from roundtrip.converters import KERAS_TO_ONNX
-from roundtrip.findings import Finding, Stage, Symptom, headline
+from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.graphs import GraphSpec
 from roundtrip.script import keras_text, onnx_text
 from roundtrip.script.arrays import standard_normal
+from roundtrip.script.verdict import expected_exception
 from roundtrip.spec import ModelSpec
 
 ORDER = (Stage.BUILD, Stage.CONVERT, Stage.CHECK, Stage.LOAD, Stage.RUN, Stage.COMPARE)
 KERAS_TO_ONNX_DIRECTION = "keras-onnx"
+ROUND_TRIP_DIRECTION = "keras-onnx-keras"
 ONNX2TF_PINS = Path(__file__).resolve().parent.parent.parent / "envs" / "onnx2tf.txt"
 
 
@@ -357,12 +359,14 @@ def title(src: Source) -> str:
     who = converter_name(back)
     node = node_kind(finding)
     on = f" on {a_or_an(node)} {node} node" if node else ""
+    if node and src.direction == ROUND_TRIP_DIRECTION and not finding.where:  # a Keras layer first differs
+        on = f" on the graph of a Keras {node} layer"
     if finding.package == "tf2onnx":
         what = ("writes a graph onnx.checker rejects" if finding.stage == Stage.CHECK
-                else f"raises {exception_name(finding)}")
+                else f"raises {expected_exception(finding)}")
         return f"tf2onnx.convert.from_keras {what}, given the Keras model {who} makes"
-    what = {Stage.LOAD: f"{who} raises {exception_name(finding)} converting the graph{on}",
-            Stage.RUN: f"the Keras model {who} makes raises {exception_name(finding)}{on}"}.get(finding.stage, "")
+    what = {Stage.LOAD: f"{who} raises {expected_exception(finding)} converting the graph{on}",
+            Stage.RUN: f"the Keras model {who} makes raises {expected_exception(finding)}{on}"}.get(finding.stage, "")
     if finding.stage == Stage.COMPARE:
         what = f"{who}'s Keras model gives other {symptom_words(finding)} than ONNX Runtime{on}"
     if finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT):
@@ -377,13 +381,6 @@ def culprit(finding: Finding) -> str:
 def symptom_words(finding: Finding) -> str:
     return {Symptom.SHAPE: "output shapes", Symptom.VALUE: "output values", Symptom.DTYPE: "output dtypes",
             Symptom.COUNT: "output counts", Symptom.DECLARED_SHAPE: "declared shapes"}.get(finding.symptom, "outputs")
-
-
-def exception_name(finding: Finding) -> str:
-    kind = finding.kind
-    if kind.startswith(("unsupported-op:", "missing-attribute:")):
-        return "KeyError"
-    return kind.split(":", 1)[1] if kind.startswith("dtype:") else kind
 
 
 def a_or_an(word: str) -> str:
@@ -418,8 +415,3 @@ def sorted_imports(imports: list[str]) -> list[str]:
         module = line.split()[1].split(".")[0]
         return module not in sys.stdlib_module_names, line.startswith("from "), line
     return sorted(dict.fromkeys(imports), key=key)
-
-
-def exception_line(finding: Finding) -> str:
-    """The first line of the finding's message, for reports."""
-    return headline(finding.message)

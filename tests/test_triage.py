@@ -1,0 +1,89 @@
+"""Triage: a status a maintainer's answer can change, in meta.json; by-design entries leave the bug counts
+and the issue drafts but stay in the corpus."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from roundtrip import cli, corpus, reports, triage
+
+ROOT = Path(__file__).resolve().parent.parent / "corpus"
+runner = CliRunner()
+PR_427 = "https://github.com/PINTO0309/onnx2tf/pull/427"
+
+
+def copied(tmp_path: Path, prefixes: list[str]) -> Path:
+    root = tmp_path / "corpus"
+    for prefix in prefixes:
+        folder = next(e.folder for e in corpus.entries(ROOT) if e.folder.name.startswith(prefix))
+        shutil.copytree(folder, root / folder.name)
+    return root
+
+
+def test_an_entry_without_triage_is_new_and_a_status_round_trips(tmp_path: Path) -> None:
+    root = copied(tmp_path, ["tf2onnx-convert-exception-keyerror"])
+    folder = next(root.iterdir())
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.pop("triage", None)
+    assert triage.of(meta) == triage.Triage()
+    written = triage.set_status(folder, "fixed-upstream", version="1.18.0")
+    read = triage.of(json.loads((folder / "meta.json").read_text()))
+    assert read == written and read.status == "fixed-upstream" and read.version == "1.18.0" and read.date
+    assert corpus.load(folder).signature == json.loads((folder / "meta.json").read_text())["signature"]
+
+
+@pytest.mark.parametrize(("status", "given", "field"), [
+    ("reported", {}, "triage.url"),
+    ("by-design", {"url": PR_427}, "triage.reason"),
+    ("fixed-upstream", {}, "triage.version"),
+    ("wontfix", {}, "triage.status"),
+    ("reported", {"url": "github.com/x"}, "triage.url"),
+])
+def test_bad_triage_names_the_file_and_the_field(tmp_path: Path, status: str, given: dict[str, str],
+                                                 field: str) -> None:
+    root = copied(tmp_path, ["tf2onnx-convert-exception-keyerror"])
+    folder = next(root.iterdir())
+    before = (folder / "meta.json").read_text()
+    with pytest.raises(triage.TriageError, match=rf"{folder / 'meta.json'}: .*'{field}'"):
+        triage.set_status(folder, status, **given)
+    assert (folder / "meta.json").read_text() == before
+
+
+def test_the_command_sets_a_status_and_refuses_bad_input_with_status_2(tmp_path: Path) -> None:
+    root = copied(tmp_path, ["tf2onnx-convert-exception-keyerror"])
+    name = next(root.iterdir()).name
+    bad = runner.invoke(cli.app, ["triage", name, "--status", "reported", "--corpus", str(root)])
+    assert bad.exit_code == 2 and "'triage.url'" in bad.output
+    good = runner.invoke(cli.app, ["triage", name, "--status", "reported", "--url", "https://example.org/1",
+                                   "--corpus", str(root)])
+    assert good.exit_code == 0 and "reported" in good.output
+    shown = runner.invoke(cli.app, ["show", name, "--corpus", str(root)])
+    assert "reported" in shown.output and "https://example.org/1" in shown.output
+
+
+def test_a_by_design_entry_leaves_the_bug_counts_and_the_issue_drafts(tmp_path: Path) -> None:
+    root = copied(tmp_path, ["onnx2tf-compare-dtype", "tf2onnx-convert-exception-keyerror"])
+    dtype = next(f for f in root.iterdir() if f.name.startswith("onnx2tf-compare-dtype"))
+    triage.set_status(dtype, "new")
+    reports.write_reports(root, tmp_path / "reports")
+    assert (dtype / "issue.md").is_file()
+    rows = [reports.row_of(e) for e in corpus.entries(root)]
+    assert len(reports.distinct_failures(rows)) == 2
+    triage.set_status(dtype, "by-design", url=PR_427, reason="onnx2tf makes float16 models float32 on purpose.")
+    reports.write_reports(root, tmp_path / "reports")
+    rows = [reports.row_of(e) for e in corpus.entries(root)]
+    assert [project for project, _ in reports.distinct_failures(rows)] == ["tf2onnx"]
+    assert not (dtype / "issue.md").exists() and len(corpus.entries(root)) == 2
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    assert "They hold 1 distinct bugs" in summary and f"{dtype.name}: onnx2tf makes float16" in summary
+    assert PR_427 in (tmp_path / "reports" / "index.html").read_text()
+
+
+def test_the_committed_onnx2tf_float16_entry_is_by_design() -> None:
+    entry = next(e for e in corpus.entries(ROOT) if e.folder.name.startswith("onnx2tf-compare-dtype-dtype-float16"))
+    assert triage.of(entry.meta).status == "by-design" and triage.of(entry.meta).url == PR_427
