@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roundtrip.lifetime import die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
 PROPERTIES = ROOT / "properties"
 
@@ -158,9 +160,12 @@ class Campaign:
         if self.database:
             env["ROUNDTRIP_DATABASE"] = self.database
         log = open(self.folder / f"run-{seed}.log", "wb")  # noqa: SIM115 - the child writes it until it ends
+        # Its own session (the campaign stops its whole group); SIGTERM from the kernel if the campaign dies
+        # without stopping it (kill -9), and its workers follow it (roundtrip.lifetime).
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest", node, "-q", "-p", "no:cacheprovider", f"--hypothesis-seed={seed}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM))
         log.close()
         return Run(node, seed, events, process, time.time())
 

@@ -19,8 +19,11 @@ corrupt entry does not stop `replay` or `report`: the other entries still run, a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -439,8 +442,10 @@ def fuzz(
 ) -> None:
     """Runs the properties as a campaign until the budget ends, K processes sharing one example database and
     one corpus; new findings go to the corpus, and the campaign goes on.  Ends with a summary table, a line
-    in reports/campaigns.jsonl and regenerated reports.  Exit status: 0, or 2 on bad input."""
-    from roundtrip.campaign import Campaign, CampaignError, target_name, targets
+    in reports/campaigns.jsonl and regenerated reports.  SIGINT, SIGTERM or SIGHUP stop it early the same
+    way (every process it started ends first; the line says which signal).  Exit status: 0, or 2 on bad
+    input."""
+    from roundtrip.campaign import Campaign, CampaignError, select, target_name, targets
     from roundtrip.database import DatabaseError, open_database
 
     if minutes <= 0 or workers < 1 or examples < 1:
@@ -454,24 +459,54 @@ def fuzz(
     known = {e.signature for e in _readable_entries(root)}
     campaign = Campaign(minutes, workers, seed, path or [], root, database, examples, grace)
     console = _console()
-    try:
-        from roundtrip.campaign import select
-
-        chosen = select(targets(), path or [])
-    except CampaignError as e:
-        fail(str(e))
-    console.print(f"roundtrip fuzz: {len(chosen)} properties, {minutes:g} min, {workers} at a time, seed {seed}, "
-                  f"corpus {root} ({len(known)} known signatures)", soft_wrap=True)
-    with Live(_progress(campaign, known), console=console, refresh_per_second=2) as live:
-        stats = campaign.run(lambda c: live.update(_progress(c, known)))
+    with _stopped_by_signals() as signals:  # from here on a signal stops the campaign, never half of it
+        try:
+            chosen = select(targets(), path or [])
+        except CampaignError as e:
+            fail(str(e))
+        except KeyboardInterrupt:
+            console.print(f"stopped by {signals[-1] if signals else 'SIGINT'} before the campaign began")
+            raise typer.Exit(1) from None
+        console.print(f"roundtrip fuzz: {len(chosen)} properties, {minutes:g} min, {workers} at a time, "
+                      f"seed {seed}, corpus {root} ({len(known)} known signatures)", soft_wrap=True)
+        stopped = ""
+        with Live(_progress(campaign, known), console=console, refresh_per_second=2) as live:
+            try:
+                stats = campaign.run(lambda c: live.update(_progress(c, known)))
+            except KeyboardInterrupt:  # the campaign stopped its runs on the way out
+                stopped = signals[-1] if signals else "SIGINT"
+                stats = campaign.stats
     reports_dir.mkdir(parents=True, exist_ok=True)
     with (reports_dir / "campaigns.jsonl").open("a") as f:
-        f.write(json.dumps(campaign.record(known), sort_keys=True) + "\n")
+        record = campaign.record(known) | ({"stopped": stopped} if stopped else {})
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+    if stopped:
+        console.print(f"stopped by {stopped}: every process the campaign started has ended", soft_wrap=True)
     console.print(_summary(campaign, known, target_name))
     sources = reports.read_sources(root, reports_dir / "campaigns.jsonl")
     reports.write_from(sources, reports_dir)
     console.print(f"reports: {reports_dir / 'index.html'}, {reports_dir / 'summary.md'}; "
                   f"{len(stats.written)} new or smaller entries in {root}", soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[list[str]]:
+    """SIGINT, SIGTERM and SIGHUP end a campaign as a KeyboardInterrupt, once (a second signal that comes
+    while it stops its runs is ignored, so the stopping is not cut short); the list says which came."""
+    came: list[str] = []
+
+    def handle(number: int, frame: Any) -> None:
+        if came:
+            return
+        came.append(signal.Signals(number).name)
+        raise KeyboardInterrupt
+
+    saved = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield came
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
 
 
 def _new_corpus(folder: Path) -> Path:

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import json
 import os
 import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -33,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from roundtrip.lifetime import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = Path(__file__).resolve().parent / "remote_server.py"
@@ -117,13 +117,6 @@ def _load_arrays(path: Path) -> Outputs:
         return [data[f"arr_{k}"] for k in range(len(data.files))]
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the parent goes (Linux; the parent *thread*, so start
-    servers from a thread that lives as long as they should)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 @dataclass
 class Remote:
     """One server process: a converter imported once, answering calls one at a time."""
@@ -144,7 +137,7 @@ class Remote:
             process = subprocess.Popen(
                 [python, str(SERVER), converter], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                 cwd=folder, env={**os.environ, "TMPDIR": str(folder), "PYTHONUNBUFFERED": "1"},
-                start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                start_new_session=True, preexec_fn=die_with_parent())
         remote = Remote(converter, process, folder, timeout)
         try:
             ready = remote._receive(start_timeout, "start-up")

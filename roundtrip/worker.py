@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from roundtrip.findings import Finding, Stage, Symptom
+from roundtrip.lifetime import exit_when_orphaned
 
 CLEAR_SESSION_EVERY = 25
 
@@ -53,7 +54,8 @@ class Failure:
 
 
 def _serve(conn: Connection, log_path: str, task: str) -> None:
-    """The worker's loop: imports once, then answers jobs until told to stop."""
+    """The worker's loop: imports once, then answers jobs until told to stop (or its parent is gone)."""
+    exit_when_orphaned()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 2)  # TensorFlow's and the converters' C++ chatter goes to the log, not the terminal
     os.dup2(fd, 1)

@@ -1,14 +1,19 @@
-"""`roundtrip fuzz`: which properties a --path names, bad input, and a short real campaign end to end."""
+"""`roundtrip fuzz`: which properties a --path names, bad input, a short real campaign end to end, and
+stopping: a signal ends every process the campaign started, and so does kill -9 of the campaign."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from roundtrip import cli
 from roundtrip.campaign import CampaignError, select, target_name
 
 NODES = [
@@ -70,3 +75,69 @@ def test_a_short_campaign_records_its_runs_and_writes_the_reports(tmp_path: Path
     assert isinstance(record["layers"], dict) and record["examples_per_second"] > 0
     assert (tmp_path / "reports" / "index.html").exists() and (tmp_path / "reports" / "summary.md").exists()
     assert "campaign:" in done.stdout and "checks" in done.stdout
+
+
+# ---- stopping ---------------------------------------------------------------------------------------------
+def _started_by(corpus: Path) -> list[int]:
+    """The processes whose environment names this campaign's corpus: its pytest runs and their workers
+    (the campaign sets ROUNDTRIP_CORPUS for its runs; everything they start inherits it)."""
+    needle = f"ROUNDTRIP_CORPUS={corpus.resolve()}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes() + b"\0":
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _wait(condition: Callable[[], bool], seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.25)
+    return condition()
+
+
+def _start_campaign(tmp_path: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "roundtrip.cli", "fuzz", "--corpus", str(tmp_path / "corpus"), "--reports",
+               str(tmp_path / "reports"), "--minutes", "10", "--path", "tf2onnx-function", "--database", "none"]
+    campaign = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A run and at least one of its workers (a process whose parent is the run) are up.
+    assert _wait(lambda: len(_started_by(tmp_path / "corpus")) >= 2, 90), "the campaign started no run"
+    return campaign
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_each_stopping_signal_is_an_interrupt_once(sig: int) -> None:
+    with cli._stopped_by_signals() as came:
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(sig)
+        signal.raise_signal(sig)  # a second one, while the campaign stops its runs: ignored
+    assert came == [signal.Signals(sig).name]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_sigterm_stops_every_process_and_the_campaign_is_still_recorded(tmp_path: Path) -> None:
+    sig = signal.SIGTERM
+    campaign = _start_campaign(tmp_path)
+    campaign.send_signal(sig)
+    out, _ = campaign.communicate(timeout=120)
+    assert campaign.returncode == 0, out[-3000:]
+    assert _started_by(tmp_path / "corpus") == []
+    record = json.loads((tmp_path / "reports" / "campaigns.jsonl").read_text().splitlines()[-1])
+    assert record["stopped"] == signal.Signals(sig).name and record["runs"]
+    assert f"stopped by {signal.Signals(sig).name}" in out and (tmp_path / "reports" / "index.html").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc, and PR_SET_PDEATHSIG is Linux's")
+def test_kill_9_of_the_campaign_leaves_no_process_behind(tmp_path: Path) -> None:
+    campaign = _start_campaign(tmp_path)
+    campaign.kill()
+    campaign.communicate(timeout=30)
+    assert _wait(lambda: _started_by(tmp_path / "corpus") == [], 10), _started_by(tmp_path / "corpus")

@@ -19,7 +19,8 @@ def misbehave(job: dict[str, Any], report: Callable[[str], None]) -> Any:
     if action == "hang":
         time.sleep(10**6)
     if action == "eat":
-        hoard = [bytearray(64 << 20) for _ in range(64)]  # 4 GiB, touched
+        hoard = [bytearray(b"\x01") * (64 << 20) for _ in range(64)]  # 4 GiB, every page written (a zeroed
+        # bytearray is calloc'd: its pages stay out of the resident set until written, and the timeout came first)
         return len(hoard)
     if action == "raise":
         raise ValueError("a bug of the suite itself")

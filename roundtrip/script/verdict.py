@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roundtrip.findings import Finding, Stage, Symptom
+from roundtrip.lifetime import die_with_parent
 from roundtrip.runners import SHAPE_WARNINGS
 
 SHOWS, FIXED, OTHER = 1, 0, 2
@@ -103,7 +104,8 @@ def run(script: Path, python: str, finding: Finding, *, cwd: Path | None = None,
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" or not isolated}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     with subprocess.Popen(command, cwd=cwd or script.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, errors="replace", env=env, start_new_session=True) as process:
+                          text=True, errors="replace", env=env, start_new_session=True,
+                          preexec_fn=die_with_parent()) as process:
         try:
             out, err = process.communicate(timeout=timeout)
             code: int | None = process.returncode
