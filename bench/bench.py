@@ -274,7 +274,7 @@ class Loop:
     per_model: list[float] = field(default_factory=list)
     cut: bool = False  # stopped by its time budget before the last spec
     errors: int = 0  # raw: conversions or runs that raised; harness: SuiteError
-    new: int = 0  # NewFinding raised
+    new: int = 0  # checks that met a new bug
     new_findings: list[str] = field(default_factory=list)  # the first line of each new signature's message
     known: int = 0  # findings whose signature the corpus held
     written: int = 0  # corpus entries written (new ones, and smaller repros of known ones)
@@ -350,38 +350,29 @@ def _key(path: str) -> str:
     return path if resolve(path).own_process else "shared"
 
 
-def _open(root: str, plan: Plan) -> Any:
+def _open(root: str, plan: Plan, share: int = 0) -> Any:
+    """A writing harness (as a campaign's runs are): each new bug met is recorded."""
     from roundtrip.harness import Harness
+    from roundtrip.harness import Plan as RunPlan
 
-    return Harness.open(Path(root), confirm=plan.confirm)
+    return Harness.open(Path(root), confirm=plan.confirm, plan=RunPlan(writes=True, share=share))
 
 
 def _warm(harness: Any, spec: Any, opset: int, path: str, back: str, plan: Plan) -> None:
     """One untimed check (starts the path's worker), then waits until the pool's warm spare has imported
     TensorFlow, so that its start-up does not run during the timed loop."""
-    from roundtrip.harness import NewFinding
-
-    with contextlib.suppress(NewFinding):
-        harness.check(spec, path, opset, back)
-    _refresh(harness)
+    harness.check(spec, path, opset, back)
+    harness.record_pending()
     spare = harness.pool.spare
     if spare is not None and plan.wait_spare:
         spare.conn.poll(harness.pool.start_timeout)  # "ready" is waiting; poll leaves it for the pool
 
 
-def _refresh(harness: Any) -> None:
-    """Signatures written so far count as known from now on, as they would on the next run: outside
-    Hypothesis every NewFinding is confirmed and written, and a repeat would be confirmed again."""
-    from roundtrip import corpus
-
-    harness.known = {e.signature: e for e in corpus.entries(harness.root)}
-
-
 def harness_loop(harness: Any, specs: Specs, path: str, back: str, budget: float, wait: float = 0.0,
                  after: Callable[[int], None] | None = None) -> Loop:
-    """`harness.check` on each spec, timed; NewFinding caught and counted.  First waits (up to `wait`
-    seconds) for the machine to be quiet; `after(n)` runs after the n-th check, outside the timing."""
-    from roundtrip.harness import NewFinding
+    """`harness.check` on each spec, timed; a new bug met is counted and recorded at once (confirmed,
+    reduced, written: timed too).  First waits (up to `wait` seconds) for the machine to be quiet;
+    `after(n)` runs after the n-th check, outside the timing."""
     from roundtrip.worker import SuiteError
 
     loop = Loop(f"{path}>{back}" if back else path)
@@ -395,15 +386,17 @@ def harness_loop(harness: Any, specs: Specs, path: str, back: str, budget: float
             break
         before = harness.checks
         began = time.perf_counter()
+        met = dict(harness.met)
         try:
             harness.check(spec, path, opset, back)
-        except NewFinding as e:
-            loop.new += 1
-            first = str(e).splitlines()[0]
-            loop.new_findings += [] if first in loop.new_findings else [first]
-            _refresh(harness)
         except SuiteError:
             loop.errors += 1
+        new = [sig for sig, item in harness.met.items() if sig not in met and not item.smaller]
+        if new:
+            loop.new += 1
+            loop.new_findings += [sig for sig in new if sig not in loop.new_findings]
+        if len(harness.met) > len(met) or any(harness.met[sig] != item for sig, item in met.items()):
+            harness.record_pending()
         took = time.perf_counter() - began
         if harness.checks - before > 1:
             loop.confirming += 1
@@ -534,17 +527,17 @@ def memory_part(specs: Specs, root: str, plan: Plan) -> dict[str, Any]:
 
 def planted_part(path: str, root: str, plan: Plan) -> dict[str, Any]:
     """A Hypothesis run like tests/test_planted.py: the clock starts before the harness opens (no warm
-    worker), stops at the first NewFinding and at each corpus entry written (the end of its shrinking)."""
+    worker), stops at the first new bug met (exploring ends there) and at each corpus entry written (the end
+    of its recording)."""
     import hypothesis
     from hypothesis import HealthCheck, Phase, given, settings
 
     import strategies
     from roundtrip import corpus
-    from roundtrip.harness import NewFinding
 
     examples, seed = plan.planted_examples, plan.seed
     start = time.perf_counter()
-    harness = _open(root, plan)
+    harness = _open(root, plan, share=1)
     marks: dict[str, Any] = {"calls": 0, "first_check": None, "first_finding": None, "written": []}
 
     @hypothesis.seed(seed)
@@ -553,26 +546,23 @@ def planted_part(path: str, root: str, plan: Plan) -> dict[str, Any]:
     @given(spec=strategies.keras_models(max_layers=3))
     def hunt(spec: Any) -> None:
         marks["calls"] += 1
-        written = len(harness.written)
         try:
             harness.check(spec, path, 13)
-        except NewFinding:
-            if marks["first_finding"] is None:
-                marks["first_finding"] = {"seconds": round(time.perf_counter() - start, 2), "example": marks["calls"]}
-            raise
         finally:
             marks["first_check"] = marks["first_check"] or round(time.perf_counter() - start, 2)
-            if len(harness.written) > written:
-                marks["written"].append({"seconds": round(time.perf_counter() - start, 2), "example": marks["calls"],
-                                         "folder": harness.written[-1].name})
+            if harness.met and marks["first_finding"] is None:
+                marks["first_finding"] = {"seconds": round(time.perf_counter() - start, 2), "example": marks["calls"]}
 
     try:
-        hunt()
+        harness.explore(hunt)  # exploring ends at the first new bug; then it is recorded
         raised = ""
-    except (NewFinding, ExceptionGroup) as e:
+    except Exception as e:  # noqa: BLE001 - said in the figures
         raised = type(e).__name__
     finally:
         harness.close()
+    for folder in harness.written:
+        marks["written"].append({"seconds": round(time.perf_counter() - start, 2), "example": marks["calls"],
+                                 "folder": folder.name})
     entries = [_entry(e) for e in corpus.entries(Path(root))]
     return {"path": path, "max_examples": examples, "seed": seed, "raised": raised, "examples_run": marks["calls"],
             "seconds": round(time.perf_counter() - start, 2), "first_check_seconds": marks["first_check"],
@@ -779,7 +769,7 @@ def table(r: dict[str, Any]) -> list[str]:
     lines += ["", f"6. planted fault {p['path']}: keras_models(max_layers=3), opset 13, max_examples "
               f"{p['max_examples']}, an empty corpus; the clock starts as the harness opens (no worker yet)",
               f"  first check done at {p['first_check_seconds']} s (the worker's start-up included)",
-              f"  first NewFinding at {first['seconds']} s (example {first['example']})" if first else "  no finding"]
+              f"  first new bug met at {first['seconds']} s (example {first['example']})" if first else "  no finding"]
     for w in p["written"]:
         entry = next((e for e in p["entries"] if e["folder"] == w["folder"]), None)
         size = f"; size {entry['size']} (layers, input elements, JSON chars)" if entry else ""

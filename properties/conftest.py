@@ -1,13 +1,15 @@
 """Hypothesis profiles and the shared harness for the properties.
 
-Profiles (`pytest properties/ --hypothesis-profile=NAME`, or ROUNDTRIP_PROFILE=NAME):
-- default: the main job, a few minutes on two cores.
-- ci: a smoke run, a handful of examples per property, derandomised.
-- short: 25 examples per property.
-- campaign: long runs.
+Profiles (ROUNDTRIP_PROFILE=NAME, or `pytest properties/ --hypothesis-profile=NAME`):
+- gate (the default): the regression gate.  GATE_EXAMPLES examples a property, derandomised (the same
+  examples every run, on every machine), no example database, no shrinking: it passes when the corpus holds
+  every bug those examples meet, and fails naming each one it does not (see roundtrip.harness).
+- campaign (what `roundtrip fuzz` runs, with --hypothesis-seed): random, many examples; a run ends when its
+  plan ($ROUNDTRIP_RUN) says.
 
 $ROUNDTRIP_MAX_EXAMPLES and $ROUNDTRIP_DATABASE (a folder, `redis://host:port`, or `none`) override the
-profile's example count and database; `roundtrip fuzz` sets them for each process of a campaign.
+profile's example count and database.  ROUNDTRIP_RECORD=1 makes the gate's run a writing one: the bugs it
+meets are reduced and written to the corpus.
 """
 
 from __future__ import annotations
@@ -24,27 +26,25 @@ from roundtrip.harness import Harness
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CORPUS = Path(os.environ.get("ROUNDTRIP_CORPUS", Path(__file__).resolve().parent.parent / "corpus"))
+GATE_EXAMPLES = 10
 
 _COMMON = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-    "phases": [p for p in Phase if p is not Phase.explain],  # the explain phase re-runs many examples
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate],  # nothing is raised to Hypothesis: no shrinking
 }
-settings.register_profile("default", max_examples=60, **_COMMON)
-settings.register_profile("ci", max_examples=8, derandomize=True, database=None, **_COMMON)
-settings.register_profile("short", max_examples=25, **_COMMON)
-settings.register_profile("campaign", max_examples=2000, **_COMMON)
-settings.load_profile(os.environ.get("ROUNDTRIP_PROFILE", "default"))
-# A campaign (`roundtrip fuzz`) runs one property at a time in each process, with its own example count and
-# a shared example database: a folder, or redis://host:port for campaigns on several machines.
+settings.register_profile("gate", settings(max_examples=GATE_EXAMPLES, derandomize=True, database=None, **_COMMON))
+settings.register_profile("campaign", settings(max_examples=100_000, **_COMMON))
+_PROFILE = os.environ.get("ROUNDTRIP_PROFILE") or ("campaign" if os.environ.get("ROUNDTRIP_RUN") else "gate")
+settings.load_profile(_PROFILE)
 if os.environ.get("ROUNDTRIP_MAX_EXAMPLES") or os.environ.get("ROUNDTRIP_DATABASE"):
     _overrides: dict[str, object] = {}
     if os.environ.get("ROUNDTRIP_MAX_EXAMPLES"):
         _overrides["max_examples"] = int(os.environ["ROUNDTRIP_MAX_EXAMPLES"])
     if os.environ.get("ROUNDTRIP_DATABASE"):
         _overrides["database"] = open_database(os.environ["ROUNDTRIP_DATABASE"])
-    settings.register_profile("campaign-run", settings(settings.default, **_overrides))  # type: ignore[arg-type]
-    settings.load_profile("campaign-run")
+    settings.register_profile(f"{_PROFILE}-run", settings(settings.get_profile(_PROFILE), **_overrides))  # type: ignore[arg-type]
+    settings.load_profile(f"{_PROFILE}-run")
 
 _HARNESS: list[Harness] = []
 

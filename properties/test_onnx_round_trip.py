@@ -35,4 +35,4 @@ def test_onnx_round_trip(harness: Harness, back: str, path: str) -> None:
     def run(graph: GraphSpec) -> None:
         harness.check_graph(graph, back, path)
 
-    run()
+    harness.explore(run)

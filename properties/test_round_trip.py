@@ -25,4 +25,4 @@ def test_round_trip(harness: Harness, path: str, back: str) -> None:
     def round_trip(spec: ModelSpec, opset: int) -> None:
         harness.check(spec, path, opset, back=back)
 
-    round_trip()
+    harness.explore(round_trip)

@@ -4,6 +4,7 @@ corpus entry needs (the ONNX bytes, the weights, each case's inputs and outputs)
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import replace
@@ -106,6 +107,9 @@ def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcom
     return outcome
 
 
+_KERAS_CALL = re.compile(r"Exception encountered when calling (\w+)\.call\(\)")
+
+
 def _exception(path: str, stage: Stage, error: BaseException, label: str = "", kind: str = "") -> Finding:
     """A Keras -> ONNX exception, placed at the deepest frame of the converter's package or of Keras (which
     traces the model for the converter: Keras' own export fails there too) with the node or layer kind."""
@@ -114,9 +118,11 @@ def _exception(path: str, stage: Stage, error: BaseException, label: str = "", k
     message = str(error) or repr(error)
     # Keras wraps what its layers raise in "Exception encountered when calling <Layer>.call()": such an
     # error comes from Keras tracing the model for the converter, not from the converter's own code.
+    # Its place is that layer's call, whichever path traced it (Keras filters its own frames from the trace).
+    called = _KERAS_CALL.search(message)
     blame = Blame.KERAS if "Exception encountered when calling" in message else Blame.CONVERTER
     packages = (package_of(path), "keras")
-    where = place(text, packages, node_kind(error, packages))
+    where = f"keras:{called.group(1)}.call" if called else place(text, packages, node_kind(error, packages))
     return Finding(path, stage, Symptom.EXCEPTION, kind or type(error).__name__, message, blame, where=where,
                    details=details)
 

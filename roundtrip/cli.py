@@ -426,30 +426,35 @@ def reduce_command(
 # ---- fuzz ---------------------------------------------------------------------------------------------
 @app.command()
 def fuzz(
-    minutes: Annotated[float, typer.Option(help="The time budget.")] = 5.0,
-    workers: Annotated[int, typer.Option(help="Properties run at a time, each a process of its own.")] = 1,
+    minutes: Annotated[float, typer.Option(help="The time budget.")] = 10.0,
+    workers: Annotated[int, typer.Option(help="Properties run at a time, each a process of its own.")] = 2,
     seed: Annotated[int, typer.Option(help="The campaign's seed: each run's seed derives from it, recorded.")] = 0,
     path: Annotated[list[str] | None, typer.Option(
         "--path", help="A property (tf2onnx-function, tf2onnx-keras>onnx2keras, onnx>onnx2keras>keras-export, ...) "
         "or a converter name (every property through it); repeatable.  Default: all.")] = None,
-    examples: Annotated[int, typer.Option(help="Examples in each run of a property.")] = 50,
-    grace: Annotated[float, typer.Option(help="Seconds past the budget for runs shrinking a new finding.")] = 120,
+    examples: Annotated[int, typer.Option(help="Examples in one run of a property, at most (a run ends by its "
+                                                "time slice first).")] = 1000,
+    grace: Annotated[float, typer.Option(help="Seconds past the budget for runs recording a bug.")] = 120,
+    reduce_seconds: Annotated[float, typer.Option("--reduce-seconds", help="The reducer's budget per bug.")] = 90,
     database: Annotated[str, typer.Option(
         envvar="ROUNDTRIP_DATABASE", help="The shared example database: a folder, redis://host:port, or none "
         "(default: .hypothesis/examples).")] = "",
     corpus_dir: CorpusDir = Path("corpus"),
     reports_dir: ReportsDir = Path("reports"),
 ) -> None:
-    """Runs the properties as a campaign until the budget ends, K processes sharing one example database and
-    one corpus; new findings go to the corpus, and the campaign goes on.  Ends with a summary table, a line
-    in reports/campaigns.jsonl and regenerated reports.  SIGINT, SIGTERM or SIGHUP stop it early the same
-    way (every process it started ends first; the line says which signal).  Exit status: 0, or 2 on bad
-    input."""
+    """Runs the properties as a campaign until the budget ends, K processes at a time: every property first,
+    then more time where new bugs keep coming (roundtrip.campaign).  New bugs are reduced and written to the
+    corpus; one met and not yet recorded when the campaign ends stays pending there (CORPUS/.pending) and the
+    next campaign records it.  Ends with a summary (per property: runs, checks, CPU, new bugs, time to the
+    first), a line in reports/campaigns.jsonl and regenerated reports.  SIGINT, SIGTERM or SIGHUP stop it
+    early the same way (every process it started ends first; the line says which signal).  Exit status: 0
+    when it ran (finding bugs is its job), 2 on bad input."""
     from roundtrip.campaign import Campaign, CampaignError, select, target_name, targets
     from roundtrip.database import DatabaseError, open_database
 
-    if minutes <= 0 or workers < 1 or examples < 1:
-        fail(f"--minutes {minutes}, --workers {workers}, --examples {examples}: each must be positive")
+    if minutes <= 0 or workers < 1 or examples < 1 or reduce_seconds <= 0:
+        fail(f"--minutes {minutes}, --workers {workers}, --examples {examples}, --reduce-seconds {reduce_seconds}: "
+             "each must be positive")
     if database:
         try:
             open_database(database)
@@ -457,36 +462,43 @@ def fuzz(
             fail(str(e))
     root = corpus_dir if corpus_dir.is_dir() else _new_corpus(corpus_dir)
     known = {e.signature for e in _readable_entries(root)}
-    campaign = Campaign(minutes, workers, seed, path or [], root, database, examples, grace)
+    campaign = Campaign(minutes, workers, seed, path or [], root, database, examples, grace, reduce_seconds)
     console = _console()
     with _stopped_by_signals() as signals:  # from here on a signal stops the campaign, never half of it
         try:
-            chosen = select(targets(), path or [])
+            campaign.prepare(select(targets(), path or []), known)
         except CampaignError as e:
             fail(str(e))
         except KeyboardInterrupt:
             console.print(f"stopped by {signals[-1] if signals else 'SIGINT'} before the campaign began")
             raise typer.Exit(1) from None
-        console.print(f"roundtrip fuzz: {len(chosen)} properties, {minutes:g} min, {workers} at a time, "
-                      f"seed {seed}, corpus {root} ({len(known)} known signatures)", soft_wrap=True)
+        assert campaign.schedule is not None
+        waiting = len(campaign.pending())
+        console.print(f"roundtrip fuzz: {len(campaign.schedule.order)} properties, {minutes:g} min, {workers} at a "
+                      f"time, seed {seed}, corpus {root} ({len(known)} known signatures"
+                      + (f", {waiting} bugs pending from before" if waiting else "") + ")", soft_wrap=True)
+        for node, why in campaign.skipped.items():
+            console.print(f"  not run here: {target_name(node)}: {why}", soft_wrap=True)
         stopped = ""
-        with Live(_progress(campaign, known), console=console, refresh_per_second=2) as live:
+        with Live(_progress(campaign), console=console, refresh_per_second=2) as live:
             try:
-                stats = campaign.run(lambda c: live.update(_progress(c, known)))
+                stats = campaign.run(lambda c: live.update(_progress(c)))
             except KeyboardInterrupt:  # the campaign stopped its runs on the way out
                 stopped = signals[-1] if signals else "SIGINT"
                 stats = campaign.stats
     reports_dir.mkdir(parents=True, exist_ok=True)
     with (reports_dir / "campaigns.jsonl").open("a") as f:
-        record = campaign.record(known) | ({"stopped": stopped} if stopped else {})
+        record = campaign.record() | ({"stopped": stopped} if stopped else {})
         f.write(json.dumps(record, sort_keys=True) + "\n")
     if stopped:
         console.print(f"stopped by {stopped}: every process the campaign started has ended", soft_wrap=True)
-    console.print(_summary(campaign, known, target_name))
+    console.print(_per_property(campaign))
+    console.print(_summary(campaign))
     sources = reports.read_sources(root, reports_dir / "campaigns.jsonl")
     reports.write_from(sources, reports_dir)
-    console.print(f"reports: {reports_dir / 'index.html'}, {reports_dir / 'summary.md'}; "
-                  f"{len(stats.written)} new or smaller entries in {root}", soft_wrap=True)
+    for line in _what_next(campaign, root, reports_dir):
+        console.print(line, soft_wrap=True)
+    del stats
 
 
 @contextlib.contextmanager
@@ -523,33 +535,72 @@ def _readable_entries(root: Path) -> list[corpus.Entry]:
     return entries
 
 
-def _progress(campaign: Any, known: set[str]) -> Table:
+def _progress(campaign: Any) -> Table:
     s = campaign.stats
     seen = set(s.signatures)
-    table = Table(title=f"{s.checks} checks, {s.rate:.2f}/s, {len(seen)} distinct signatures "
-                  f"({len(seen - known)} new), {len(s.written)} entries written, "
+    table = Table(title=f"{s.checks} checks, {s.rate:.2f}/s, {len(seen)} distinct signatures, {len(s.new)} new bugs "
+                  f"met, {len(s.written)} entries written, "
                   f"{max(0.0, campaign.minutes * 60 - (time.time() - s.started)):.0f} s left")
     table.add_column("property")
     table.add_column("seed", justify="right")
     table.add_column("checks", justify="right")
-    table.add_column("shrinking")
+    table.add_column("doing")
     for run in campaign.running:
-        table.add_row(run.node.rsplit("::", 1)[-1], str(run.seed), str(run.checks), run.shrinking[:80] or "-")
+        doing = f"recording {run.recording[:70]}" if run.recording else (
+            f"exploring {run.plan.explore:g} s" + (", then recording" if run.plan.record else ""))
+        table.add_row(run.target, str(run.seed), str(run.checks), doing)
     return table
 
 
-def _summary(campaign: Any, known: set[str], name: Any) -> Table:
+def _per_property(campaign: Any) -> Table:
     s = campaign.stats
-    table = Table(title=f"campaign: {s.checks} checks in {(time.time() - s.started) / 60:.1f} min "
-                  f"({s.rate:.2f}/s), {len(s.runs)} runs")
+    cpu = sum(t.cpu for t in s.targets.values()) or 1.0
+    table = Table(title=f"campaign: {s.checks} checks in {(time.time() - s.started) / 60:.1f} min, {len(s.runs)} runs, "
+                  f"{len(s.new)} new bugs met, {len(s.written)} entries written")
+    for column in ("property", "runs", "checks", "CPU s", "CPU share", "new bugs", "first new bug at", "written"):
+        table.add_column(column, justify="left" if column == "property" else "right")
+    for name, t in sorted(s.targets.items(), key=lambda kv: -kv[1].cpu):
+        first = f"{t.first_new:.0f} s" if t.first_new is not None else "-"
+        table.add_row(name, str(t.runs), str(t.checks), f"{t.cpu:.0f}", f"{t.cpu / cpu:.0%}", str(len(t.new)), first,
+                      str(t.written))
+    return table
+
+
+def _summary(campaign: Any) -> Table:
+    s = campaign.stats
+    waiting = {i.signature: i for i in campaign.pending()}
+    table = Table(title="signatures met")
     table.add_column("signature")
     table.add_column("seen", justify="right")
     table.add_column("status")
-    for signature, n in s.signatures.most_common():
-        status = f"new: {s.written[signature]}" if signature in s.written else (
-            "known" if signature in known else "new, not written (shrinking cut short)")
-        table.add_row(signature[:110], str(n), status)
+    for signature in sorted(set(s.signatures) | set(s.new), key=lambda sig: -s.signatures[sig]):
+        if signature in s.written:
+            note = s.notes.get(signature, "")
+            status = f"new: {Path(s.written[signature]).name}" + (" (may not be 1-minimal)" if "budget" in note else "")
+        elif signature in waiting:
+            status = f"pending: {waiting[signature].reason or 'not recorded yet'} (the next campaign records it)"
+        elif signature in s.notes:
+            status = s.notes[signature]
+        elif signature in s.known:
+            status = "known"
+        else:
+            status = "new: met by a run of another property first"
+        table.add_row(signature[:110], str(s.signatures[signature]), status)
     return table
+
+
+def _what_next(campaign: Any, root: Path, reports_dir: Path) -> list[str]:
+    s = campaign.stats
+    lines = [f"{len(s.written)} entries written to {root}"
+             + (f" ({', '.join(sorted(Path(f).name for f in s.written.values())[:3])}"
+                + (", ..." if len(s.written) > 3 else "") + ")" if s.written else ""),
+             f"look at one: roundtrip show NAME --corpus {root}; all of them: {reports_dir / 'index.html'}, "
+             f"{reports_dir / 'summary.md'}"]
+    waiting = campaign.pending()
+    if waiting:
+        lines.append(f"{len(waiting)} bugs met and not recorded yet are pending in {root / '.pending'}: "
+                     "the next `roundtrip fuzz` on this corpus records them")
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,28 +1,40 @@
-"""The glue between a property and the engine: run a check in a worker, tell known findings from new
-ones, raise new ones so that Hypothesis shrinks them (each signature its own exception type, so one run
-shrinks several), and write the minimal example of each to the corpus.
+"""The glue between a property and the engine: run each check in a worker, tell known findings from new
+ones, keep the smallest example of each new one, and (in a run that writes) record it: confirm it, reduce
+it, write its corpus entry.
 
-A known signature (already in the corpus when the run started) is counted, not raised: it does not
-stop the search for new ones.  A smaller example of a known signature replaces its entry.  A finding is
-written only once it shows again in a fresh worker: no float noise in the corpus, and nothing that only
-shows after what a worker ran before (a repro.py runs in a fresh process too).  One that does not show
-again is run in FLAKY_RUNS more fresh workers: if it shows in some, it is written as a flaky finding with
-its rate.  After Hypothesis' shrink, `roundtrip.reduce` takes the example to a 1-minimal one (each step
-checked to show the same identity) before it is written.
+Hypothesis only explores here: nothing is raised to it while a property runs, so it never shrinks (each
+shrink step of Hypothesis is a conversion; the reducer of `roundtrip.reduce` does that job, with a budget
+per bug).  A property runs under `Harness.explore`, which follows the run's Plan:
+
+- the gate (`pytest properties/`, the default plan): nothing is written; a property that met a bug the
+  corpus does not hold fails at its end, naming each such bug and its smallest example;
+- a writing run (`roundtrip fuzz` sets $ROUNDTRIP_RUN; `ROUNDTRIP_RECORD=1 pytest properties/` by hand):
+  each new bug's smallest example is kept in the pending list (`roundtrip.pending`) the moment it is met;
+  exploring ends after `explore` seconds or `share` new bugs (or when Hypothesis' examples end); then every
+  pending bug of the property is recorded, each in its own budget.
+
+A known signature (in the corpus when the run started, or written since) is counted, not kept; a smaller
+example of one is kept to replace its entry.  A bug is written only once it shows again in a fresh worker:
+no float noise in the corpus, and nothing that only shows after what a worker ran before (a repro.py runs in
+a fresh process too).  One that does not show again is run in FLAKY_RUNS more fresh workers: if it shows in
+some, it is written as a flaky finding with its rate.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import shutil
 import time
+import unittest
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from roundtrip import corpus
+from roundtrip import corpus, pending
 from roundtrip.converters import resolve
 from roundtrip.findings import Finding
 from roundtrip.graphs import GraphSpec
@@ -34,7 +46,7 @@ AnyJob = Job | GraphJob
 AnySpec = ModelSpec | GraphSpec
 FLAKY_RUNS = 6  # fresh runs that measure a finding's rate when it did not show again
 FLAKY_REPLAYS = 24  # fresh runs a flaky entry gets to show again on replay (at a rate of 1/4, missed 1 in 1000)
-REDUCE_SECONDS = 150.0  # the reducer's budget per finding
+REDUCE_SECONDS = 150.0  # the reducer's budget per bug
 
 
 def job_for(job: AnyJob, spec: AnySpec) -> AnyJob:
@@ -42,26 +54,55 @@ def job_for(job: AnyJob, spec: AnySpec) -> AnyJob:
     return replace(job, graph=spec.to_json()) if isinstance(job, GraphJob) else replace(job, spec=spec.to_json())
 
 
+def spec_of(job: AnyJob) -> AnySpec:
+    return GraphSpec.from_json(job.graph) if isinstance(job, GraphJob) else ModelSpec.from_json(job.spec)
+
+
 class NewFinding(AssertionError):
-    """A finding whose signature the corpus does not hold yet.  Each signature gets a subclass."""
+    """The gate met bugs the corpus does not hold: the message names each, with its smallest example."""
 
 
-_ERRORS: dict[str, type[NewFinding]] = {}
+class EnoughExplored(unittest.SkipTest):
+    """Ends a property's exploring (its time or its share of new bugs is spent).  Hypothesis re-raises a
+    test runner's skip at once, without shrinking or reporting: `Harness.explore` catches it."""
 
 
-def error_type(finding: Finding) -> type[NewFinding]:
-    """One exception type per signature: Hypothesis tells bugs apart by their exception's type."""
-    return _ERRORS.setdefault(finding.signature, type(f"NewFinding_{finding.key}", (NewFinding,), {}))
+class PlanError(ValueError):
+    """$ROUNDTRIP_RUN is not a plan: the message names the field."""
 
 
-def _final_run() -> bool:
-    """True during the run Hypothesis makes of each shrunk example just before reporting it."""
-    try:
-        from hypothesis.control import current_build_context
+@dataclass(frozen=True)
+class Plan:
+    """What a run does with what it meets (see the module's docstring)."""
 
-        return bool(current_build_context().is_final)
-    except Exception:  # noqa: BLE001 - outside a Hypothesis test there is no build context
-        return True
+    writes: bool = False  # False: the gate; True: pending list, entries
+    record: bool = True  # (writes) record the pending bugs of each property after exploring it
+    explore: float = 0.0  # seconds of exploring per property; 0: until Hypothesis' examples end
+    share: int = 0  # new bugs that end a property's exploring; 0: no limit
+    deadline: float = 0.0  # epoch seconds: past it nothing new starts (exploring, or recording a bug); 0: none
+    reduce: float = REDUCE_SECONDS  # the reducer's budget per bug, in seconds
+
+    @staticmethod
+    def from_env() -> Plan:
+        """$ROUNDTRIP_RUN (a JSON object of these fields, set by a campaign), else ROUNDTRIP_RECORD=1 (a
+        writing run), else the gate."""
+        text = os.environ.get("ROUNDTRIP_RUN", "")
+        if not text:
+            return Plan(writes=os.environ.get("ROUNDTRIP_RECORD", "") == "1")
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise PlanError(f"$ROUNDTRIP_RUN: not JSON ({e})") from None
+        names = {f.name: f.type for f in dataclasses.fields(Plan)}
+        if not isinstance(data, dict):
+            raise PlanError("$ROUNDTRIP_RUN: not a JSON object")
+        for key, value in data.items():
+            if key not in names:
+                raise PlanError(f"$ROUNDTRIP_RUN: no field {key!r} (fields: {', '.join(names)})")
+            wanted = bool if names[key] == "bool" else int if names[key] == "int" else (int, float)
+            if isinstance(value, bool) != (wanted is bool) or not isinstance(value, wanted):
+                raise PlanError(f"$ROUNDTRIP_RUN: field {key!r} is {value!r}, wants {names[key]}")
+        return Plan(**data)
 
 
 @dataclass
@@ -83,28 +124,40 @@ class Harness:
     root: Path
     pool: Pool = field(default_factory=Pool)
     confirm: bool = True
+    plan: Plan = field(default_factory=Plan)
     known: dict[str, corpus.Entry] = field(default_factory=dict)
     known_hits: collections.Counter[str] = field(default_factory=collections.Counter)
     tracks: dict[str, Track] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
     unconfirmed: list[str] = field(default_factory=list)
     checks: int = 0
-    events: Path | None = None  # a JSON-lines file each check, shrink and write is appended to (campaigns)
+    events: Path | None = None  # a JSON-lines file each check, meeting and write is appended to (campaigns)
     problems: list[str] = field(default_factory=list)  # corpus entries that could not be read (left out)
-    reduce_seconds: float = REDUCE_SECONDS
     # Whether each repro.py written is run once to check that it shows its bug ($ROUNDTRIP_CHECK_REPROS=0: not).
     check_repros: bool = field(default_factory=lambda: os.environ.get("ROUNDTRIP_CHECK_REPROS", "1") != "0")
-    # Findings each example showed before: a flaky one shows again when Hypothesis replays the example,
-    # so the search stays consistent (the fresh runs of _record decide whether it is flaky).
-    seen: dict[AnyJob, list[Finding]] = field(default_factory=dict)
+    met: dict[str, pending.Item] = field(default_factory=dict)  # this session's meetings, by signature
+    exploring: list[str] = field(default_factory=list)  # new bugs met by the property exploring now
+    targets: list[str] = field(default_factory=list)  # the properties (job names) the explore now checked
+    explore_began: float | None = None  # time.monotonic() when the property now exploring began
+    given_up: list[str] = field(default_factory=list)  # "signature: reason" of pending bugs left pending
 
     @staticmethod
-    def open(root: Path, limits: Limits | None = None, confirm: bool = True) -> Harness:
-        """The harness over the corpus at `root`.  $ROUNDTRIP_EVENTS names an events file to append to."""
+    def open(root: Path, limits: Limits | None = None, confirm: bool = True, plan: Plan | None = None) -> Harness:
+        """The harness over the corpus at `root`, under `plan` (default: from the environment, see
+        Plan.from_env).  $ROUNDTRIP_EVENTS names an events file to append to."""
         events = os.environ.get("ROUNDTRIP_EVENTS")
-        harness = Harness(root, Pool(limits=limits or Limits()), confirm, events=Path(events) if events else None)
+        harness = Harness(root, Pool(limits=limits or Limits()), confirm, plan or Plan.from_env(),
+                          events=Path(events) if events else None)
         harness.reload()
         return harness
+
+    @property
+    def reduce_seconds(self) -> float:
+        return self.plan.reduce
+
+    @reduce_seconds.setter
+    def reduce_seconds(self, seconds: float) -> None:
+        self.plan = replace(self.plan, reduce=seconds)
 
     def reload(self) -> None:
         """The known signatures from the corpus as it is now (other campaign processes add entries)."""
@@ -126,39 +179,85 @@ class Harness:
         printer.text(repr(self))
 
     # ---- the properties' calls ---------------------------------------------------------------
+    def explore(self, test: Callable[[], None]) -> None:
+        """Runs a property: `test` calls `check` or `check_graph` on each example (a Hypothesis test).
+        Then, in a writing run, records the pending bugs of what it checked; in the gate, fails naming the
+        bugs it met that the corpus does not hold."""
+        self.exploring, self.targets = [], []
+        self.explore_began, checks, why = time.monotonic(), self.checks, "its examples ended"
+        try:
+            test()
+        except EnoughExplored as stop:
+            why = str(stop)
+        finally:
+            seconds = time.monotonic() - (self.explore_began or 0.0)
+            self.explore_began = None
+        self._event(event="explored", targets=self.targets, checks=self.checks - checks,
+                    seconds=round(seconds, 2), new=len(self.exploring), why=why)
+        if not self.plan.writes:
+            met = [self.met[s] for s in self.exploring]
+            if met:
+                raise NewFinding(gate_message(met, self.root))
+        elif self.plan.record:
+            for target in self.targets:
+                self.record_pending(target)
+
     def check(self, spec: ModelSpec, path: str, opset: int, back: str = "") -> None:
-        """Keras -> ONNX through `path` (and back to Keras through `back`, when given); raises NewFinding
-        (a subclass per signature) for the first new finding."""
+        """Keras -> ONNX through `path` (and back to Keras through `back`, when given)."""
         self._check(Job(spec.to_json(), path, opset, back), spec)
 
     def check_graph(self, graph: GraphSpec, back: str, path: str = "") -> None:
         """ONNX -> Keras through `back` (and to ONNX again through `path`, when given), compared with
-        ONNX Runtime on the graph; raises NewFinding as `check` does."""
+        ONNX Runtime on the graph."""
         self._check(GraphJob(graph.to_json(), back, path), graph)
 
     def _check(self, job: AnyJob, spec: AnySpec) -> None:
+        self._stop_exploring_when_spent()
+        if job.name not in self.targets:
+            self.targets.append(job.name)
+        began = time.monotonic()
         outcome = self.run(job)
-        shown = {f.signature for f in outcome.findings}
-        outcome.findings += [f for f in self.seen.get(job, []) if f.signature not in shown]
-        if outcome.findings:
-            self.seen[job] = list(outcome.findings)
         if self.events is not None:
             kinds = ({"ops": [n.kind for n in spec.nodes]} if isinstance(spec, GraphSpec)
                      else {"layers": [layer.kind for layer in spec.layers]})
-            self._event(event="check", target=job.name, **kinds, signatures=[f.signature for f in outcome.findings])
+            self._event(event="check", target=job.name, **kinds, seconds=round(time.monotonic() - began, 3),
+                        signatures=[f.signature for f in outcome.findings])
         for finding in outcome.findings:
             entry = self.known.get(finding.signature) or self.known.get(replace(finding, flaky=True).signature)
-            if entry is not None:
-                self.known_hits[finding.signature] += 1
-                if corpus.size_of(spec) < entry.meta.get("size", [1 << 30]):
-                    self._replace_smaller(finding, spec, job, outcome)
+            if entry is None:
+                self._meet(finding, spec, job, smaller=False)
                 continue
-            self.tracks.setdefault(finding.signature, Track()).add(spec)
-            note = ""
-            self._event(event="shrinking", signature=finding.signature, size=corpus.size_of(spec))
-            if _final_run():
-                note = self._record(finding, spec, job, outcome)
-            raise error_type(finding)(f"{finding.describe()}\n{note}\n{spec.pretty()}") from None
+            self.known_hits[finding.signature] += 1
+            if (self.plan.writes and finding.signature not in self.unconfirmed
+                    and corpus.size_of(spec) < entry.meta.get("size", [1 << 30])):
+                self._meet(finding, spec, job, smaller=True)
+        if self.explore_began is not None and self.plan.share and len(self.exploring) >= self.plan.share:
+            raise EnoughExplored(f"met its share of new bugs ({len(self.exploring)})")
+
+    def _stop_exploring_when_spent(self) -> None:
+        if self.explore_began is None:
+            return
+        if self.plan.explore and time.monotonic() - self.explore_began >= self.plan.explore:
+            raise EnoughExplored(f"explored its {self.plan.explore:g} s")
+        if self.plan.deadline and time.time() >= self.plan.deadline:
+            raise EnoughExplored("the campaign's time is up")
+
+    def _meet(self, finding: Finding, spec: AnySpec, job: AnyJob, smaller: bool) -> None:
+        """Keeps the smallest example of a bug met (on disk in a writing run, so that a stop loses none)."""
+        signature = finding.signature
+        item = pending.Item(signature, job.name, job, corpus.size_of(spec), met=pending.now(), smaller=smaller)
+        old = self.met.get(signature)
+        if self.plan.writes:
+            item = pending.put(self.root, item)
+        elif old is not None and old.size <= item.size:
+            item = replace(old, examples=old.examples + 1)
+        self.met[signature] = item
+        if not smaller:
+            self.tracks.setdefault(signature, Track()).add(spec)
+            if signature not in self.exploring and self.explore_began is not None:
+                self.exploring.append(signature)
+        if old is None:
+            self._event(event="met", signature=signature, target=job.name, size=item.size, smaller=smaller)
 
     def run(self, job: AnyJob, fresh: bool = False) -> Outcome:
         self.checks += 1
@@ -170,38 +269,61 @@ class Harness:
             raise SuiteError(f"a check raised ({job.name}, opset {job.opset}):\n{result}\n{job.spec}")
         return result if status == "done" else Outcome([result.finding(job.name)])
 
-    # ---- the corpus --------------------------------------------------------------------------
-    def _replace_smaller(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> None:
-        """A smaller example of a known signature replaces its entry, once it shows in a fresh worker.
-        The entry known from then on is the new one; a signature whose smaller example did not show again
-        is not retried in this session (each try starts a worker)."""
-        if finding.signature in self.unconfirmed:
-            return
-        if not self._holds(job, finding):
-            self.unconfirmed.append(finding.signature)
-            return
-        spec, job, outcome, finding, _ = self._reduced(finding, spec, job, outcome)
-        self.known[finding.signature] = corpus.load(self._write(finding, spec, job, outcome))
+    # ---- recording -----------------------------------------------------------------------------
+    def record_pending(self, target: str | None = None) -> list[Path]:
+        """Records each pending bug (of `target`, when given): a new one is confirmed, reduced and written;
+        one the corpus now holds with an example no bigger is dropped.  Past the plan's deadline none is
+        started: each stays pending, with that reason.  Returns the folders written."""
+        folders = []
+        for item in pending.items(self.root, target):
+            if self.plan.deadline and time.time() >= self.plan.deadline:
+                reason = "the campaign's time was up before it was recorded"
+                pending.note(self.root, item.signature, reason)
+                self.given_up.append(f"{item.signature}: {reason}")
+                continue
+            folder = self._record(item)
+            if folder is not None:
+                folders.append(folder)
+        return folders
 
-    def _holds(self, job: AnyJob, finding: Finding) -> bool:
-        """A finding must show again in a fresh worker before it is written."""
-        if not self.confirm:
-            return True
-        return finding.signature in {f.signature for f in self.run(job, fresh=True).findings}
+    def _record(self, item: pending.Item) -> Path | None:
+        self.reload()
+        entry = self.known.get(item.signature)
+        if entry is not None and entry.meta.get("size", [1 << 30]) <= item.size:
+            pending.remove(self.root, item.signature)
+            return None
+        began = time.monotonic()
+        self._event(event="recording", signature=item.signature, target=item.target, size=item.size)
+        folder, note = self._confirm_and_write(item)
+        pending.remove(self.root, item.signature)
+        self._event(event="recorded" if folder else "dropped", signature=item.signature, target=item.target,
+                    folder=str(folder or ""), note=note, seconds=round(time.monotonic() - began, 2))
+        if folder is None:
+            self.unconfirmed.append(item.signature)
+        else:
+            self.known[item.signature] = corpus.load(folder)
+        return folder
 
-    def _record(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> str:
-        first = self._holds(job, finding)
-        if not (first and self._holds(job, finding)):  # two fresh runs: a flaky bug seldom shows in both
-            shows = int(first) + sum(self._holds(job, finding) for _ in range(FLAKY_RUNS))
-            if not shows:
-                self.unconfirmed.append(finding.signature)
-                return "(not written to the corpus: it did not show again in a fresh worker)"
-            rate = f"{shows}/{FLAKY_RUNS + 1 + int(first)}"  # of the fresh runs
-            flaky = replace(finding, flaky=True, details={**finding.details, "rate": rate})
-            return f"(flaky: shows in {rate} fresh runs; written to {self._write(flaky, spec, job, outcome)})"
-        spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
-        folder = self._write(finding, spec, job, outcome)
-        return f"({note}; written to {folder})"
+    def _confirm_and_write(self, item: pending.Item) -> tuple[Path | None, str]:
+        """Two fresh runs; a bug in both is reduced and written, one in some of FLAKY_RUNS more is written
+        as flaky with its rate, one in none is not written.  Returns the folder (or None) and what happened."""
+        job, spec = item.job, spec_of(item.job)
+        runs = [self.run(job, fresh=self.confirm)]
+        if _shown(runs[-1], item.signature) is not None:
+            runs.append(self.run(job, fresh=self.confirm))
+        shown = [(run, f) for run in runs for f in [_shown(run, item.signature)] if f is not None]
+        if len(shown) == 2:
+            outcome, finding = shown[0]
+            spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            return self._write(finding, spec, job, outcome), note
+        runs += [self.run(job, fresh=True) for _ in range(FLAKY_RUNS)]
+        shown = [(run, f) for run in runs for f in [_shown(run, item.signature)] if f is not None]
+        if not shown:
+            return None, f"did not show again in {len(runs)} fresh workers: not written"
+        outcome, finding = shown[0]
+        rate = f"{len(shown)}/{len(runs)}"
+        flaky = replace(finding, flaky=True, details={**finding.details, "rate": rate})
+        return self._write(flaky, spec, job, outcome), f"flaky: shows in {rate} fresh runs (not reduced)"
 
     def _reduced(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome,
                  ) -> tuple[AnySpec, AnyJob, Outcome, Finding, str]:
@@ -214,7 +336,7 @@ class Harness:
             return finding.signature in {f.signature for f in found}
 
         self._event(event="reducing", signature=finding.signature, size=corpus.size_of(spec))
-        result = reduce(spec, holds, deadline=time.monotonic() + self.reduce_seconds)
+        result = reduce(spec, holds, deadline=time.monotonic() + self.plan.reduce)
         note = (f"reduced in {result.tries} tries, {result.accepted} steps"
                 + (" (budget spent: it may not be 1-minimal)" if result.exhausted else ", 1-minimal"))
         track = self.tracks.setdefault(finding.signature, Track())
@@ -224,7 +346,7 @@ class Harness:
         smaller = job_for(job, result.spec)
         again = self.run(smaller, fresh=self.confirm)
         same = [f for f in again.findings if f.signature == finding.signature]
-        if not same:  # shows in the worker but not fresh: keep what Hypothesis gave
+        if not same:  # shows in the worker but not fresh: keep the example as it was met
             return spec, job, outcome, finding, note + "; the reduced example did not show fresh, not kept"
         track.reduced = result
         return result.spec, smaller, again, same[0], note
@@ -305,7 +427,28 @@ class Harness:
         lines += [f"  known, seen {n}x: {sig}" for sig, n in self.known_hits.most_common()]
         lines += [f"  new entry: {folder}" for folder in self.written]
         lines += [f"  not confirmed on a fresh run (not written): {sig}" for sig in self.unconfirmed]
+        lines += [f"  left pending: {why}" for why in self.given_up]
+        if not self.plan.writes:
+            lines += [f"  new (the gate writes nothing): {sig}" for sig, item in self.met.items() if not item.smaller]
         return lines
+
+
+def _shown(outcome: Outcome, signature: str) -> Finding | None:
+    """The finding of `outcome` with this signature (a flaky entry's signature matches its bug's)."""
+    for finding in outcome.findings:
+        if signature in (finding.signature, replace(finding, flaky=True).signature):
+            return finding
+    return None
+
+
+def gate_message(met: list[pending.Item], root: Path) -> str:
+    """What the gate says of the bugs it met that the corpus does not hold."""
+    lines = [f"{len(met)} bug(s) the corpus ({root}) does not hold:"]
+    for item in met:
+        lines += [f"- {item.signature}", f"  smallest example ({item.examples} met): {spec_of(item.job).to_json()}"]
+    lines += ["The gate writes nothing.  To shrink these and write them to the corpus, run the same examples with",
+              "ROUNDTRIP_RECORD=1 (e.g. `ROUNDTRIP_RECORD=1 pytest properties/`), or run `roundtrip fuzz`."]
+    return "\n".join(lines)
 
 
 def matching(entry: corpus.Entry, findings: list[Finding]) -> Finding | None:

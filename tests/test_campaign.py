@@ -1,5 +1,6 @@
-"""`roundtrip fuzz`: which properties a --path names, bad input, a short real campaign end to end, and
-stopping: a signal ends every process the campaign started, and so does kill -9 of the campaign."""
+"""`roundtrip fuzz`: which properties a --path names, the schedule (every property first, a floor share,
+then energy where new bugs come), bad input, a short real campaign end to end, and stopping: a signal ends
+every process the campaign started, and so does kill -9 of the campaign."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from roundtrip import cli
-from roundtrip.campaign import CampaignError, select, target_name
+from roundtrip.campaign import FIRST_SLICE, SHARE, SLICE, CampaignError, Schedule, select, target_name
 
 NODES = [
     "properties/test_keras_build.py::test_drawn_models_build_and_run_with_their_shapes",
@@ -44,6 +45,63 @@ def test_an_unknown_path_names_itself_and_what_is_known() -> None:
         select(NODES, ["tf2onnx-fnction"])
 
 
+# ---- the schedule ----------------------------------------------------------------------------------------
+def test_every_property_runs_once_in_the_seeded_order_before_any_runs_twice() -> None:
+    schedule = Schedule(["c", "a", "b"])
+    picked = []
+    for _ in range(3):
+        picked.append(schedule.pick())
+        schedule.runs[picked[-1]] += 1
+        schedule.seconds[picked[-1]] += 100.0
+        schedule.new["a"] = 5  # a yields well: it still waits for b's first run
+    assert picked == ["c", "a", "b"]
+
+
+def test_a_property_running_now_is_passed_over_while_another_is_free() -> None:
+    schedule = Schedule(["a", "b"])
+    assert schedule.pick(busy={"a"}) == "b"
+    schedule.runs.update(["a", "b"])
+    assert schedule.pick(busy={"a", "b"}) in ("a", "b")  # all busy: one of them
+
+
+def test_beyond_the_floor_time_goes_where_new_bugs_come_per_minute() -> None:
+    schedule = Schedule(["a", "b", "c"], floor=0.5)
+    schedule.runs.update(["a", "b", "c"])
+    schedule.seconds.update({"a": 120.0, "b": 120.0, "c": 120.0})
+    schedule.new.update({"b": 4, "c": 1})
+    assert schedule.pick() == "b"
+    schedule.seconds["b"] += 1200.0  # b had much more time and found no more: its yield falls
+    assert schedule.energy("b") < schedule.energy("c")
+    # a and c are now below half an even share (0.5 * 1560 / 3 = 260 s): the one with the least time first
+    schedule.seconds["c"] = 150.0
+    assert schedule.pick() == "a"
+
+
+def test_a_property_that_never_pays_keeps_its_floor() -> None:
+    schedule = Schedule(["a", "b"], floor=0.5)
+    schedule.runs.update(["a", "b"])
+    picks = []
+    for _ in range(40):
+        t = schedule.pick()
+        picks.append(t)
+        schedule.runs[t] += 1
+        schedule.seconds[t] += 60.0
+        if t == "a":
+            schedule.new["a"] += 1  # a finds a new bug every run; b never
+    share_b = schedule.seconds["b"] / sum(schedule.seconds.values())
+    assert 0.2 <= share_b < 0.5 and picks.count("a") > picks.count("b")
+
+
+def test_a_first_run_explores_briefly_and_records_nothing_a_later_one_records() -> None:
+    schedule = Schedule(["a"])
+    first = schedule.plan("a", deadline=1e12, reduce=90.0)
+    assert first.writes and not first.record and first.explore == FIRST_SLICE
+    schedule.runs["a"] += 1
+    later = schedule.plan("a", deadline=1e12, reduce=90.0)
+    assert later.writes and later.record and later.explore == SLICE and later.share == SHARE
+    assert later.deadline == 1e12 and later.reduce == 90.0
+
+
 def _fuzz(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "roundtrip.cli", "fuzz", "--corpus", str(tmp_path / "corpus"),
                "--reports", str(tmp_path / "reports"), *args]
@@ -62,19 +120,26 @@ def test_bad_input_is_one_line_and_status_2(tmp_path: Path, args: list[str], say
 
 
 @pytest.mark.slow
-def test_a_short_campaign_records_its_runs_and_writes_the_reports(tmp_path: Path) -> None:
-    done = _fuzz(tmp_path, "--minutes", "0.6", "--path", "tf2onnx-function", "--examples", "4", "--seed", "7",
-                 "--grace", "0")
+def test_a_short_campaign_runs_each_property_it_names_and_records_its_figures(tmp_path: Path) -> None:
+    names = {"tf2onnx-function>onnx2keras", "onnx>onnx2keras>keras-export"}
+    done = _fuzz(tmp_path, "--minutes", "0.7", *[a for n in sorted(names) for a in ("--path", n)],
+                 "--workers", "2", "--seed", "7", "--grace", "0")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = (tmp_path / "reports" / "campaigns.jsonl").read_text().splitlines()
     assert len(lines) == 1
     record = json.loads(lines[0])
-    assert record["checks"] > 0 and record["seed"] == 7 and record["workers"] == 1
-    assert record["runs"] and all(r["seed"] // 100_000 == 7 and "tf2onnx-function" in r["property"]
-                                  for r in record["runs"])
+    assert record["checks"] > 0 and record["seed"] == 7 and record["workers"] == 2
+    assert {r["property"] for r in record["runs"]} == names
+    assert all(r["seed"] // 100_000 == 7 for r in record["runs"])
+    firsts = [next(r for r in sorted(record["runs"], key=lambda r: r["seed"]) if r["property"] == n) for n in names]
+    assert all(r["explore"] == FIRST_SLICE and not r["record"] for r in firsts)
+    figures = record["per_property"]
+    assert set(figures) == names
+    assert all(f["checks"] > 0 and f["runs"] >= 1 and f["cpu"] > 0 for f in figures.values())
+    assert record["cpu_seconds"] == pytest.approx(sum(f["cpu"] for f in figures.values()), abs=0.2)
     assert isinstance(record["layers"], dict) and record["examples_per_second"] > 0
     assert (tmp_path / "reports" / "index.html").exists() and (tmp_path / "reports" / "summary.md").exists()
-    assert "campaign:" in done.stdout and "checks" in done.stdout
+    assert "campaign:" in done.stdout and "CPU share" in done.stdout and "roundtrip show NAME" in done.stdout
 
 
 # ---- stopping ---------------------------------------------------------------------------------------------

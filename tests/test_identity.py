@@ -3,17 +3,16 @@ reached it or by what shrinking changes around it."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import given, settings
 
 import strategies
 from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Blame, Error, Finding, Stage, Symptom
-from roundtrip.harness import Harness, NewFinding
+from roundtrip.harness import Harness, Plan
 from roundtrip.identity import converter_under_test, deepest, frames, module_of, package_of, place
 from roundtrip.worker import Limits
 
@@ -104,7 +103,7 @@ def test_flaky_is_an_identity_of_its_own() -> None:
 # ---- planted faults: one entry per bug ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    opened = Harness.open(tmp_path_factory.mktemp("identity") / "corpus", Limits(timeout=60.0))
+    opened = Harness.open(tmp_path_factory.mktemp("identity") / "corpus", Limits(timeout=60.0), plan=Plan(writes=True))
     yield opened
     opened.close()
 
@@ -125,9 +124,8 @@ def test_a_value_fault_in_one_layer_kind_is_named_after_it_and_reduced_to_it(har
     spec = chain(("Dense", {"units": 4}), ("Activation", {"activation": "relu", "axis": -1}), ("Dense", {"units": 5}),
                  ("Dropout", {"rate": 0.5}), sigmoid, ("Dense", {"units": 3}), ("Reshape", {"target_shape": (-1,)}),
                  ("Dense", {"units": 2}), ("Activation", {"activation": "tanh", "axis": -1}), ("Dense", {"units": 2}))
-    with pytest.raises(NewFinding) as raised:
-        harness.check(spec, "tests.planted:sigmoid_made_hard", 13)
-    assert "value@Activation" in str(raised.value)
+    harness.explore(lambda: harness.check(spec, "tests.planted:sigmoid_made_hard", 13))
+    assert [s for s in harness.met if "value@Activation" in s]
     [entry] = [e for e in corpus.entries(harness.root) if e.meta["path"] == "tests.planted:sigmoid_made_hard"]
     assert entry.finding.kind == "value@Activation"
     assert [(la.kind, la.p["activation"]) for la in entry.spec.layers] == [("Activation", "sigmoid")]
@@ -139,14 +137,12 @@ def test_an_onnx_to_keras_fault_met_through_every_keras_to_onnx_path_is_one_entr
     back = "tests.planted:refuse_matmul"
 
     def hunt(path: str) -> None:
-        @settings(max_examples=6, database=None, derandomize=True, phases=[p for p in Phase if p is not Phase.explain])
+        @settings(max_examples=6, database=None, derandomize=True)
         @given(spec=strategies.keras_models(max_layers=2, layers=["Dense"], input_ranks=(2,)))
         def round_trip(spec: ModelSpec) -> None:
             harness.check(spec, path, 13, back=back)
 
-        with contextlib.suppress(NewFinding, ExceptionGroup):  # the first path writes; the others meet it known
-            round_trip()
-        harness.reload()
+        harness.explore(round_trip)  # the first path writes; the others meet it known
 
     for path in KERAS_TO_ONNX:
         hunt(path)
@@ -160,3 +156,20 @@ def test_an_onnx_to_keras_fault_met_through_every_keras_to_onnx_path_is_one_entr
 def test_keras_traceback_wrapper_is_no_place() -> None:
     trace = TRACE.replace("keras/src/ops/core.py", "keras/src/utils/traceback_utils.py")
     assert deepest(trace, ("keras",)) == ""
+
+
+def test_a_keras_layer_failing_while_traced_is_one_keras_bug_whichever_path_traced_it() -> None:
+    from roundtrip.check import _exception
+
+    message = ("Exception encountered when calling UpSampling2D.call().\n\nUsing a symbolic `tf.Tensor` as a "
+               "Python `bool` is not allowed.")
+
+    def raised() -> BaseException:
+        try:
+            raise TypeError(message)
+        except TypeError as e:
+            return e
+
+    found = [_exception(path, Stage.CONVERT, raised()) for path in KERAS_TO_ONNX]
+    assert {f.signature for f in found} == {"keras|convert|exception|TypeError|keras:UpSampling2D.call"}
+    assert all(f.blame is Blame.KERAS for f in found)

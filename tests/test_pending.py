@@ -1,0 +1,72 @@
+"""The pending list (bugs met, not yet recorded) and a run's plan read from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from roundtrip import pending
+from roundtrip.harness import Plan, PlanError
+from roundtrip.outcome import GraphJob, Job
+
+
+def item(signature: str, size: list[int], target: str = "tf2onnx-function", examples: int = 1) -> pending.Item:
+    job = Job('{"x": 1}', "tf2onnx-function", 13) if target == "tf2onnx-function" else GraphJob("{}", "onnx2keras")
+    return pending.Item(signature, target, job, size, examples=examples, met=pending.now())
+
+
+def test_an_item_round_trips_through_its_file(tmp_path: Path) -> None:
+    for made in (item("a|b", [2, 4, 100]), item("c|d", [1, 1, 10], target="onnx>onnx2keras")):
+        pending.put(tmp_path, made)
+        assert pending.get(tmp_path, made.signature) == made
+    assert {i.signature for i in pending.items(tmp_path)} == {"a|b", "c|d"}
+    assert [i.signature for i in pending.items(tmp_path, "onnx>onnx2keras")] == ["c|d"]
+
+
+def test_the_smallest_example_stays_and_every_example_counts(tmp_path: Path) -> None:
+    pending.put(tmp_path, item("a|b", [2, 4, 100]))
+    pending.put(tmp_path, item("a|b", [3, 4, 100]))  # bigger: not kept, counted
+    assert pending.get(tmp_path, "a|b").size == [2, 4, 100]  # type: ignore[union-attr]
+    kept = pending.put(tmp_path, item("a|b", [1, 9, 100]))  # smaller: kept, the count and first date carried
+    assert kept.size == [1, 9, 100] and kept.examples == 3
+    assert len(pending.items(tmp_path)) == 1
+
+
+def test_a_reason_is_kept_and_an_item_removed(tmp_path: Path) -> None:
+    pending.put(tmp_path, item("a|b", [1, 1, 1]))
+    pending.note(tmp_path, "a|b", "the campaign's time was up")
+    assert pending.items(tmp_path)[0].reason == "the campaign's time was up"
+    pending.remove(tmp_path, "a|b")
+    pending.remove(tmp_path, "a|b")  # twice: no error
+    assert pending.items(tmp_path) == []
+
+
+def test_an_unreadable_file_is_left_out(tmp_path: Path) -> None:
+    pending.put(tmp_path, item("a|b", [1, 1, 1]))
+    (pending.folder(tmp_path) / "broken.json").write_text("{")
+    assert [i.signature for i in pending.items(tmp_path)] == ["a|b"]
+
+
+def test_the_plan_is_the_gate_unless_the_environment_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROUNDTRIP_RUN", raising=False)
+    monkeypatch.delenv("ROUNDTRIP_RECORD", raising=False)
+    assert Plan.from_env() == Plan() and not Plan().writes
+    monkeypatch.setenv("ROUNDTRIP_RECORD", "1")
+    assert Plan.from_env().writes
+    monkeypatch.setenv("ROUNDTRIP_RUN", '{"writes": true, "explore": 20, "share": 3, "record": false}')
+    assert Plan.from_env() == Plan(writes=True, explore=20.0, share=3, record=False)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("{", "not JSON"),
+    ("[1]", "not a JSON object"),
+    ('{"explor": 3}', "no field 'explor'"),
+    ('{"share": "3"}', "field 'share' is '3', wants int"),
+    ('{"writes": 1}', "field 'writes' is 1, wants bool"),
+    ('{"explore": true}', "field 'explore' is True, wants float"),
+])
+def test_a_bad_plan_names_its_field(monkeypatch: pytest.MonkeyPatch, text: str, says: str) -> None:
+    monkeypatch.setenv("ROUNDTRIP_RUN", text)
+    with pytest.raises(PlanError, match=r"^\$ROUNDTRIP_RUN: .*" + says.replace("(", r"\(")):
+        Plan.from_env()
