@@ -4,7 +4,8 @@ for a slice of time with a recorded seed, until a time budget ends.
 The schedule (`Schedule`): every property first gets one short exploring slice, in the campaign's seeded
 order, before any gets a second, so that every available property runs within the first minutes; the bugs
 those first slices meet are kept pending (`roundtrip.pending`), not shrunk yet.  From then on each property
-keeps a floor share of the worker time (FLOOR, spread evenly); beyond the floor, the next run goes to the
+keeps a floor share of the worker time (FLOOR, spread evenly over the three directions, then over the
+properties of each); beyond the floor, the next run goes to the
 property with the most new bugs per worker-minute so far (one bug and one minute added to each, so that a
 property not yet run long still gets its turn): energy goes where new bugs keep coming, as a fuzzer's power
 schedule spends it on the seeds that pay.  A later run explores for its slice or until it meets its share of
@@ -92,6 +93,12 @@ def unavailable(nodes: list[str]) -> dict[str, str]:
     return why
 
 
+def direction(node: str) -> str:
+    """keras-onnx, keras-onnx-keras or onnx-keras-onnx, from a property's name."""
+    name = target_name(node)
+    return "onnx-keras-onnx" if name.startswith("onnx>") else "keras-onnx-keras" if ">" in name else "keras-onnx"
+
+
 @dataclass
 class Schedule:
     """Which property runs next (see the module's docstring).  Pure bookkeeping: no processes."""
@@ -110,10 +117,16 @@ class Schedule:
         if first:
             return first[0]
         total = sum(self.seconds[t] for t in self.order)
-        below = [t for t in free if self.seconds[t] < self.floor * total / len(self.order)]
+        below = [t for t in free if self.seconds[t] < self.floor * total * self.even_share(t)]
         if below:
             return min(below, key=lambda t: (self.seconds[t], self.order.index(t)))
         return max(free, key=lambda t: (self.energy(t), -self.order.index(t)))
+
+    def even_share(self, target: str) -> float:
+        """A property's part of an even spread: the directions (Keras -> ONNX, the round trips, ONNX -> Keras
+        -> ONNX: different users) share alike, and the properties of a direction share its part alike."""
+        groups = collections.Counter(direction(t) for t in self.order)
+        return 1 / len(groups) / groups[direction(target)]
 
     def energy(self, target: str) -> float:
         """New bugs per worker-minute, with one of each added."""
@@ -123,7 +136,7 @@ class Schedule:
         """The plan of the next run of `target`: a first run explores briefly and records nothing."""
         if not self.runs[target]:
             return Plan(writes=True, record=False, explore=FIRST_SLICE, deadline=deadline, reduce=reduce)
-        return Plan(writes=True, record=True, explore=SLICE, share=SHARE, deadline=deadline, reduce=reduce)
+        return Plan(writes=True, record=SHARE, explore=SLICE, share=SHARE, deadline=deadline, reduce=reduce)
 
 
 @dataclass
@@ -248,7 +261,15 @@ class Campaign:
             for run in self.running:
                 _stop(run)
             self._poll(final=True)
+            self._say_why_pending()
         return self.stats
+
+    def _say_why_pending(self) -> None:
+        """Each bug left pending says why (a run that gave up on one said so already)."""
+        for item in pending.items(self.corpus):
+            if not item.reason:
+                pending.note(self.corpus, item.signature, f"not recorded yet: no run of {item.target} recorded "
+                             f"it before the campaign ended (a run records up to {SHARE})")
 
     def _let_recordings_finish(self, update: Callable[[Campaign], None]) -> None:
         """Past the budget, runs that are recording a bug get up to `grace` seconds to write it (they start

@@ -76,7 +76,8 @@ class Plan:
     """What a run does with what it meets (see the module's docstring)."""
 
     writes: bool = False  # False: the gate; True: pending list, entries
-    record: bool = True  # (writes) record the pending bugs of each property after exploring it
+    record: bool | int = True  # (writes) record the pending bugs of each property after exploring it: all,
+    # none, or at most this many (the oldest first)
     explore: float = 0.0  # seconds of exploring per property; 0: until Hypothesis' examples end
     share: int = 0  # new bugs that end a property's exploring; 0: no limit
     deadline: float = 0.0  # epoch seconds: past it nothing new starts (exploring, or recording a bug); 0: none
@@ -99,8 +100,13 @@ class Plan:
         for key, value in data.items():
             if key not in names:
                 raise PlanError(f"$ROUNDTRIP_RUN: no field {key!r} (fields: {', '.join(names)})")
-            wanted = bool if names[key] == "bool" else int if names[key] == "int" else (int, float)
-            if isinstance(value, bool) != (wanted is bool) or not isinstance(value, wanted):
+            kind = names[key]
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            fits = (isinstance(value, bool) if kind == "bool" else
+                    number and isinstance(value, int) if kind == "int" else
+                    isinstance(value, bool) or (number and isinstance(value, int) and value >= 0)
+                    if kind == "bool | int" else number)
+            if not fits:
                 raise PlanError(f"$ROUNDTRIP_RUN: field {key!r} is {value!r}, wants {names[key]}")
         return Plan(**data)
 
@@ -198,9 +204,10 @@ class Harness:
             met = [self.met[s] for s in self.exploring]
             if met:
                 raise NewFinding(gate_message(met, self.root))
-        elif self.plan.record:
+        elif self.plan.record is not False:
+            limit = None if self.plan.record is True else int(self.plan.record)
             for target in self.targets:
-                self.record_pending(target)
+                self.record_pending(target, limit)
 
     def check(self, spec: ModelSpec, path: str, opset: int, back: str = "") -> None:
         """Keras -> ONNX through `path` (and back to Keras through `back`, when given)."""
@@ -270,12 +277,13 @@ class Harness:
         return result if status == "done" else Outcome([result.finding(job.name)])
 
     # ---- recording -----------------------------------------------------------------------------
-    def record_pending(self, target: str | None = None) -> list[Path]:
-        """Records each pending bug (of `target`, when given): a new one is confirmed, reduced and written;
-        one the corpus now holds with an example no bigger is dropped.  Past the plan's deadline none is
-        started: each stays pending, with that reason.  Returns the folders written."""
+    def record_pending(self, target: str | None = None, limit: int | None = None) -> list[Path]:
+        """Records each pending bug (of `target`, when given; the `limit` oldest, when given): a new one is
+        confirmed, reduced and written; one the corpus now holds with an example no bigger is dropped.  Past
+        the plan's deadline none is started: each stays pending, with that reason.  Returns the folders
+        written."""
         folders = []
-        for item in pending.items(self.root, target):
+        for item in pending.items(self.root, target)[:limit]:
             if self.plan.deadline and time.time() >= self.plan.deadline:
                 reason = "the campaign's time was up before it was recorded"
                 pending.note(self.root, item.signature, reason)

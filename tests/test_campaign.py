@@ -64,6 +64,13 @@ def test_a_property_running_now_is_passed_over_while_another_is_free() -> None:
     assert schedule.pick(busy={"a", "b"}) in ("a", "b")  # all busy: one of them
 
 
+def test_the_directions_share_the_floor_alike_then_their_properties() -> None:
+    schedule = Schedule(["a", "b>c", "b>d", "onnx>c>a", "onnx>c>b", "onnx>d>a"])
+    assert schedule.even_share("a") == pytest.approx(1 / 3)
+    assert schedule.even_share("b>c") == pytest.approx(1 / 6)
+    assert schedule.even_share("onnx>c>b") == pytest.approx(1 / 9)
+
+
 def test_beyond_the_floor_time_goes_where_new_bugs_come_per_minute() -> None:
     schedule = Schedule(["a", "b", "c"], floor=0.5)
     schedule.runs.update(["a", "b", "c"])
@@ -98,7 +105,7 @@ def test_a_first_run_explores_briefly_and_records_nothing_a_later_one_records() 
     assert first.writes and not first.record and first.explore == FIRST_SLICE
     schedule.runs["a"] += 1
     later = schedule.plan("a", deadline=1e12, reduce=90.0)
-    assert later.writes and later.record and later.explore == SLICE and later.share == SHARE
+    assert later.writes and later.record == SHARE and later.explore == SLICE and later.share == SHARE
     assert later.deadline == 1e12 and later.reduce == 90.0
 
 

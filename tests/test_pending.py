@@ -56,6 +56,8 @@ def test_the_plan_is_the_gate_unless_the_environment_says(monkeypatch: pytest.Mo
     assert Plan.from_env().writes
     monkeypatch.setenv("ROUNDTRIP_RUN", '{"writes": true, "explore": 20, "share": 3, "record": false}')
     assert Plan.from_env() == Plan(writes=True, explore=20.0, share=3, record=False)
+    monkeypatch.setenv("ROUNDTRIP_RUN", '{"writes": true, "record": 3}')
+    assert Plan.from_env().record == 3
 
 
 @pytest.mark.parametrize(("text", "says"), [
@@ -65,6 +67,8 @@ def test_the_plan_is_the_gate_unless_the_environment_says(monkeypatch: pytest.Mo
     ('{"share": "3"}', "field 'share' is '3', wants int"),
     ('{"writes": 1}', "field 'writes' is 1, wants bool"),
     ('{"explore": true}', "field 'explore' is True, wants float"),
+    ('{"share": true}', "field 'share' is True, wants int"),
+    ('{"record": -1}', "field 'record' is -1, wants bool | int"),
 ])
 def test_a_bad_plan_names_its_field(monkeypatch: pytest.MonkeyPatch, text: str, says: str) -> None:
     monkeypatch.setenv("ROUNDTRIP_RUN", text)

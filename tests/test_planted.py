@@ -5,6 +5,7 @@ writes nothing and fails naming the bug."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis.strategies import SearchStrategy
 
 import strategies
-from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus
+from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus, pending
 from roundtrip.harness import Harness, NewFinding, Plan
 from roundtrip.worker import Limits
 
@@ -156,3 +157,35 @@ def test_the_gate_writes_nothing_and_names_the_bug_and_its_smallest_example(tmp_
     assert message.startswith("1 bug(s) the corpus") and "tests|run|exception|Fail" in message
     assert small.to_json() in message and big.to_json() not in message and "ROUNDTRIP_RECORD=1" in message
     assert not root.exists() or not any(root.iterdir())
+
+
+def test_a_bug_met_by_a_run_that_does_not_record_stays_pending_for_the_next(tmp_path: Path) -> None:
+    path, root = "tests.planted:bake_batch", tmp_path / "corpus"
+    big, small = only("Reshape", (2, 3), target_shape=(6,)), only("Flatten", (2,))
+    first = Harness.open(root, Limits(timeout=60.0), plan=Plan(writes=True, record=False))
+
+    def both() -> None:
+        for spec in (big, small):
+            first.check(spec, path, 13)
+
+    try:
+        first.explore(both)
+    finally:
+        first.close()  # as a campaign's first slice ends
+    [item] = pending.items(root)
+    assert item.signature.startswith("tests|run|exception|Fail") and item.examples == 2
+    assert item.job.spec == small.to_json() and item.target == path  # the smaller of the two
+    assert corpus.entries(root) == []
+    late = Harness.open(root, Limits(timeout=60.0), plan=Plan(writes=True, deadline=time.time() - 1))
+    try:
+        assert late.record_pending() == []  # past the deadline: none is started, the reason is kept
+    finally:
+        late.close()
+    assert pending.items(root)[0].reason == "the campaign's time was up before it was recorded"
+    second = Harness.open(root, Limits(timeout=60.0), plan=Plan(writes=True, reduce=30.0))
+    try:
+        second.explore(lambda: second.check(only("Dense", (2,), units=2), path, 13))  # meets nothing new
+    finally:
+        second.close()
+    (entry,) = corpus.entries(root)
+    assert entry.signature == item.signature and pending.items(root) == []

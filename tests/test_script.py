@@ -155,6 +155,16 @@ def test_the_exception_a_traceback_ends_with_is_read_without_its_module() -> Non
     assert verdict.raised("no traceback here") is None
 
 
+def test_a_keras_layer_that_raised_while_traced_is_read_from_keras_own_words() -> None:
+    traced = Finding("tf2onnx-function", Stage.CONVERT, Symptom.EXCEPTION, "OperatorNotAllowedInGraphError", "x",
+                     where="keras:UpSampling2D.call")
+    said = ("Traceback (most recent call last):\n  File \"repro.py\", line 9, in <module>\n"
+            "tensorflow.python.framework.errors_impl.OperatorNotAllowedInGraphError: Exception encountered when "
+            "calling UpSampling2D.call().\n")
+    assert verdict.read(traced, 1, said).status == verdict.SHOWS
+    assert verdict.read(traced, 1, said.replace("UpSampling2D", "Conv2D")).status == verdict.OTHER
+
+
 @pytest.mark.parametrize(("finding", "code", "stderr", "status"), [
     (KEYERROR, 1, "Traceback (most recent call last):\nKeyError: 'x'", verdict.SHOWS),
     (KEYERROR, 1, "Traceback (most recent call last):\nValueError: no", verdict.OTHER),

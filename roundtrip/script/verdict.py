@@ -61,8 +61,12 @@ def raised(stderr: str) -> str | None:
 
 def raised_where(finding: Finding, stderr: str) -> bool:
     """Whether the traceback passes through the function the finding's identity names (`module:function`,
-    as `roundtrip.identity` records it); True when the identity names no function."""
+    as `roundtrip.identity` records it; for `keras:Layer.call`, Keras' own words for a layer that raised);
+    True when the identity names no function."""
     where = finding.where.split("[", 1)[0]
+    called = re.fullmatch(r"keras:(\w+)\.call", where)  # a Keras layer that raised while traced (check.py)
+    if called:
+        return f"Exception encountered when calling {called.group(1)}.call()" in stderr
     module, _, function = where.partition(":")
     if not function or not module.replace(".", "").replace("_", "").isalnum():
         return True
