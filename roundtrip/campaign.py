@@ -3,13 +3,14 @@ for a slice of time with a recorded seed, until a time budget ends.
 
 The schedule (`Schedule`): every property first gets one short exploring slice, in the campaign's seeded
 order, before any gets a second, so that every available property runs within the first minutes; the bugs
-those first slices meet are kept pending (`roundtrip.pending`), not shrunk yet.  From then on each property
+those first slices meet are kept pending (`roundtrip.pending`), not reduced yet.  From then on each property
 keeps a floor share of the worker time (FLOOR, spread evenly over the three directions, then over the
-properties of each); beyond the floor, the next run goes to the
-property with the most new bugs per worker-minute so far (one bug and one minute added to each, so that a
-property not yet run long still gets its turn): energy goes where new bugs keep coming, as a fuzzer's power
-schedule spends it on the seeds that pay.  A later run explores for its slice or until it meets its share of
-new bugs, then records every pending bug of its property, each with its own reducer budget.
+properties of each); beyond the floor, the next run goes to the property with the most new bugs per
+worker-minute so far (one bug and one minute added to each, so that a property not yet run long still gets
+its turn): energy goes where new bugs keep coming, as a fuzzer's power schedule spends it on the seeds that
+pay.  A later run explores for its slice or until it meets its share of new bugs, then records up to that
+many pending bugs of its property (the oldest first), each with its own reducer budget: a run stays a few
+minutes long, so that the floor of the others holds.  At the end, each bug still pending says why.
 
 Each process appends what it does to an events file (`Harness.events`), which the campaign reads for its
 progress and its figures.  The engine runs the properties; it never imports the strategies.
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROPERTIES = ROOT / "properties"
 # Not converter properties: the corpus replay (a campaign looks for new bugs) and the generator's own test.
 NOT_CAMPAIGN = ("test_corpus", "test_keras_build")
-FLOOR = 0.5  # the part of the worker time spread evenly over the properties
+FLOOR = 0.5  # the part of the worker time spread evenly (directions alike, then their properties)
 FIRST_SLICE = 20.0  # seconds of exploring in a property's first run (nothing recorded in it)
 SLICE = 60.0  # seconds of exploring in a later run
 SHARE = 3  # new bugs that end a run's exploring
