@@ -23,8 +23,7 @@ def build_keras(spec: ModelSpec) -> Any:
     else:
         tensors = {i.name: keras.Input(i.declared, name=i.name) for i in spec.inputs}
         for layer in spec.layers:
-            args = [tensors[name] for name in layer.inputs]
-            tensors[layer.name] = _layer(layer)(args if len(args) > 1 else args[0])
+            tensors[layer.name] = apply(layer, _layer(layer), [tensors[name] for name in layer.inputs])
         model = keras.Model(_one_or_list([tensors[i.name] for i in spec.inputs]),
                             _one_or_list([tensors[o] for o in spec.outputs]), name="roundtrip")
     _set_weights(spec, model)
@@ -40,6 +39,16 @@ def run_keras(model: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """Inference on `arrays` (one per input, in spec order); one array per output, in spec order."""
     outputs = model(_one_or_list(arrays), training=False)
     return [np.asarray(o) for o in (outputs if isinstance(outputs, list | tuple) else [outputs])]
+
+
+def apply(layer: Any, keras_layer: Any, args: list[Any]) -> Any:
+    """Calls the layer as its table entry says: one tensor, a list, or separate arguments; then picks the
+    output the spec names when the layer gives several."""
+    entry = LAYERS[layer.kind]
+    ins = args if entry.positional else [args[0] if len(args) == 1 else args]
+    out = keras_layer(*ins)
+    pick = entry.pick(entry.check_params(layer.p, layer.name))
+    return out if pick is None else out[pick]
 
 
 def _layer(layer: Any) -> Any:
@@ -58,15 +67,17 @@ def _set_weights(spec: ModelSpec, model: Any) -> None:
 
 def _weight(rng: np.random.Generator, name: str, shape: tuple[int, ...]) -> np.ndarray:
     """Values that keep activations near unit scale, so deep chains neither vanish nor overflow."""
-    if name in ("kernel", "depthwise_kernel"):
-        fan_in = int(np.prod(shape[:-1])) if name == "kernel" else int(np.prod(shape[:2]))
+    if name in ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel"):
+        fan_in = int(np.prod(shape[:2])) if name == "depthwise_kernel" else int(np.prod(shape[:-1]))
         limit = np.sqrt(3.0 / max(fan_in, 1))
         values = rng.uniform(-limit, limit, shape)
-    elif name == "gamma":
+    elif name in ("gamma", "scale"):
         values = rng.uniform(0.5, 1.5, shape)
-    elif name == "moving_variance":
+    elif name == "alpha":  # PReLU's slopes
+        values = rng.uniform(0.0, 0.5, shape)
+    elif name in ("moving_variance", "variance"):
         values = rng.uniform(0.5, 2.0, shape)
-    elif name == "moving_mean":
+    elif name in ("moving_mean", "mean"):
         values = rng.normal(0.0, 0.5, shape)
     else:  # bias, beta
         values = rng.normal(0.0, 0.1, shape)

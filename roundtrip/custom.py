@@ -35,3 +35,20 @@ class CenterCropReshape(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+@keras.saving.register_keras_serializable(package="roundtrip")
+def gelu_approximate(x: tf.Tensor) -> tf.Tensor:
+    """GELU by its tanh approximation (keras.activations.gelu with approximate=True)."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+@keras.saving.register_keras_serializable(package="roundtrip")
+def threshold_half(x: tf.Tensor) -> tf.Tensor:
+    """keras.activations.threshold at 0.5: x where x > 0.5, else 0."""
+    return keras.activations.threshold(x, 0.5, 0.0)
+
+
+# What a layer expression of roundtrip.layers may name besides `keras`.
+OBJECTS = {"CenterCropReshape": CenterCropReshape, "gelu_approximate": gelu_approximate,
+           "threshold_half": threshold_half}

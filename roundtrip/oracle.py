@@ -8,6 +8,7 @@ its dtype.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -121,4 +122,5 @@ def compare(path: str, label: str, expected: list[np.ndarray], actual: list[np.n
                     f"{head}; {int((~ok).sum())} of {e.size} values differ, worst at {tuple(map(int, worst))}: "
                     f"{want} {float(e[worst]):.6g}, {got} {float(a[worst]):.6g}", output=k,
                     details={"max_abs_diff": float(np.nanmax(np.abs(a.astype(np.float64) - e)))}))
-    return findings
+    # Each finding says which run showed it, so that its entry's repro runs that one.
+    return [replace(f, details={**f.details, "case": label}) for f in findings]

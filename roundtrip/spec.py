@@ -209,6 +209,9 @@ def _check_chain(spec: ModelSpec) -> None:
     for k, layer in enumerate(spec.layers):
         if layer.inputs != (previous,):
             raise SpecError(f"layers[{k}].inputs", f"a Sequential model is a chain; expected [{previous!r}]")
+        entry = LAYERS[layer.kind]
+        if entry.pick(entry.check_params(layer.p, f"layers[{k}].params")) is not None:
+            raise SpecError(f"layers[{k}]", f"a Sequential model cannot pick one of {layer.kind}'s outputs")
         previous = layer.name
     if spec.outputs[0] != previous:
         raise SpecError("outputs[0]", f"a Sequential model outputs its last layer {previous!r}")

@@ -102,7 +102,8 @@ def _models(draw: Draw, options: Options) -> ModelSpec:
     outputs = tuple(t.name for t in pool if t.name not in used and t.name not in inputs) or (kept[0].name,)
     chain = len(kept) == 1 and len(outputs) == 1 and all(
         la.inputs == ((specs[i - 1].name,) if i else (kept[0].name,)) for i, la in enumerate(specs))
-    sequential = chain and bool(specs) and draw(st.booleans())
+    picks = any(LAYERS[la.kind].pick(LAYERS[la.kind].check_params(la.p, la.name)) is not None for la in specs)
+    sequential = chain and not picks and bool(specs) and draw(st.booleans())
     return ModelSpec(
         inputs=tuple(InputSpec(t.name, t.shape, dynamic) for t in kept),
         layers=tuple(specs),
@@ -155,8 +156,10 @@ def _steps(draw: Draw, options: Options, pool: tuple[Tensor, ...], name: str, mu
     x = pool[-1 - min(where - 3 * most, len(pool) - 1)] if where >= 3 * most else pool[-1]
     site = Site(x, pool, options.max_elements)
     kinds = [k for k in options.layers if STRATEGIES[k].applies(site)] or ["Dropout"]  # Dropout fits anything
-    # The focus kinds that fit are drawn 3 times as often as the rest, crops 7 times.
-    weighted = kinds + [k for k in kinds if k in FOCUS for _ in range(6 if "Crop" in k else 2)]
+    # The focus kinds that fit are drawn more often than the rest, crops most, in proportion to how many kinds
+    # fit (so a wider vocabulary does not crowd them out): with 60 kinds, crops 10 times, the others 5 times.
+    crop, other = max(7, len(kinds) // 6), max(3, len(kinds) // 12)
+    weighted = kinds + [k for k in kinds if k in FOCUS for _ in range((crop if "Crop" in k else other) - 1)]
     kind = draw(st.sampled_from(weighted))
     params, others = STRATEGIES[kind].draw(draw, site)
     return LayerSpec.make(name, kind, (x.name, *others), **params)

@@ -4,6 +4,7 @@ sane types and values.  No timing is asserted: only that each was measured."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def test_the_planted_fault_is_found_and_its_repro_written(ran: tuple[dict[str, A
     assert written and written[0]["example"] >= first["example"]
     entry = next(e for e in planted["entries"] if e["folder"] == written[0]["folder"])
     assert len(entry["size"]) == 3 and all(positive(n) for n in entry["size"]) and entry["layers"] >= 1
-    assert entry["pretty"].startswith("in0 = Input(")
+    assert re.match(r"in\d+ = Input\(", entry["pretty"]), entry["pretty"]  # the reducer may keep in1 of two
 
 
 def test_the_machine_is_described_and_the_json_holds_what_was_printed(

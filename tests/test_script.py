@@ -123,6 +123,41 @@ def test_the_script_builds_the_suites_model(spec: ModelSpec) -> None:
     assert all(np.array_equal(a, b) for a, b in zip(inputs, make_inputs(spec, 2), strict=True))
 
 
+SPECIAL_FORMS = ModelSpec.from_dict({
+    "schema": 1, "seed": 3, "sequential": False,
+    "inputs": [{"name": "in0", "shape": [4, 6], "dynamic": False}],
+    "layers": [
+        {"name": "x1", "kind": "Activation", "inputs": ["in0"], "params": {"activation": "gelu_approximate"}},
+        {"name": "x2", "kind": "MultiHeadAttention", "inputs": ["x1", "in0"], "params": {"num_heads": 2, "key_dim": 3}},
+        {"name": "x3", "kind": "LSTM", "inputs": ["x2"], "params": {"units": 3, "state": 2, "go_backwards": True}},
+        {"name": "x4", "kind": "Bidirectional", "inputs": ["x2"], "params": {"layer": "GRU", "units": 2,
+                                                                            "merge_mode": "sum"}},
+        {"name": "x5", "kind": "Activation", "inputs": ["x4"], "params": {"activation": "threshold"}},
+        {"name": "x6", "kind": "EinsumDense", "inputs": ["x2"], "params": {"output_shape": [4, 2], "bias": True}},
+    ],
+    "outputs": ["x3", "x5", "x6"],
+})
+
+
+def test_the_script_writes_picked_outputs_positional_calls_and_custom_activations() -> None:
+    import keras
+
+    keras.backend.clear_session()
+    model = build_keras(SPECIAL_FORMS)
+    weights = {f"{la.name}/{i}": w for la in SPECIAL_FORMS.layers
+               for i, w in enumerate(model.get_layer(la.name).get_weights())}
+    text = render(keras_source(SPECIAL_FORMS, weights))
+    assert "def gelu_approximate(" in text and "def threshold_half(" in text and "CenterCropReshape" not in text
+    assert "(x1, in0)" in text and "(x2)[2]" in text
+    namespace = run_until_conversion(text)
+    built = namespace["model"]
+    for layer in SPECIAL_FORMS.layers:  # weights too big to write out are drawn: copy the suite's
+        built.get_layer(layer.name).set_weights(model.get_layer(layer.name).get_weights())
+    x = make_inputs(SPECIAL_FORMS, 2)[0]
+    for mine, theirs in zip(model(x), built(x), strict=True):
+        assert np.array_equal(np.asarray(mine), np.asarray(theirs))
+
+
 def test_no_script_reads_a_file_beside_it() -> None:
     for entry in corpus.entries(ROOT):
         text = (entry.folder / "repro.py").read_text()

@@ -5,19 +5,23 @@ from __future__ import annotations
 import ast
 import importlib.util
 import keyword
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from roundtrip.layers import LAYERS
+from roundtrip.layers import LAYERS, named
+from roundtrip.layers import literal as text
 from roundtrip.script.arrays import drawn, fits_inline, literal
 from roundtrip.spec import LayerSpec, ModelSpec
 
 # Names the script uses at its top level: a tensor named so gets a trailing "_".
 TAKEN = {"keras", "tf", "np", "onnx", "ort", "tf2onnx", "model", "onnx_model", "session", "expected", "actual",
-         "signature", "function", "rng", "x", "CenterCropReshape", "os", "tempfile", "path", "layer"}
+         "signature", "function", "rng", "x", "CenterCropReshape", "os", "tempfile", "path", "layer",
+         "gelu_approximate", "threshold_half"}
+# roundtrip.custom's objects, in the order repro.py defines them.
+CUSTOM = ("CenterCropReshape", "gelu_approximate", "threshold_half")
 
 
 def model_lines(spec: ModelSpec) -> list[str]:
@@ -30,9 +34,7 @@ def model_lines(spec: ModelSpec) -> list[str]:
             return [f"model = keras.Sequential([{', '.join(layers)}])"]
         return ["model = keras.Sequential([", *(f"    {item}," for item in layers), "])"]
     lines = [f"{var(i.name)} = keras.Input(shape={i.declared!r}, name={text(i.name)})" for i in spec.inputs]
-    for k, layer in enumerate(spec.layers):
-        args = one_or_list([var(name) for name in layer.inputs])
-        lines.append(f"{var(layer.name)} = {layer_call(layer, k)}({args})")
+    lines += [call_line(layer, k) for k, layer in enumerate(spec.layers)]
     ins = one_or_list([var(i.name) for i in spec.inputs])
     outs = one_or_list([var(o) for o in spec.outputs])
     return [*lines, f"model = keras.Model({ins}, {outs})"]
@@ -58,44 +60,45 @@ def weight_lines(spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> list[str
 
 
 def layer_call(layer: LayerSpec, index: int) -> str:
-    """The Keras layer, as `roundtrip.layers.build_layer` makes it."""
-    params = LAYERS[layer.kind].check_params(layer.p, f"layers[{index}].params")
-    name = f"name={text(layer.name)}"
-    if layer.kind == "Activation":
-        if params["activation"] == "softmax":
-            return f"keras.layers.Softmax(axis={params['axis']!r}, {name})"
-        return f"keras.layers.Activation({text(params['activation'])}, {name})"
-    if layer.kind == "CenterCropReshape":
-        return f"CenterCropReshape(height={params['height']!r}, width={params['width']!r}, {name})"
-    if LAYERS[layer.kind].build is not None:
-        raise ValueError(f"{layer.kind} has a builder of its own that repro.py does not know how to write")
-    args = "".join(f"{key}={text(value)}, " for key, value in params.items())
-    return f"keras.layers.{layer.kind}({args}{name})"
+    """The Keras layer, as `roundtrip.layers.build_layer` makes it (the same expression)."""
+    entry = LAYERS[layer.kind]
+    return named(entry.expression(layer.kind, entry.check_params(layer.p, f"layers[{index}].params")), layer.name)
+
+
+def call_line(layer: LayerSpec, index: int) -> str:
+    """`x = Layer(...)(inputs)` as `roundtrip.build.apply` calls it."""
+    entry = LAYERS[layer.kind]
+    names = [var(name) for name in layer.inputs]
+    args = ", ".join(names) if entry.positional else one_or_list(names)
+    pick = entry.pick(entry.check_params(layer.p, f"layers[{index}].params"))
+    return f"{var(layer.name)} = {layer_call(layer, index)}({args})" + ("" if pick is None else f"[{pick}]")
+
+
+def custom_names(spec: ModelSpec) -> list[str]:
+    """The suite's custom objects (roundtrip.custom) that the spec's layer expressions name, in file order."""
+    words = set(re.findall(r"\w+", " ".join(layer_call(la, k) for k, la in enumerate(spec.layers))))
+    return [name for name in CUSTOM if name in words]
 
 
 def uses_custom_layer(spec: ModelSpec) -> bool:
-    return any(layer.kind == "CenterCropReshape" for layer in spec.layers)
+    return bool(custom_names(spec))
 
 
-def custom_layer_source() -> str:
-    """CenterCropReshape's class statement, read from roundtrip/custom.py's text (importing the module would
-    import TensorFlow), under the registration decorator."""
+def custom_layer_source(names: Sequence[str] = ("CenterCropReshape",)) -> str:
+    """The named classes and functions of roundtrip/custom.py, read from its text (importing the module
+    would import TensorFlow), each under its registration decorator."""
     found = importlib.util.find_spec("roundtrip.custom")
     assert found is not None and found.origin is not None, "roundtrip.custom is missing"
     source_text = Path(found.origin).read_text()
-    node = next(n for n in ast.parse(source_text).body if isinstance(n, ast.ClassDef) and n.name == "CenterCropReshape")
-    segment = ast.get_source_segment(source_text, node)  # from the `class` line: decorators are not part of it
-    assert segment is not None
-    return '@keras.saving.register_keras_serializable(package="roundtrip")\n' + segment
+    parts = []
+    for node in ast.parse(source_text).body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.name in names:
+            segment = ast.get_source_segment(source_text, node)  # from `class`/`def`: decorators are not part of it
+            assert segment is not None
+            parts.append('@keras.saving.register_keras_serializable(package="roundtrip")\n' + segment)
+    return "\n\n\n".join(parts)
 
 
-def text(value: Any) -> str:
-    """A Python literal: repr, with plain strings in double quotes."""
-    if isinstance(value, str) and '"' not in value and "\\" not in repr(value):
-        return f'"{value}"'
-    if isinstance(value, tuple):
-        return "(" + ", ".join(text(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(value)
 
 
 def var(name: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,7 @@ def keras_to_onnx(src: Source) -> list[str]:
                     "from roundtrip.spec import ModelSpec"]
     lines = [*sorted_imports(imports), ""]
     if keras_text.uses_custom_layer(spec):
-        lines += [custom_layer(), "", ""]
+        lines += [custom_layer(keras_text.custom_names(spec)), "", ""]
     lines += keras_text.model_lines(spec) + keras_text.weight_lines(spec, src.weights)
     names = [keras_text.var(f"x_{i.name}") if len(spec.inputs) > 1 else "x" for i in spec.inputs]
     runs = (finding.stage in (Stage.BUILD, Stage.RUN, Stage.COMPARE) or path == "keras-export"
@@ -183,9 +184,9 @@ def conversion(spec: ModelSpec, path: str, opset: int, upstream: bool) -> list[s
     return lines
 
 
-def custom_layer() -> str:
-    """The custom layer's class, its annotations dropped (the script imports no typing)."""
-    tree = ast.parse(keras_text.custom_layer_source())
+def custom_layer(names: Sequence[str] = ("CenterCropReshape",)) -> str:
+    """The custom objects' source, annotations dropped (the script imports no typing)."""
+    tree = ast.parse(keras_text.custom_layer_source(names))
     for node in ast.walk(tree):
         if isinstance(node, ast.arg):
             node.annotation = None

@@ -1,0 +1,79 @@
+"""The vocabulary against Keras' own lists: every layer class of keras.layers is drawn or left out with a
+reason, every function of keras.activations is drawn (or said why not), and 3000 draws reach every kind;
+a drawn model of every kind builds and runs in Keras at the shapes its spec declares."""
+
+from __future__ import annotations
+
+import collections
+import inspect
+
+import keras
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import strategies
+from roundtrip import LAYERS, ModelSpec
+from roundtrip.build import build_keras, shape_mismatches
+from roundtrip.layers import ACTIVATIONS, CUSTOM_ACTIVATIONS, LEFT_OUT
+from strategies.layers import NOT_DRAWN
+
+NOT_ACTIVATIONS = {"get", "serialize", "deserialize"}
+
+
+def keras_layer_classes() -> set[str]:
+    return {name for name, obj in vars(keras.layers).items()
+            if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)}
+
+
+def test_every_keras_layer_class_is_drawn_or_left_out_with_a_reason() -> None:
+    keras_names = keras_layer_classes()
+    ours = set(LAYERS) - {"CenterCropReshape"}  # the suite's own custom layer
+    assert not ours - keras_names, f"kinds that keras.layers lacks: {sorted(ours - keras_names)}"
+    assert not ours & set(LEFT_OUT), f"both drawn and left out: {sorted(ours & set(LEFT_OUT))}"
+    unaccounted = keras_names - ours - set(LEFT_OUT)
+    assert not unaccounted, f"keras.layers classes neither in LAYERS nor in LEFT_OUT: {sorted(unaccounted)}"
+    assert not set(LEFT_OUT) - keras_names, f"LEFT_OUT names what Keras lacks: {sorted(set(LEFT_OUT) - keras_names)}"
+    assert all(reason.strip() for reason in LEFT_OUT.values())
+    assert len(LAYERS) >= 75, len(LAYERS)
+
+
+def test_every_keras_activation_is_in_the_vocabulary() -> None:
+    keras_names = {name for name, obj in vars(keras.activations).items()
+                   if callable(obj) and not name.startswith("_") and name not in NOT_ACTIVATIONS}
+    assert keras_names <= set(ACTIVATIONS), sorted(keras_names - set(ACTIVATIONS))
+    assert set(ACTIVATIONS) - keras_names == {"gelu_approximate"}, "only GELU's approximation is the suite's own"
+    assert set(CUSTOM_ACTIVATIONS) <= set(ACTIVATIONS) and set(NOT_DRAWN) <= set(ACTIVATIONS)
+
+
+def draw_specs(count: int, **options: object) -> list[ModelSpec]:
+    specs: list[ModelSpec] = []
+
+    @settings(max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(strategies.keras_models(**options))  # type: ignore[arg-type]
+    def collect(spec: ModelSpec) -> None:
+        specs.append(spec)
+
+    collect()
+    return specs
+
+
+def test_3000_draws_reach_every_kind_and_600_of_activations_every_activation() -> None:
+    specs = draw_specs(3000)
+    kinds = collections.Counter(la.kind for spec in specs for la in spec.layers)
+    activations = {la.p["activation"] for spec in draw_specs(600, layers=["Activation"]) for la in spec.layers}
+    assert len(specs) == 3000
+    assert not set(LAYERS) - set(kinds), f"never drawn: {sorted(set(LAYERS) - set(kinds))}"
+    wanted = set(ACTIVATIONS) - set(NOT_DRAWN)
+    assert not wanted - activations, f"activations never drawn: {sorted(wanted - activations)}"
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_models_of_each_kind_build_and_run_at_their_declared_shapes(kind: str) -> None:
+    specs = [s for rank in (2, 3, 4, 5)
+             for s in draw_specs(6, layers=[kind], input_ranks=[rank], max_layers=2, max_inputs=2)
+             if any(la.kind == kind for la in s.layers)]
+    assert specs, f"no drawn spec used {kind}"
+    for spec in specs:
+        model = build_keras(spec)
+        assert shape_mismatches(spec, model, 2) == [], spec.pretty()
+    keras.backend.clear_session()
