@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,27 @@ def build_keras(spec: ModelSpec) -> Any:
 
     The batch dim is always None; spatial dims are None on dynamic inputs.  Every weight is set from
     `spec.seed` and the layer's position, so the same spec builds bitwise the same model."""
+    with dtype_policy(spec.dtype):
+        model = _build(spec)
+    _set_weights(spec, model)
+    return model
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy set to `name` while layers are made (a worker builds many models: it
+    is put back after)."""
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def _build(spec: ModelSpec) -> Any:
     import keras
 
     if spec.sequential:
@@ -26,7 +49,6 @@ def build_keras(spec: ModelSpec) -> Any:
             tensors[layer.name] = apply(layer, _layer(layer), [tensors[name] for name in layer.inputs])
         model = keras.Model(_one_or_list([tensors[i.name] for i in spec.inputs]),
                             _one_or_list([tensors[o] for o in spec.outputs]), name="roundtrip")
-    _set_weights(spec, model)
     return model
 
 

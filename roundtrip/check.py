@@ -60,9 +60,15 @@ def _prepare(job: Job, report: Report) -> tuple[ModelSpec, Any, Outcome]:
     for batch, sizes in plan_cases(spec):
         inputs = make_inputs(spec, batch, sizes)
         cases.append(Case(batch, sizes, inputs, run_keras(model, inputs)))
-    weights = {f"{layer.name}/{i}": w for layer in spec.layers
+    weights = {f"{layer.name}/{i}": plain(w) for layer in spec.layers
                for i, w in enumerate(model.get_layer(layer.name).get_weights())}
     return spec, model, Outcome([], cases, None, weights)
+
+
+def plain(array: np.ndarray) -> np.ndarray:
+    """bfloat16 weights as float32 (which holds them exactly): numpy and repro.py know no bfloat16; Keras
+    casts them back when they are set."""
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
 
 
 def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcome:
@@ -191,7 +197,8 @@ def first_differing(spec: ModelSpec, inputs: list[np.ndarray], run: RunProbe) ->
     as Polygraphy's reducer does).  None when neither finds one."""
     if not spec.layers:
         return None
-    probe = ModelSpec(spec.inputs, spec.layers, tuple(layer.name for layer in spec.layers), spec.seed)
+    probe = ModelSpec(spec.inputs, spec.layers, tuple(layer.name for layer in spec.layers), spec.seed,
+                      dtype=spec.dtype)
     found = _differing(probe, inputs, run)
     if found:
         return found

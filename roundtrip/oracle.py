@@ -28,14 +28,19 @@ ATOL = 1e-4
 # ten of its eps is the same margin over rounding that 1e-4 is for float32 reductions, still far below
 # the size of a real bug.
 RTOL16 = ATOL16 = 1e-2
+# bfloat16 keeps 8 bits (eps = 7.8e-3): ten of its eps, likewise.
+RTOL_BF16 = ATOL_BF16 = 8e-2
+# The tolerance follows the lower precision of the two sides (a float16 model's outputs against float32 ones
+# are judged as float16).
+TOLERANCES = {"bfloat16": (RTOL_BF16, ATOL_BF16), "float16": (RTOL16, ATOL16)}
 
 
 def close(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """Elementwise: within tolerance (NaN only matches NaN)."""
     finite = np.abs(expected[np.isfinite(expected)])
     scale = max(1.0, float(finite.max())) if finite.size else 1.0
-    half = np.float16 in (actual.dtype, expected.dtype)
-    rtol, atol = (RTOL16, ATOL16) if half else (RTOL, ATOL)
+    names = {actual.dtype.name, expected.dtype.name}
+    rtol, atol = next((TOLERANCES[n] for n in TOLERANCES if n in names), (RTOL, ATOL))
     a, e = actual.astype(np.float64), expected.astype(np.float64)
     return np.isclose(a, e, rtol=rtol, atol=atol * scale, equal_nan=True)  # type: ignore[no-any-return]
 

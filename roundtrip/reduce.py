@@ -123,8 +123,9 @@ def parameter_steps(spec: Spec) -> list[Spec]:
     - a float that is not 0.0 moves to 0.0; strings and booleans move only to their default;
     - each input dim (ModelSpec InputSpec.shape, GraphSpec.input_shape) moves to 1, d // 2, d - 1;
     - a dynamic input becomes not dynamic.
-    `seed`, `sequential`, `opset` and `dtype` are left alone.  Only candidates that validate, each once,
-    never the spec itself."""
+    - a model's dtype policy moves to float32 (the bug then is not the policy's).
+    `seed`, `sequential`, `opset` and a graph's `dtype` are left alone.  Only candidates that validate, each
+    once, never the spec itself."""
     steps = _model_params(spec) if isinstance(spec, ModelSpec) else _graph_params(spec)
     return _distinct(spec, steps)
 
@@ -140,6 +141,8 @@ def _model_params(spec: ModelSpec) -> Iterator[ModelSpec | None]:
         entry = LAYERS.get(la.kind)
         for params in _param_moves(la.params, entry.params if entry else {}):
             yield with_layer(k, LayerSpec(la.name, la.kind, la.inputs, params))
+    if spec.dtype != "float32":
+        yield ModelSpec(spec.inputs, spec.layers, spec.outputs, spec.seed, spec.sequential)
     for j, i in enumerate(spec.inputs):
         if i.dynamic:
             yield with_input(j, InputSpec(i.name, i.shape, False))
@@ -217,7 +220,7 @@ def _model(spec: ModelSpec, inputs: tuple[InputSpec, ...], layers: tuple[LayerSp
     """`spec` with these inputs, layers and outputs (its seed and `sequential` kept), or None when that is
     invalid (building it raised SpecError)."""
     try:
-        return ModelSpec(inputs, layers, outputs, spec.seed, spec.sequential)
+        return ModelSpec(inputs, layers, outputs, spec.seed, spec.sequential, spec.dtype)
     except SpecError:
         return None
 

@@ -19,6 +19,8 @@ __all__ = ["SCHEMA_VERSION", "Dim", "InputSpec", "LayerSpec", "ModelSpec", "Shap
            "Value", "numel", "shown"]
 
 SCHEMA_VERSION = 1
+# Keras dtype policies a model is drawn with (float32 first: examples shrink to it).
+DTYPES = ("float32", "float16", "bfloat16", "mixed_float16", "float64")
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -67,13 +69,15 @@ class ModelSpec:
     """A model: inputs, layers in topological order, and the names of the output tensors.
 
     `seed` drives the weights and the input values.  `sequential` asks for a `keras.Sequential`
-    (only valid for a single-input, single-output chain)."""
+    (only valid for a single-input, single-output chain).  `dtype` is the model's Keras dtype policy
+    (one of DTYPES): every layer computes in it; the inputs stay float32 and are cast by the layers."""
 
     inputs: tuple[InputSpec, ...]
     layers: tuple[LayerSpec, ...]
     outputs: tuple[str, ...]
     seed: int = 0
     sequential: bool = False
+    dtype: str = "float32"
     _shapes: dict[str, tuple[Shape, Shape]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +96,7 @@ class ModelSpec:
         """Concrete shapes (without batch) of every tensor for other input sizes.  Raises SpecError
         when a layer is invalid at those sizes."""
         inputs = tuple(InputSpec(i.name, tuple(sizes.get(i.name, i.shape)), False) for i in self.inputs)
-        spec = ModelSpec(inputs, self.layers, self.outputs, self.seed, self.sequential)
+        spec = ModelSpec(inputs, self.layers, self.outputs, self.seed, self.sequential, self.dtype)
         return {name: c for name, (_, c) in spec._shapes.items()}  # type: ignore[misc]
 
     @property
@@ -108,7 +112,8 @@ class ModelSpec:
         for layer in self.layers:
             lines.append(f"{layer.name} = {layer.call_text()}" + self._comment(layer.name))
         kind = "Sequential" if self.sequential else "Model"
-        lines.append(f"{kind}(outputs=[{', '.join(self.outputs)}])   # seed={self.seed}")
+        policy = f", dtype policy {self.dtype}" if self.dtype != "float32" else ""
+        lines.append(f"{kind}(outputs=[{', '.join(self.outputs)}])   # seed={self.seed}{policy}")
         width = max(len(line.split("   #")[0]) for line in lines)
         return "\n".join(_align(line, width) for line in lines)
 
@@ -120,7 +125,8 @@ class ModelSpec:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        policy = {"dtype": self.dtype} if self.dtype != "float32" else {}  # older entries read the same
+        return policy | {
             "schema": SCHEMA_VERSION,
             "seed": self.seed,
             "sequential": self.sequential,
@@ -185,6 +191,8 @@ def _infer(spec: ModelSpec) -> dict[str, tuple[Shape, Shape]]:
         except ShapeError as e:
             shown = concrete[0] if len(concrete) == 1 else concrete
             raise SpecError(where, f"{layer.call_text()} is invalid on {shown}: {e}") from None
+    if spec.dtype not in DTYPES:
+        raise SpecError("dtype", f"want one of {list(DTYPES)}, got {spec.dtype!r}")
     if not spec.outputs:
         raise SpecError("outputs", "a model needs at least one output")
     for j, out in enumerate(spec.outputs):
@@ -223,7 +231,7 @@ def _parse(data: Any) -> ModelSpec:
     version = obj.get("schema")
     if version != SCHEMA_VERSION:
         raise SpecError("schema", f"unsupported schema version {version!r} (this build reads {SCHEMA_VERSION})")
-    _no_extra(obj, {"schema", "seed", "sequential", "inputs", "layers", "outputs"}, "spec")
+    _no_extra(obj, {"schema", "seed", "sequential", "dtype", "inputs", "layers", "outputs"}, "spec")
     seed = _want(obj.get("seed", 0), int, "seed")
     sequential = _want(obj.get("sequential", False), bool, "sequential")
     inputs = []
@@ -250,7 +258,8 @@ def _parse(data: Any) -> ModelSpec:
     outputs = _want(obj.get("outputs"), list, "outputs")
     for j, s in enumerate(outputs):
         _want(s, str, f"outputs[{j}]")
-    return ModelSpec(tuple(inputs), tuple(layers), tuple(outputs), seed, sequential)
+    dtype = _want(obj.get("dtype", "float32"), str, "dtype")
+    return ModelSpec(tuple(inputs), tuple(layers), tuple(outputs), seed, sequential, dtype)
 
 
 def _want(value: Any, kind: type, path: str) -> Any:

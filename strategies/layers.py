@@ -448,6 +448,15 @@ def batch_norm(draw: Draw, site: Site) -> dict[str, Any]:
 
 NOT_DRAWN = ("glu",)  # see activation()
 
+# Kinds that TensorFlow 2.21's CPU kernels cannot run under a dtype policy, so that the Keras reference
+# itself fails (seen 2026-12-03): no float16 or float64 kernel for AvgPool3D/MaxPool3D, and the orthogonal
+# initializer of the recurrent kernels calls Qr, which has no bfloat16 kernel.
+_POOL3D = ("AveragePooling3D", "MaxPooling3D", "AdaptiveAveragePooling3D", "AdaptiveMaxPooling3D")
+NOT_IN_POLICY = {
+    "float16": _POOL3D, "mixed_float16": _POOL3D, "float64": _POOL3D,
+    "bfloat16": ("SimpleRNN", "LSTM", "GRU", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D"),
+}
+
 
 @unary(always)
 def activation(draw: Draw, site: Site) -> dict[str, Any]:

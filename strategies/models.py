@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from roundtrip import LAYERS, InputSpec, LayerSpec, ModelSpec, make_inputs
-from strategies.layers import FOCUS, STRATEGIES, Draw, Site, Tensor
+from roundtrip.spec import DTYPES
+from strategies.layers import FOCUS, NOT_IN_POLICY, STRATEGIES, Draw, Site, Tensor
 
 SEEDS = st.integers(0, 2**32 - 1)
 
@@ -26,6 +27,7 @@ class Options:
     dynamic_spatial: bool | None
     max_elements: int
     max_dim: int
+    dtypes: tuple[str, ...]
 
 
 def keras_models(
@@ -38,6 +40,7 @@ def keras_models(
     dynamic_spatial: bool | None = None,
     max_elements: int = 2048,
     max_dim: int = 8,
+    dtypes: Sequence[str] = DTYPES,
 ) -> st.SearchStrategy[ModelSpec]:
     """Specs of Keras models: one or more inputs, a DAG of layers, every dangling tensor an output.
 
@@ -50,9 +53,11 @@ def keras_models(
     - dynamic_spatial: declare spatial dims None in Keras (True), never (False), or draw it (None).
     - max_elements: the most elements any tensor has, the batch excluded.
     - max_dim: the largest spatial dim of an input.
+    - dtypes: the Keras dtype policies to draw from (`roundtrip.spec.DTYPES`); float32, when it is one of
+      them, is drawn half of the time.
 
     Examples shrink towards fewer layers, one input, smaller dims and channel counts, each layer's
-    simplest parameters (no crop, window 1, stride 1, 'valid'), static shapes and seed 0.
+    simplest parameters (no crop, window 1, stride 1, 'valid'), static shapes, seed 0 and float32.
     """
     kinds = tuple(LAYERS) if layers is None else tuple(layers)
     _check(isinstance(min_layers, int) and min_layers >= 0, f"min_layers={min_layers!r} must be an int >= 0")
@@ -65,10 +70,12 @@ def keras_models(
     _check(isinstance(max_inputs, int) and max_inputs >= 1, f"max_inputs={max_inputs!r} must be an int >= 1")
     _check(dynamic_spatial in (None, True, False), f"dynamic_spatial={dynamic_spatial!r} must be a bool or None")
     _check(isinstance(max_dim, int) and max_dim >= 1, f"max_dim={max_dim!r} must be an int >= 1")
+    _check(bool(dtypes) and all(d in DTYPES for d in dtypes),
+           f"dtypes={dtypes!r} must be a non-empty subset of {DTYPES}")
     _check(isinstance(max_elements, int) and max_elements >= 2 ** max(input_ranks),
            f"max_elements={max_elements!r} must be an int >= {2 ** max(input_ranks)} for input_ranks={input_ranks!r}")
     options = Options(min_layers, max_layers, kinds, tuple(input_ranks), max_inputs, dynamic_spatial,
-                      max_elements, max_dim)
+                      max_elements, max_dim, tuple(dtypes))
     return _models(options)
 
 
@@ -110,7 +117,22 @@ def _models(draw: Draw, options: Options) -> ModelSpec:
         outputs=outputs,
         seed=draw(SEEDS),
         sequential=sequential,
+        dtype=draw(_policies(_policies_for(options.dtypes, {la.kind for la in specs}))),
     )
+
+
+def _policies_for(dtypes: tuple[str, ...], kinds: set[str]) -> tuple[str, ...]:
+    """The policies under which every drawn kind runs in Keras (drawn last, so that the layers shrink as
+    they would without it); float32 when none of those asked for is."""
+    return tuple(d for d in dtypes if not kinds & set(NOT_IN_POLICY.get(d, ()))) or ("float32",)
+
+
+def _policies(dtypes: tuple[str, ...]) -> st.SearchStrategy[str]:
+    """float32 (first, so examples shrink to it) half of the time, when allowed; the others evenly."""
+    others = [d for d in dtypes if d != "float32"]
+    if "float32" not in dtypes or not others:
+        return st.sampled_from(dtypes)
+    return st.sampled_from(["float32"] * len(others) + others)
 
 
 def _draw_inputs(draw: Draw, options: Options, dynamic: bool) -> list[Tensor]:
@@ -157,8 +179,8 @@ def _steps(draw: Draw, options: Options, pool: tuple[Tensor, ...], name: str, mu
     site = Site(x, pool, options.max_elements)
     kinds = [k for k in options.layers if STRATEGIES[k].applies(site)] or ["Dropout"]  # Dropout fits anything
     # The focus kinds that fit are drawn more often than the rest, crops most, in proportion to how many kinds
-    # fit (so a wider vocabulary does not crowd them out): with 60 kinds, crops 10 times, the others 5 times.
-    crop, other = max(7, len(kinds) // 6), max(3, len(kinds) // 12)
+    # fit (so a wider vocabulary does not crowd them out): with 60 kinds, crops 20 times, the others 10 times.
+    crop, other = max(7, len(kinds) // 3), max(3, len(kinds) // 6)
     weighted = kinds + [k for k in kinds if k in FOCUS for _ in range((crop if "Crop" in k else other) - 1)]
     kind = draw(st.sampled_from(weighted))
     params, others = STRATEGIES[kind].draw(draw, site)

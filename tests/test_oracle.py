@@ -62,3 +62,17 @@ def test_graph_findings_report_checker_errors() -> None:
     broken.graph.node[0].input[0] = "nowhere"
     (finding,) = graph_findings("p", broken)
     assert (finding.stage, finding.symptom) == (Stage.CHECK, Symptom.EXCEPTION)
+
+
+def test_tolerance_follows_the_lower_precision_of_the_two_sides() -> None:
+    import ml_dtypes
+
+    expected = np.array([1.0, 2.0, 4.0], np.float32)
+    off = expected * (1 + 5e-3)  # 0.5%: beyond float32's tolerance, within float16's and bfloat16's
+    assert not close(off, expected).all()
+    assert close(off.astype(np.float16), expected).all()
+    assert close(off.astype(ml_dtypes.bfloat16), expected.astype(ml_dtypes.bfloat16)).all()
+    far = expected * 1.05  # 5%: beyond float16's, within bfloat16's
+    assert not close(far.astype(np.float16), expected).all()
+    assert close(far.astype(ml_dtypes.bfloat16), expected).all()
+    assert not close((expected * 1.5).astype(ml_dtypes.bfloat16), expected).all()

@@ -100,7 +100,7 @@ def test_minimal_dynamic_crop_keeps_only_what_it_needs() -> None:
 def test_focus_layers_each_appear_in_at_least_5_percent_of_500_specs() -> None:
     specs: list[ModelSpec] = []
 
-    @settings(max_examples=500)
+    @settings(max_examples=500, derandomize=True, database=None)  # the same 500 on every run
     @given(strategies.keras_models())
     def collect(spec: ModelSpec) -> None:
         specs.append(spec)

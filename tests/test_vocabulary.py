@@ -15,7 +15,8 @@ import strategies
 from roundtrip import LAYERS, ModelSpec
 from roundtrip.build import build_keras, shape_mismatches
 from roundtrip.layers import ACTIVATIONS, CUSTOM_ACTIVATIONS, LEFT_OUT
-from strategies.layers import NOT_DRAWN
+from roundtrip.spec import DTYPES
+from strategies.layers import NOT_DRAWN, NOT_IN_POLICY
 
 NOT_ACTIVATIONS = {"get", "serialize", "deserialize"}
 
@@ -65,6 +66,8 @@ def test_3000_draws_reach_every_kind_and_600_of_activations_every_activation() -
     assert not set(LAYERS) - set(kinds), f"never drawn: {sorted(set(LAYERS) - set(kinds))}"
     wanted = set(ACTIVATIONS) - set(NOT_DRAWN)
     assert not wanted - activations, f"activations never drawn: {sorted(wanted - activations)}"
+    policies = collections.Counter(spec.dtype for spec in specs)
+    assert set(policies) == set(DTYPES) and policies["float32"] > len(specs) / 3, policies
 
 
 @pytest.mark.parametrize("kind", sorted(LAYERS))
@@ -76,4 +79,18 @@ def test_models_of_each_kind_build_and_run_at_their_declared_shapes(kind: str) -
     for spec in specs:
         model = build_keras(spec)
         assert shape_mismatches(spec, model, 2) == [], spec.pretty()
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize("policy", DTYPES)
+def test_models_under_each_dtype_policy_build_and_compute_in_it(policy: str) -> None:
+    specs = draw_specs(25, dtypes=[policy], max_layers=4)
+    assert all(spec.dtype == policy for spec in specs)
+    compute = {"mixed_float16": "float16"}.get(policy, policy)
+    for spec in specs:
+        assert not {la.kind for la in spec.layers} & set(NOT_IN_POLICY.get(policy, ())), spec.pretty()
+        model = build_keras(spec)
+        assert shape_mismatches(spec, model, 2) == [], spec.pretty()
+        assert all(model.get_layer(la.name).compute_dtype == compute for la in spec.layers), spec.pretty()
+    assert keras.config.dtype_policy().name == "float32", "building put the global policy back"
     keras.backend.clear_session()

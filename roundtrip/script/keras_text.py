@@ -25,7 +25,12 @@ CUSTOM = ("CenterCropReshape", "gelu_approximate", "threshold_half")
 
 
 def model_lines(spec: ModelSpec) -> list[str]:
-    """Statements that make `model`."""
+    """Statements that make `model` (under the spec's dtype policy, when it is not float32)."""
+    policy = [f"keras.config.set_dtype_policy({text(spec.dtype)})"] if spec.dtype != "float32" else []
+    return policy + _model_lines(spec)
+
+
+def _model_lines(spec: ModelSpec) -> list[str]:
     if spec.sequential:
         first = spec.inputs[0]
         layers = [f"keras.Input(shape={first.declared!r}, name={text(first.name)})"]
