@@ -54,6 +54,7 @@ if str(ROOT) not in sys.path:  # run as a script: roundtrip, strategies and test
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+PARTS = ("raw", "properties", "scaling", "memory", "planted")
 RAW_PATH = "tf2onnx-function"
 PROPERTIES: tuple[tuple[str, str], ...] = (  # (Keras -> ONNX path, ONNX -> Keras converter or "")
     ("tf2onnx-function", ""), ("tf2onnx-keras", ""), ("keras-export", ""), ("tf2onnx-function", "onnx2keras"))
@@ -82,6 +83,7 @@ class Plan:
     wait_spare: bool = True  # the timing starts once the pool's warm spare has imported TensorFlow
     wait_idle: float = 120.0  # before each part, wait up to so many seconds for others' processes to quieten
     seed: int = 20261121
+    parts: tuple[str, ...] = PARTS  # which parts run (in this order whatever the order given)
 
     @staticmethod
     def full(examples: int | None = None, workers: int = 2) -> Plan:
@@ -650,23 +652,29 @@ def run(plan: Plan, out: Path | None = None, say: Callable[[str], None] = print,
         result["specs"] = {"drawn": len(specs), "distinct": len({(s.to_json(), o) for s, o in specs}),
                            "throughput": len(throughput), "draw_seconds": round(time.perf_counter() - t, 2)}
         timeout = plan.budget * len(PROPERTIES) + 1200
-        result["raw"] = part("raw", lambda: in_processes(
-            [(raw_loop, (throughput, RAW_PATH, plan))], workdir, timeout)[0])
-        corpus_copy = str(copy_corpus(workdir / "properties"))
-        result["properties"] = part("properties", lambda: in_processes(
-            [(properties_part, (throughput, corpus_copy, plan))], workdir, timeout)[0])
-        raw_rate = result["raw"]["models_per_second"]
-        result["overhead"] = {name: round(raw_rate / rate, 2) if (rate := loop["models_per_second"]) else None
-                              for name, loop in result["properties"]["loops"].items()}
-        result["scaling"] = part("scaling", lambda: [scaling(throughput, k, workdir, plan)
-                                                     for k in sorted({1, plan.workers})])
-        memory_copy = str(copy_corpus(workdir / "memory"))
-        result["memory"] = part("memory", lambda: in_processes(
-            [(memory_part, (specs[:plan.memory_examples], memory_copy, plan))],
-            workdir, plan.memory_budget + 1200)[0])
-        planted_root = str(workdir / "planted")
-        result["planted"] = part("planted", lambda: in_processes(
-            [(planted_part, (PLANTED_PATH, planted_root, plan))], workdir, 1800)[0])
+        if "raw" in plan.parts:
+            result["raw"] = part("raw", lambda: in_processes(
+                [(raw_loop, (throughput, RAW_PATH, plan))], workdir, timeout)[0])
+        if "properties" in plan.parts:
+            corpus_copy = str(copy_corpus(workdir / "properties"))
+            result["properties"] = part("properties", lambda: in_processes(
+                [(properties_part, (throughput, corpus_copy, plan))], workdir, timeout)[0])
+        if "raw" in plan.parts and "properties" in plan.parts:
+            raw_rate = result["raw"]["models_per_second"]
+            result["overhead"] = {name: round(raw_rate / rate, 2) if (rate := loop["models_per_second"]) else None
+                                  for name, loop in result["properties"]["loops"].items()}
+        if "scaling" in plan.parts:
+            result["scaling"] = part("scaling", lambda: [scaling(throughput, k, workdir, plan)
+                                                         for k in sorted({1, plan.workers})])
+        if "memory" in plan.parts:
+            memory_copy = str(copy_corpus(workdir / "memory"))
+            result["memory"] = part("memory", lambda: in_processes(
+                [(memory_part, (specs[:plan.memory_examples], memory_copy, plan))],
+                workdir, plan.memory_budget + 1200)[0])
+        if "planted" in plan.parts:
+            planted_root = str(workdir / "planted")
+            result["planted"] = part("planted", lambda: in_processes(
+                [(planted_part, (PLANTED_PATH, planted_root, plan))], workdir, 1800)[0])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["seconds"] = round(time.perf_counter() - began, 1)
@@ -675,12 +683,21 @@ def run(plan: Plan, out: Path | None = None, say: Callable[[str], None] = print,
         say(line)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        suffix = "" if plan.mode == "full" else f"-{plan.mode}"
+        suffix = ("" if plan.mode == "full" else f"-{plan.mode}") + (
+            "" if plan.parts == PARTS else "-" + "-".join(plan.parts))
         target = out / f"{datetime.date.today().isoformat()}{suffix}.json"
         target.write_text(json.dumps(result, indent=1) + "\n")
         say(f"written: {target}")
         result["written_to"] = str(target)
     return result
+
+
+def timed_loops(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, loop) of every timed loop of the parts that ran."""
+    loops = [("raw", result["raw"])] if "raw" in result else []
+    loops += [("property " + k, v) for k, v in result.get("properties", {"loops": {}})["loops"].items()]
+    loops += [(f"scaling x{s['workers']}", s) for s in result.get("scaling", [])]
+    return loops + ([("memory", result["memory"]["loop"])] if "memory" in result else [])
 
 
 def notes(result: dict[str, Any]) -> list[str]:
@@ -690,19 +707,16 @@ def notes(result: dict[str, Any]) -> list[str]:
     if plan["mode"] == "quick":
         found.append("a quick run: the spares start during the timed loops and new findings are written unconfirmed; "
                      "it is for trying the benchmark out, its figures are not for comparing")
-    cut = [name for name, loop in [("raw", result["raw"]), *result["properties"]["loops"].items(),
-                                   *((f"scaling x{s['workers']}", s) for s in result["scaling"]),
-                                   ("memory", result["memory"]["loop"])] if loop["cut"]]
+    loops = timed_loops(result)
+    cut = [name for name, loop in loops if loop["cut"]]
     if cut:
         found.append(f"cut by their time budget ({plan['budget']:.0f} s a loop, {plan['memory_budget']:.0f} s for "
                      f"memory): {', '.join(cut)}; their rates are over the examples they ran")
-    loops = [("raw", result["raw"]), *(("property " + k, v) for k, v in result["properties"]["loops"].items()),
-             *((f"scaling x{s['workers']}", s) for s in result["scaling"]), ("memory", result["memory"]["loop"])]
     busy = {name: loop["cpu"]["others"] for name, loop in loops if loop["cpu"]["others"] >= 0.05}
     if busy:
         found.append("other processes took a share of the machine's CPU: " + ", ".join(
             f"{v:.0%} during {k}" for k, v in busy.items()) + "; those figures are lower than on an idle machine")
-    errors = [name for name, loop in result["properties"]["loops"].items() if loop["errors"]]
+    errors = [name for name, loop in result.get("properties", {"loops": {}})["loops"].items() if loop["errors"]]
     if errors:
         found.append(f"the suite raised SuiteError in: {', '.join(errors)} (counted, not timed apart)")
     if result["machine"]["git"]["engine_files_changed"]:
@@ -712,10 +726,26 @@ def notes(result: dict[str, Any]) -> list[str]:
 
 
 def table(r: dict[str, Any]) -> list[str]:
-    m, plan, raw, props = r["machine"], r["plan"], r["raw"], r["properties"]
+    m, plan = r["machine"], r["plan"]
     code = f"git {m['git']['commit'] or '-'}" + (f"; {r['label']}" if r["label"] else "")
     lines = ["", f"roundtrip benchmark {r['date']} ({plan['mode']}, seed {plan['seed']}, {r['seconds']:.0f} s; {code})",
-             machine_line(m), "",
+             machine_line(m)]
+    if "raw" in r or "properties" in r:
+        lines += throughput_lines(r)
+    if "scaling" in r:
+        lines += scaling_lines(r)
+    if "memory" in r:
+        lines += memory_lines(r)
+    if "planted" in r:
+        lines += planted_lines(r)
+    lines += ["", "parts: " + ", ".join(f"{k} {v['seconds']:.0f} s (others {v['others_cpu_share']:.0%} of the CPU)"
+                                        for k, v in r["parts"].items())]
+    return lines + [f"note: {n}" for n in r["notes"]]
+
+
+def throughput_lines(r: dict[str, Any]) -> list[str]:
+    raw, props = r.get("raw"), r.get("properties", {"loops": {}, "corpus_signatures": 0})
+    lines = ["",
              f"1-3. throughput over the same {r['specs']['throughput']} specs (drawn {r['specs']['drawn']}, "
              f"{r['specs']['distinct']} distinct), opsets 13-18; properties against a corpus copy of "
              f"{props['corpus_signatures']} signatures",
@@ -728,10 +758,12 @@ def table(r: dict[str, Any]) -> list[str]:
                 f"{loop['cpu']['cores_used']:>5.2f} {loop['cpu']['others']:>6.0%} {overhead:>8}"
                 + ("  (cut)" if loop["cut"] else ""))
 
-    lines.append(row(f"raw {RAW_PATH}", raw, "1.00x"))
+    if raw is not None:
+        lines.append(row(f"raw {RAW_PATH}", raw, "1.00x"))
     for name, loop in props["loops"].items():
-        lines.append(row(f"property {name}", loop, f"{r['overhead'][name]:.2f}x"))
-    lines.append(f"  raw = build + {RAW_PATH} + ONNX Runtime at batch 1 in one process ({raw['errors']} raised); "
+        lines.append(row(f"property {name}", loop, f"{r['overhead'][name]:.2f}x" if "overhead" in r else "-"))
+    raised = f" ({raw['errors']} raised)" if raw is not None else ""
+    lines.append(f"  raw = build + {RAW_PATH} + ONNX Runtime at batch 1 in one process{raised}; "
                  "overhead = raw models/s / property models/s;")
     lines.append("  cores = CPU s of the loop's processes (workers included) / wall s; others = the share of the "
                  "machine's CPU that other processes took meanwhile")
@@ -742,7 +774,11 @@ def table(r: dict[str, Any]) -> list[str]:
                      f"{loop['confirming']} examples ran a confirming check ({loop['seconds_confirming']:.1f} s; "
                      f"without them {loop['models_per_second_unconfirmed']:.2f} models/s)")
         lines += [f"    new: {text}" for text in loop["new_findings"]]
-    lines += ["", f"4. scaling: the {SCALING_PATH} property, each process with its own harness on a disjoint slice"]
+    return lines
+
+
+def scaling_lines(r: dict[str, Any]) -> list[str]:
+    lines = ["", f"4. scaling: the {SCALING_PATH} property, each process with its own harness on a disjoint slice"]
     one = r["scaling"][0]["models_per_second"]
     for s in r["scaling"]:
         speedup = s["models_per_second"] / one if one else 0.0
@@ -750,8 +786,12 @@ def table(r: dict[str, Any]) -> list[str]:
                      f"{s['models_per_second']:.2f} models/s  (x{speedup:.2f} of 1, {speedup / s['workers']:.0%} per "
                      f"process; {s['cpu']['cores_used']:.2f} cores used, others {s['cpu']['others']:.0%})"
                      + ("  (cut)" if s["cut"] else ""))
+    return lines
+
+
+def memory_lines(r: dict[str, Any]) -> list[str]:
     mem = r["memory"]
-    lines += ["", f"5. memory: {mem['loop']['examples']} examples of {mem['path']} through one harness "
+    lines = ["", f"5. memory: {mem['loop']['examples']} examples of {mem['path']} through one harness "
               f"({mem['loop']['models_per_second']:.2f} models/s, {mem['loop']['cpu']['cores_used']:.2f} cores, others "
               f"{mem['loop']['cpu']['others']:.0%}); the worker clears the Keras session every "
               f"{mem['clear_session_every']} models and is recycled after {mem['recycle_after']}",
@@ -764,9 +804,13 @@ def table(r: dict[str, Any]) -> list[str]:
                          f"{spare:>9} {s['parent_rss_mib']:>10}")
     lines.append(f"  peak worker RSS {mem['peak_worker_rss_mib']} MiB (VmHWM over {mem['workers_seen']} workers); "
                  f"parent peak {mem['parent_peak_rss_mib']} MiB; {mem['workers_started']} worker processes started")
+    return lines
+
+
+def planted_lines(r: dict[str, Any]) -> list[str]:
     p = r["planted"]
     first = p["first_finding"]
-    lines += ["", f"6. planted fault {p['path']}: keras_models(max_layers=3), opset 13, max_examples "
+    lines = ["", f"6. planted fault {p['path']}: keras_models(max_layers=3), opset 13, max_examples "
               f"{p['max_examples']}, an empty corpus; the clock starts as the harness opens (no worker yet)",
               f"  first check done at {p['first_check_seconds']} s (the worker's start-up included)",
               f"  first new bug met at {first['seconds']} s (example {first['example']})" if first else "  no finding"]
@@ -775,11 +819,7 @@ def table(r: dict[str, Any]) -> list[str]:
         size = f"; size {entry['size']} (layers, input elements, JSON chars)" if entry else ""
         lines.append(f"  minimal repro written at {w['seconds']} s (example {w['example']}): {w['folder']}{size}")
         lines += [f"    {line}" for line in entry["pretty"].splitlines()] if entry else []
-    lines += [f"  run ended at {p['seconds']} s after {p['examples_run']} examples", "",
-              "parts: " + ", ".join(f"{k} {v['seconds']:.0f} s (others {v['others_cpu_share']:.0%} of the CPU)"
-                                    for k, v in r["parts"].items())]
-    lines += [f"note: {n}" for n in r["notes"]]
-    return lines
+    return lines + [f"  run ended at {p['seconds']} s after {p['examples_run']} examples"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -790,13 +830,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="specs per throughput figure (default 300; --quick: 3)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="where the JSON goes")
     parser.add_argument("--label", default="", help="what code is measured, printed and kept in the JSON")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"which parts to run, comma-separated (default all: {','.join(PARTS)})")
     parser.add_argument("--wait-idle", type=float, default=None, metavar="SECONDS",
                         help="before each part, wait up to so long for the machine to be quiet (default 120; "
                              "--quick: 0)")
     args = parser.parse_args(argv)
     if args.workers < 1 or (args.examples is not None and args.examples < 1):
         parser.error("--workers and --examples must be >= 1")
-    plan = (Plan.quick if args.quick else Plan.full)(args.examples, args.workers)
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
+    if not parts or set(parts) - set(PARTS):
+        parser.error(f"--parts: want a comma-separated list of {', '.join(PARTS)}, got {args.parts!r}")
+    plan = replace((Plan.quick if args.quick else Plan.full)(args.examples, args.workers),
+                   parts=tuple(p for p in PARTS if p in parts))
     if args.wait_idle is not None:
         plan = replace(plan, wait_idle=max(0.0, args.wait_idle))
     run(plan, args.out, label=args.label)

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from roundtrip.layers import LAYERS, build_layer
-from roundtrip.spec import ModelSpec
+from roundtrip.spec import InputSpec, ModelSpec
 
 
 def build_keras(spec: ModelSpec) -> Any:
-    """A `keras.Model` (or `keras.Sequential` when the spec says so) for `spec`.
+    """A `keras.Model` (a `keras.Sequential`, or a subclass of `keras.Model`, when the spec says so) for `spec`.
 
     The batch dim is always None; spatial dims are None on dynamic inputs.  Every weight is set from
     `spec.seed` and the layer's position, so the same spec builds bitwise the same model."""
@@ -40,16 +40,41 @@ def dtype_policy(name: str) -> Iterator[None]:
 def _build(spec: ModelSpec) -> Any:
     import keras
 
+    if spec.subclassed:
+        return _subclassed(spec)
     if spec.sequential:
-        model = keras.Sequential([keras.Input(spec.inputs[0].declared, name=spec.inputs[0].name)]
+        model = keras.Sequential([_input(spec.inputs[0])]
                                  + [_layer(layer) for layer in spec.layers], name="roundtrip")
     else:
-        tensors = {i.name: keras.Input(i.declared, name=i.name) for i in spec.inputs}
+        tensors = {i.name: _input(i) for i in spec.inputs}
         for layer in spec.layers:
             tensors[layer.name] = apply(layer, _layer(layer), [tensors[name] for name in layer.inputs])
         model = keras.Model(_one_or_list([tensors[i.name] for i in spec.inputs]),
                             _one_or_list([tensors[o] for o in spec.outputs]), name="roundtrip")
     return model
+
+
+def _subclassed(spec: ModelSpec) -> Any:
+    """The `Net` class that repro.py writes (roundtrip.script.keras_text.subclass_lines), made from that very
+    text, then called once on zeros at the drawn sizes (a subclassed model makes its weights then)."""
+    import keras
+
+    from roundtrip import custom
+    from roundtrip.script.keras_text import subclass_lines
+
+    scope: dict[str, Any] = {"keras": keras, **custom.OBJECTS}
+    exec("\n".join(subclass_lines(spec)), scope)  # noqa: S102 - the suite's own text, made from a validated spec
+    model = scope["Net"]()
+    model(_one_or_list([np.zeros((1, *i.shape), np.int32 if i.ids else np.float32) for i in spec.inputs]),
+          training=False)
+    return model
+
+
+def _input(given: InputSpec) -> Any:
+    """keras.Input: float32 (the default), int32 for token ids."""
+    import keras
+
+    return keras.Input(given.declared, name=given.name, **({"dtype": "int32"} if given.ids else {}))
 
 
 def _one_or_list(items: list[Any]) -> Any:
@@ -99,6 +124,8 @@ def _weight(rng: np.random.Generator, name: str, shape: tuple[int, ...]) -> np.n
         values = rng.uniform(0.0, 0.5, shape)
     elif name in ("moving_variance", "variance"):
         values = rng.uniform(0.5, 2.0, shape)
+    elif name == "embeddings":
+        values = rng.standard_normal(shape)
     elif name in ("moving_mean", "mean"):
         values = rng.normal(0.0, 0.5, shape)
     else:  # bias, beta
@@ -112,10 +139,10 @@ def shape_mismatches(spec: ModelSpec, model: Any, batch: int) -> list[str]:
     from roundtrip.inputs import make_inputs
 
     problems = []
-    declared = model.output_shape if len(spec.outputs) > 1 else [model.output_shape]
     actual = [a.shape for a in run_keras(model, make_inputs(spec, batch))]
+    declared = None if spec.subclassed else model.output_shape if len(spec.outputs) > 1 else [model.output_shape]
     for k, name in enumerate(spec.outputs):
-        if tuple(declared[k]) != spec.declared_shape(name):
+        if declared is not None and tuple(declared[k]) != spec.declared_shape(name):
             problems.append(f"output {k} ({name}): Keras declares {tuple(declared[k])}, "
                             f"the spec {spec.declared_shape(name)}")
         if actual[k] != spec.concrete_shape(name, batch):

@@ -32,10 +32,11 @@ class KerasToOnnx:
 
 
 def signature(spec: ModelSpec) -> list[Any]:
-    """One `tf.TensorSpec` per input, batch None, dynamic spatial dims None, named after the input."""
+    """One `tf.TensorSpec` per input, batch None, dynamic spatial dims None, named after the input; float32,
+    int32 for token ids."""
     import tensorflow as tf
 
-    return [tf.TensorSpec((None, *i.declared), tf.float32, name=i.name) for i in spec.inputs]
+    return [tf.TensorSpec((None, *i.declared), tf.int32 if i.ids else tf.float32, name=i.name) for i in spec.inputs]
 
 
 def from_function(model: Any, spec: ModelSpec, opset: int) -> Any:

@@ -76,6 +76,14 @@ def int_tuple(v: Any, path: str) -> tuple[int, ...]:
     return v
 
 
+def index_tuple(v: Any, path: str) -> tuple[int, ...]:
+    """A non-empty list of integers >= 0."""
+    if not isinstance(v, tuple) or not v or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
+                                                    for x in v):
+        raise _fail(path, "a non-empty list of integers >= 0", v)
+    return v
+
+
 def dims(v: Any, path: str) -> tuple[int | None, ...]:
     """A non-empty list of dims, each a positive integer or None (unknown), the last one known."""
     if (not isinstance(v, tuple) or not v or v[-1] is None
@@ -292,6 +300,49 @@ def center_crop_reshape(p: Params, s: Sequence[Shape]) -> Shape:
         if x[i] is not None and x[i] < p[key]:  # type: ignore[operator]
             raise ShapeError(f"{key} {p[key]} is larger than the dim {x[i]}")
     return (p["height"] * p["width"] * channels,)
+
+
+def embedding(p: Params, s: Sequence[Shape]) -> Shape:
+    """Embedding: each token id becomes a vector of `output_dim` (ModelSpec checks that it reads token ids)."""
+    return (*_rank(s), p["output_dim"])
+
+
+def merge_axes(p: Params, s: Sequence[Shape]) -> Shape:
+    """MergeAxes: axis `axis` (1 is the first after the batch) times the next one."""
+    x = _rank(s, at_least=2)
+    i = p["axis"] - 1
+    if i + 1 >= len(x):
+        raise ShapeError(f"axis {p['axis']} has no next axis in a tensor of {len(x)} non-batch axes")
+    first, second = x[i], x[i + 1]
+    return (*x[:i], None if first is None or second is None else first * second, *x[i + 2:])
+
+
+def strided_last(p: Params, s: Sequence[Shape]) -> Shape:
+    """StridedLast: x[..., begin::step, newaxis]."""
+    x = _rank(s)
+    last = _known(x[-1], "the last dim")
+    if p["begin"] >= last:
+        raise ShapeError(f"begin {p['begin']} leaves nothing of the last dim {last}")
+    return (*x[:-1], -(-(last - p["begin"]) // p["step"]), 1)
+
+
+def resize_by(p: Params, s: Sequence[Shape]) -> Shape:
+    """ResizeBy: height and width times `scale`."""
+    height, width, channels = _rank(s, 3)
+    _known(channels, "the channel dim")
+    return (None if height is None else height * p["scale"], None if width is None else width * p["scale"], channels)
+
+
+def gather_axis(p: Params, s: Sequence[Shape]) -> Shape:
+    """GatherAxis: the dim at `axis` becomes len(indices); every index inside it."""
+    x = _rank(s)
+    i = p["axis"] - 1
+    if i >= len(x):
+        raise ShapeError(f"axis {p['axis']} is past the last of {len(x)} non-batch axes")
+    d = _known(x[i], f"dim {p['axis']}")
+    if max(p["indices"]) >= d:
+        raise ShapeError(f"index {max(p['indices'])} is outside the dim {d}")
+    return (*x[:i], len(p["indices"]), *x[i + 1:])
 
 
 def last_axis(p: Params, s: Sequence[Shape]) -> Shape:
@@ -577,6 +628,11 @@ def _center_crop_text(kind: str, p: Params) -> str:
     return f"CenterCropReshape(height={p['height']!r}, width={p['width']!r})"
 
 
+def _custom_text(kind: str, p: Params) -> str:
+    """A layer of roundtrip.custom: its class, every argument written."""
+    return f"{kind}({', '.join(f'{k}={literal(v)}' for k, v in p.items())})"
+
+
 def _recurrent_text(kind: str, p: Params) -> str:
     args = {"units": p["units"], "return_sequences": p["return_sequences"], "go_backwards": p["go_backwards"]}
     if p["state"]:
@@ -628,6 +684,7 @@ def _pick_state(p: Params) -> int | None:
 LAYERS: dict[str, LayerDef] = {
     # ---- core, convolutions and windows
     "Dense": LayerDef(dense, {"units": UNITS}),
+    "Embedding": LayerDef(embedding, {"input_dim": UNITS, "output_dim": UNITS}),
     "EinsumDense": LayerDef(einsum_dense, {"output_shape": _req(dims), "bias": (boolean, False)}, text=_einsum_text),
     "Conv1D": LayerDef(grouped_conv(2), _conv_params(1, filters=UNITS, groups=(int_at_least(1), 1))),
     "Conv2D": LayerDef(grouped_conv(3), _conv_params(2, filters=UNITS, groups=(int_at_least(1), 1))),
@@ -667,6 +724,16 @@ LAYERS: dict[str, LayerDef] = {
     "Cropping3D": LayerDef(cropping(4), {"cropping": _req(pairs(3))}),
     "CenterCrop": LayerDef(center_crop, {"height": UNITS, "width": UNITS}),
     "CenterCropReshape": LayerDef(center_crop_reshape, {"height": UNITS, "width": UNITS}, text=_center_crop_text),
+    # the suite's other custom layers (roundtrip.custom): TensorFlow ops as users write them
+    "MergeAxes": LayerDef(merge_axes, {"axis": (int_at_least(1), 1)}, text=_custom_text),
+    "StridedLast": LayerDef(strided_last, {"begin": (int_at_least(0), 0), "step": (int_at_least(1), 1)},
+                            text=_custom_text),
+    "ResizeBy": LayerDef(resize_by, {"scale": (int_at_least(1), 1),
+                                     "method": (one_of("bilinear", "nearest", "bicubic"), "bilinear")},
+                         text=_custom_text),
+    "GatherAxis": LayerDef(gather_axis, {"indices": _req(index_tuple), "axis": (int_at_least(1), 1)},
+                           text=_custom_text),
+    "KeepAbove": LayerDef(same, {"threshold": (number(-1.0, 1.0), 0.0)}, text=_custom_text),
     "ZeroPadding1D": LayerDef(zero_padding(2), {"padding": _req(ints(2, 0))}),
     "ZeroPadding2D": LayerDef(zero_padding(3), {"padding": _req(pairs(2))}),
     "ZeroPadding3D": LayerDef(zero_padding(4), {"padding": _req(pairs(3))}),
@@ -754,8 +821,10 @@ LEFT_OUT = {
     **dict.fromkeys(("FlaxLayer", "JaxLayer", "TorchModuleWrapper", "TFSMLayer"),
                     "wraps another framework's model or a SavedModel, not Keras layers"),
     **dict.fromkeys(("CategoryEncoding", "Discretization", "HashedCrossing", "Hashing", "IntegerLookup", "StringLookup",
-                     "TextVectorization", "Embedding", "ReversibleEmbedding"),
-                    "integer or string inputs: the drawn inputs are float (integer inputs are still to come)"),
+                     "TextVectorization"),
+                    "preprocessing of strings or categories, with vocabularies or outputs no ONNX path exports as "
+                    "tensors (Embedding takes the drawn token ids)"),
+    "ReversibleEmbedding": "an Embedding whose reverse call is a matmul with its table: Embedding is drawn",
     **dict.fromkeys(("MelSpectrogram", "STFTSpectrogram"), "audio front ends: FFTs that no ONNX path here exports"),
     "SpectralNormalization": "a training-time wrapper of a kernel (identical to the wrapped layer at inference)",
     "ConvLSTM3D": "rank-6 inputs, beyond the drawn ranks (ConvLSTM1D and 2D are drawn)",

@@ -4,8 +4,9 @@
 Hypothesis shrinks the choices behind a spec, which leaves specs that are small but not always minimal: a
 layer that could be bypassed, an output nothing needs, a crop that could be 0.  `reduce` takes a spec and a
 predicate (`holds`: does the same bug still show?) and takes greedy steps to a fixpoint.  Every candidate is
-a valid spec (it is built, and building validates) no bigger by `corpus.size_of`; `seed`, `sequential`,
-`opset` and `dtype` are never changed, since they can be what the bug is about.
+a valid spec (it is built, and building validates) no bigger by `corpus.size_of`; `seed`, `sequential` and
+`opset` are never changed, since they can be what the bug is about (a dtype policy goes to float32 and a
+subclassed model to a functional one only when the bug stays).
 
 Nothing here imports TensorFlow, Keras or ONNX: the predicate does the expensive work (in production, in a
 worker process).
@@ -121,9 +122,11 @@ def parameter_steps(spec: Spec) -> list[Spec]:
       param's check allows;
     - a tuple (nested too) moves one int element at a time, likewise;
     - a float that is not 0.0 moves to 0.0; strings and booleans move only to their default;
-    - each input dim (ModelSpec InputSpec.shape, GraphSpec.input_shape) moves to 1, d // 2, d - 1;
+    - an input (ModelSpec InputSpec.shape, GraphSpec.input_shape) loses one dim, when the layers (nodes)
+      still validate at the lower rank, and each dim moves to 1, d // 2, d - 1;
     - a dynamic input becomes not dynamic.
-    - a model's dtype policy moves to float32 (the bug then is not the policy's).
+    - a model's dtype policy moves to float32 (the bug then is not the policy's); a subclassed model
+      becomes a functional one.
     `seed`, `sequential`, `opset` and a graph's `dtype` are left alone.  Only candidates that validate, each
     once, never the spec itself."""
     steps = _model_params(spec) if isinstance(spec, ModelSpec) else _graph_params(spec)
@@ -142,12 +145,15 @@ def _model_params(spec: ModelSpec) -> Iterator[ModelSpec | None]:
         for params in _param_moves(la.params, entry.params if entry else {}):
             yield with_layer(k, LayerSpec(la.name, la.kind, la.inputs, params))
     if spec.dtype != "float32":
-        yield ModelSpec(spec.inputs, spec.layers, spec.outputs, spec.seed, spec.sequential)
+        yield ModelSpec(spec.inputs, spec.layers, spec.outputs, spec.seed, spec.sequential,
+                        subclassed=spec.subclassed)
+    if spec.subclassed:
+        yield ModelSpec(spec.inputs, spec.layers, spec.outputs, spec.seed, False, spec.dtype)
     for j, i in enumerate(spec.inputs):
         if i.dynamic:
-            yield with_input(j, InputSpec(i.name, i.shape, False))
+            yield with_input(j, InputSpec(i.name, i.shape, False, i.ids))
         for shape in _dim_moves(i.shape):
-            yield with_input(j, InputSpec(i.name, shape, i.dynamic))
+            yield with_input(j, InputSpec(i.name, shape, i.dynamic, i.ids))
 
 
 def _graph_params(spec: GraphSpec) -> Iterator[GraphSpec | None]:
@@ -177,7 +183,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _value_moves(value: Value) -> list[Value]:
-    if isinstance(value, bool | str):
+    if value is None or isinstance(value, bool | str):  # None: an unknown dim (EinsumDense's output_shape)
         return []
     if isinstance(value, int):
         return list(_int_moves(value))
@@ -203,6 +209,11 @@ def _tuple_moves(value: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
 
 
 def _dim_moves(shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+    """Each dim dropped (a rank fewer: layers that take any rank then read a smaller tensor), then each dim
+    made smaller."""
+    if len(shape) > 1:
+        for i in range(len(shape)):
+            yield shape[:i] + shape[i + 1:]
     for i, d in enumerate(shape):
         for moved in _int_moves(d, low=1):
             yield shape[:i] + (moved,) + shape[i + 1:]
@@ -220,7 +231,7 @@ def _model(spec: ModelSpec, inputs: tuple[InputSpec, ...], layers: tuple[LayerSp
     """`spec` with these inputs, layers and outputs (its seed and `sequential` kept), or None when that is
     invalid (building it raised SpecError)."""
     try:
-        return ModelSpec(inputs, layers, outputs, spec.seed, spec.sequential, spec.dtype)
+        return ModelSpec(inputs, layers, outputs, spec.seed, spec.sequential, spec.dtype, spec.subclassed)
     except SpecError:
         return None
 

@@ -26,11 +26,13 @@ DTYPES = ("float32", "float16", "bfloat16", "mixed_float16", "float64")
 class InputSpec:
     """One model input.  `shape` excludes the batch axis and is always concrete: it is the size the
     strategy drew parameters for.  With `dynamic`, every spatial axis (all but the last, for rank >= 3
-    with the batch) is declared None in Keras."""
+    with the batch) is declared None in Keras.  `ids` > 0 makes it an int32 input of token ids in
+    [0, ids), read only by Embedding layers; 0 is a float32 input."""
 
     name: str
     shape: tuple[int, ...]
     dynamic: bool = False
+    ids: int = 0
 
     @property
     def declared(self) -> Shape:
@@ -69,8 +71,10 @@ class ModelSpec:
     """A model: inputs, layers in topological order, and the names of the output tensors.
 
     `seed` drives the weights and the input values.  `sequential` asks for a `keras.Sequential`
-    (only valid for a single-input, single-output chain).  `dtype` is the model's Keras dtype policy
-    (one of DTYPES): every layer computes in it; the inputs stay float32 and are cast by the layers."""
+    (only valid for a single-input, single-output chain); `subclassed` for a subclass of `keras.Model`
+    whose `call` applies the layers (built by calling it once; it has no symbolic inputs or outputs).
+    `dtype` is the model's Keras dtype policy (one of DTYPES): every layer computes in it; the inputs stay
+    float32 and are cast by the layers."""
 
     inputs: tuple[InputSpec, ...]
     layers: tuple[LayerSpec, ...]
@@ -78,6 +82,7 @@ class ModelSpec:
     seed: int = 0
     sequential: bool = False
     dtype: str = "float32"
+    subclassed: bool = False
     _shapes: dict[str, tuple[Shape, Shape]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,8 +100,8 @@ class ModelSpec:
     def shapes_at(self, sizes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
         """Concrete shapes (without batch) of every tensor for other input sizes.  Raises SpecError
         when a layer is invalid at those sizes."""
-        inputs = tuple(InputSpec(i.name, tuple(sizes.get(i.name, i.shape)), False) for i in self.inputs)
-        spec = ModelSpec(inputs, self.layers, self.outputs, self.seed, self.sequential, self.dtype)
+        inputs = tuple(InputSpec(i.name, tuple(sizes.get(i.name, i.shape)), False, i.ids) for i in self.inputs)
+        spec = ModelSpec(inputs, self.layers, self.outputs, self.seed, self.sequential, self.dtype, self.subclassed)
         return {name: c for name, (_, c) in spec._shapes.items()}  # type: ignore[misc]
 
     @property
@@ -108,10 +113,11 @@ class ModelSpec:
         """One line per tensor, each with its declared shape (and its drawn shape where they differ)."""
         lines = []
         for i in self.inputs:
-            lines.append(f"{i.name} = Input(shape={_shape_text(i.declared)})" + self._comment(i.name))
+            ids = f", int32 ids < {i.ids}" if i.ids else ""
+            lines.append(f"{i.name} = Input(shape={_shape_text(i.declared)}{ids})" + self._comment(i.name))
         for layer in self.layers:
             lines.append(f"{layer.name} = {layer.call_text()}" + self._comment(layer.name))
-        kind = "Sequential" if self.sequential else "Model"
+        kind = "Sequential" if self.sequential else "subclassed Model" if self.subclassed else "Model"
         policy = f", dtype policy {self.dtype}" if self.dtype != "float32" else ""
         lines.append(f"{kind}(outputs=[{', '.join(self.outputs)}])   # seed={self.seed}{policy}")
         width = max(len(line.split("   #")[0]) for line in lines)
@@ -126,11 +132,13 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         policy = {"dtype": self.dtype} if self.dtype != "float32" else {}  # older entries read the same
-        return policy | {
+        form = {"subclassed": True} if self.subclassed else {}
+        return policy | form | {
             "schema": SCHEMA_VERSION,
             "seed": self.seed,
             "sequential": self.sequential,
-            "inputs": [{"name": i.name, "shape": list(i.shape), "dynamic": i.dynamic} for i in self.inputs],
+            "inputs": [{"name": i.name, "shape": list(i.shape), "dynamic": i.dynamic}
+                       | ({"ids": i.ids} if i.ids else {}) for i in self.inputs],
             "layers": [
                 {"name": la.name, "kind": la.kind, "inputs": list(la.inputs),
                  "params": {k: _thaw(v) for k, v in la.params}}
@@ -171,7 +179,10 @@ def _infer(spec: ModelSpec) -> dict[str, tuple[Shape, Shape]]:
         _check_name(i.name, shapes, f"{where}.name")
         if not i.shape or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in i.shape):
             raise SpecError(f"{where}.shape", f"want positive integers, got {list(i.shape)!r}")
+        if not isinstance(i.ids, int) or isinstance(i.ids, bool) or i.ids < 0:
+            raise SpecError(f"{where}.ids", f"want an integer >= 0 (0: not token ids), got {i.ids!r}")
         shapes[i.name] = (i.declared, i.shape)
+    ids = {i.name: i.ids for i in spec.inputs if i.ids}
     for k, layer in enumerate(spec.layers):
         where = f"layers[{k}]"
         _check_name(layer.name, shapes, f"{where}.name")
@@ -184,6 +195,7 @@ def _infer(spec: ModelSpec) -> dict[str, tuple[Shape, Shape]]:
             if src not in shapes:
                 raise SpecError(f"{where}.inputs[{j}]", f"no tensor named {src!r} before this layer")
         params = entry.check_params(layer.p, f"{where}.params")
+        _check_ids(layer, params, ids, where)
         declared = [shapes[s][0] for s in layer.inputs]
         concrete = [shapes[s][1] for s in layer.inputs]
         try:
@@ -198,9 +210,27 @@ def _infer(spec: ModelSpec) -> dict[str, tuple[Shape, Shape]]:
     for j, out in enumerate(spec.outputs):
         if out not in shapes:
             raise SpecError(f"outputs[{j}]", f"no tensor named {out!r}")
+    for j, out in enumerate(spec.outputs):
+        if out in ids:
+            raise SpecError(f"outputs[{j}]", f"{out!r} holds token ids: only an Embedding reads it")
     if spec.sequential:
         _check_chain(spec)
+    if spec.sequential and spec.subclassed:
+        raise SpecError("subclassed", "a model is Sequential or subclassed, not both")
     return shapes
+
+
+def _check_ids(layer: LayerSpec, params: dict[str, Any], ids: Mapping[str, int], where: str) -> None:
+    """An input of token ids is read by Embedding layers only, each with room for every id; an Embedding
+    reads nothing else."""
+    reads = [s for s in layer.inputs if s in ids]
+    if layer.kind != "Embedding" and reads:
+        raise SpecError(f"{where}.inputs", f"{reads[0]!r} holds token ids: only an Embedding reads it")
+    if layer.kind == "Embedding" and not reads:
+        raise SpecError(f"{where}.inputs", "an Embedding reads an input of token ids")
+    if layer.kind == "Embedding" and params["input_dim"] < ids[reads[0]]:
+        raise SpecError(f"{where}.params.input_dim", f"want at least {ids[reads[0]]} (the ids of {reads[0]!r}), "
+                                                     f"got {params['input_dim']}")
 
 
 def _check_name(name: Any, taken: Mapping[str, Any], path: str) -> None:
@@ -231,19 +261,20 @@ def _parse(data: Any) -> ModelSpec:
     version = obj.get("schema")
     if version != SCHEMA_VERSION:
         raise SpecError("schema", f"unsupported schema version {version!r} (this build reads {SCHEMA_VERSION})")
-    _no_extra(obj, {"schema", "seed", "sequential", "dtype", "inputs", "layers", "outputs"}, "spec")
+    _no_extra(obj, {"schema", "seed", "sequential", "subclassed", "dtype", "inputs", "layers", "outputs"}, "spec")
     seed = _want(obj.get("seed", 0), int, "seed")
     sequential = _want(obj.get("sequential", False), bool, "sequential")
     inputs = []
     for k, raw in enumerate(_want(obj.get("inputs"), list, "inputs")):
         where = f"inputs[{k}]"
         item = _want(raw, dict, where)
-        _no_extra(item, {"name", "shape", "dynamic"}, where)
+        _no_extra(item, {"name", "shape", "dynamic", "ids"}, where)
         shape = _want(item.get("shape"), list, f"{where}.shape")
         for j, d in enumerate(shape):
             _want(d, int, f"{where}.shape[{j}]")
         inputs.append(InputSpec(_want(item.get("name"), str, f"{where}.name"), tuple(shape),
-                                _want(item.get("dynamic", False), bool, f"{where}.dynamic")))
+                                _want(item.get("dynamic", False), bool, f"{where}.dynamic"),
+                                _want(item.get("ids", 0), int, f"{where}.ids")))
     layers = []
     for k, raw in enumerate(_want(obj.get("layers"), list, "layers")):
         where = f"layers[{k}]"
@@ -259,7 +290,8 @@ def _parse(data: Any) -> ModelSpec:
     for j, s in enumerate(outputs):
         _want(s, str, f"outputs[{j}]")
     dtype = _want(obj.get("dtype", "float32"), str, "dtype")
-    return ModelSpec(tuple(inputs), tuple(layers), tuple(outputs), seed, sequential, dtype)
+    subclassed = _want(obj.get("subclassed", False), bool, "subclassed")
+    return ModelSpec(tuple(inputs), tuple(layers), tuple(outputs), seed, sequential, dtype, subclassed)
 
 
 def _want(value: Any, kind: type, path: str) -> Any:

@@ -12,7 +12,7 @@ from hypothesis.errors import InvalidArgument
 
 from roundtrip import LAYERS, InputSpec, LayerSpec, ModelSpec, make_inputs
 from roundtrip.spec import DTYPES
-from strategies.layers import FOCUS, NOT_IN_POLICY, STRATEGIES, Draw, Site, Tensor
+from strategies.layers import FOCUS, NOT_IN_POLICY, NOT_SUBCLASSED, STRATEGIES, Draw, Site, Tensor
 
 SEEDS = st.integers(0, 2**32 - 1)
 
@@ -49,15 +49,20 @@ def keras_models(
       fits no tensor of a drawn model is simply not used.
     - input_ranks: ranks of the inputs, the batch axis included (2: features, 3: sequences,
       4: images, 5: volumes).
-    - max_inputs: how many inputs at most; an input no layer reads is dropped.
+    - max_inputs: how many float inputs at most; an input no layer reads is dropped.  With Embedding among
+      `layers`, one model in eight also has an input "tokens" of int32 ids, read by an Embedding.
     - dynamic_spatial: declare spatial dims None in Keras (True), never (False), or draw it (None).
     - max_elements: the most elements any tensor has, the batch excluded.
     - max_dim: the largest spatial dim of an input.
     - dtypes: the Keras dtype policies to draw from (`roundtrip.spec.DTYPES`); float32, when it is one of
       them, is drawn half of the time.
 
+    A chain is a `keras.Sequential` half of the time; a quarter of the other models are subclassed
+    (`keras.Model` subclasses whose `call` applies the layers).
+
     Examples shrink towards fewer layers, one input, smaller dims and channel counts, each layer's
-    simplest parameters (no crop, window 1, stride 1, 'valid'), static shapes, seed 0 and float32.
+    simplest parameters (no crop, window 1, stride 1, 'valid'), static shapes, seed 0, float32 and a
+    functional model.
     """
     kinds = tuple(LAYERS) if layers is None else tuple(layers)
     _check(isinstance(min_layers, int) and min_layers >= 0, f"min_layers={min_layers!r} must be an int >= 0")
@@ -86,18 +91,25 @@ def _check(ok: bool, message: str) -> None:
 
 @st.composite
 def _models(draw: Draw, options: Options) -> ModelSpec:
+    tokens = draw(_tokens(options)) if "Embedding" in options.layers else None
     dynamic = draw(st.booleans()) if options.dynamic_spatial is None else options.dynamic_spatial
     pool = _draw_inputs(draw, options, dynamic)
+    specs = []
+    if tokens is not None:  # the ids input and its Embedding first: the chain goes on from the float inputs
+        length, ids, params = tokens
+        pool.insert(0, Tensor("tokens", (length,), (length,), ids))
+        specs.append(LayerSpec.make("x1", "Embedding", "tokens", **params))
     inputs = {t.name: t for t in pool}
-    used: set[str] = set()
-    specs: list[LayerSpec] = []
+    used: set[str] = {la.inputs[0] for la in specs}
+    pool[1:1] = [Tensor(la.name, *_shapes(la, pool)) for la in specs]
     steps = 2 * options.max_layers
     for step in range(steps):
         if len(specs) == options.max_layers:
             break
         must = options.min_layers - len(specs) >= steps - step  # every step left must add a layer
         may_stop = len(specs) >= options.min_layers
-        layer = draw(_steps(options, tuple(pool), f"x{len(specs) + 1}", must, may_stop))
+        floats = tuple(t for t in pool if not t.ids)
+        layer = draw(_steps(options, floats, f"x{len(specs) + 1}", must, may_stop))
         if layer is STOP:
             break
         if layer is SKIP:
@@ -112,13 +124,21 @@ def _models(draw: Draw, options: Options) -> ModelSpec:
     picks = any(LAYERS[la.kind].pick(LAYERS[la.kind].check_params(la.p, la.name)) is not None for la in specs)
     sequential = chain and not picks and bool(specs) and draw(st.booleans())
     return ModelSpec(
-        inputs=tuple(InputSpec(t.name, t.shape, dynamic) for t in kept),
+        inputs=tuple(InputSpec(t.name, t.shape, dynamic, t.ids) for t in kept),
         layers=tuple(specs),
         outputs=outputs,
         seed=draw(SEEDS),
         sequential=sequential,
         dtype=draw(_policies(_policies_for(options.dtypes, {la.kind for la in specs}))),
+        subclassed=_subclassed(draw, sequential, {la.kind for la in specs}),
     )
+
+
+def _subclassed(draw: Draw, sequential: bool, kinds: set[str]) -> bool:
+    """A quarter of the models that are not Sequential, when Keras can build them so (drawn last; shrinks to
+    a functional model)."""
+    wanted = draw(st.integers(0, 3)) == 3  # drawn whatever the model, so that the choices after it stay aligned
+    return wanted and not sequential and not kinds & set(NOT_SUBCLASSED)
 
 
 def _policies_for(dtypes: tuple[str, ...], kinds: set[str]) -> tuple[str, ...]:
@@ -145,6 +165,19 @@ def _draw_inputs(draw: Draw, options: Options, dynamic: bool) -> list[Tensor]:
         declared = InputSpec("in", shape, dynamic).declared
         tensors.append(Tensor(f"in{k}", shape, declared))
     return tensors
+
+
+@st.composite
+def _tokens(draw: Draw, options: Options) -> tuple[int, int, dict[str, int]] | None:
+    """Whether the model also reads token ids: one model in eight (every one when Embedding is the only
+    kind).  None, or (length, ids, the Embedding's params) for an input "tokens" of int32 ids (batch, length)
+    in [0, ids) and the Embedding on it, the only layer that may read it.  Drawn first, and every choice
+    drawn whether or not the model reads ids, so that shrinking to None leaves the rest of the model as it
+    was; shrinks to None, then to length 1, 2 ids, input_dim = ids, output_dim 1."""
+    wanted = options.layers == ("Embedding",) or draw(st.integers(0, 7)) == 7
+    length, ids, extra = draw(st.integers(1, options.max_dim)), draw(st.integers(2, 16)), draw(st.integers(0, 2))
+    output_dim = draw(st.integers(1, min(8, options.max_elements // length)))
+    return (length, ids, {"input_dim": ids + extra, "output_dim": output_dim}) if wanted else None
 
 
 def _draw_shape(draw: Draw, options: Options) -> tuple[int, ...]:
@@ -179,8 +212,10 @@ def _steps(draw: Draw, options: Options, pool: tuple[Tensor, ...], name: str, mu
     site = Site(x, pool, options.max_elements)
     kinds = [k for k in options.layers if STRATEGIES[k].applies(site)] or ["Dropout"]  # Dropout fits anything
     # The focus kinds that fit are drawn more often than the rest, crops most, in proportion to how many kinds
-    # fit (so a wider vocabulary does not crowd them out): with 60 kinds, crops 20 times, the others 10 times.
-    crop, other = max(7, len(kinds) // 3), max(3, len(kinds) // 6)
+    # fit (so a wider vocabulary does not crowd them out): with 60 kinds, crops 20 times, the others 6 times
+    # (Flatten and Reshape also come as the layers after the rank-changing kinds: weighted more, they crowd out
+    # the rest of the vocabulary).
+    crop, other = max(7, len(kinds) // 3), max(3, len(kinds) // 10)
     weighted = kinds + [k for k in kinds if k in FOCUS for _ in range((crop if "Crop" in k else other) - 1)]
     kind = draw(st.sampled_from(weighted))
     params, others = STRATEGIES[kind].draw(draw, site)

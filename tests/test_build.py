@@ -25,6 +25,7 @@ def test_every_drawn_spec_builds_with_the_shapes_it_declares(spec: ModelSpec) ->
     model = build_keras(spec)
     assert shape_mismatches(spec, model, batch=2) == []
     assert model.name == "roundtrip" and isinstance(model, keras.Sequential) == spec.sequential
+    assert (type(model).__name__ == "Net") == spec.subclassed  # a subclass of keras.Model, made from its text
     if hash(spec) % 25 == 0:
         keras.backend.clear_session()
 
@@ -77,3 +78,18 @@ def test_softmax_on_a_chosen_axis() -> None:
                      (LayerSpec.make("x1", "Activation", "in0", activation="softmax", axis=-2),), ("x1",))
     (out,) = _run(build_keras(spec), spec, 2)
     assert np.allclose(out.sum(axis=1), 1.0, atol=1e-6)
+
+
+@settings(max_examples=8)
+@given(strategies.keras_models(min_layers=2, max_inputs=2))
+def test_a_subclassed_model_computes_what_its_functional_twin_does(spec: ModelSpec) -> None:
+    from dataclasses import replace
+
+    twin, subclassed = (build_keras(replace(spec, sequential=False, subclassed=flag)) for flag in (False, True))
+    assert type(subclassed).__name__ == "Net" and type(twin).__name__ != "Net"
+    for layer in spec.layers:
+        for a, b in zip(twin.get_layer(layer.name).get_weights(), subclassed.get_layer(layer.name).get_weights(),
+                        strict=True):
+            assert np.array_equal(a, b), layer.name
+    for a, b in zip(_run(twin, spec, 3), _run(subclassed, spec, 3), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

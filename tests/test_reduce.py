@@ -108,7 +108,7 @@ def test_two_outputs_reduce_to_the_one_whose_branch_matters() -> None:
     assert (drop_b.outputs, [la.name for la in drop_b.layers]) == (("b2",), ["b1", "b2"])  # type: ignore
     assert (drop_a.outputs, [la.name for la in drop_a.layers]) == (("a2",), ["a1", "a2"])  # type: ignore
     result = reduce(TWO_OUTPUTS, has("Dense"))
-    expected = ModelSpec((InputSpec("in0", (1, 1, 1)),), (LayerSpec.make("a2", "Dense", "in0", units=1),), ("a2",))
+    expected = ModelSpec((InputSpec("in0", (1,)),), (LayerSpec.make("a2", "Dense", "in0", units=1),), ("a2",))
     assert result.spec == expected and not result.exhausted
     assert_one_minimal(result.spec, has("Dense"))
 
@@ -129,7 +129,7 @@ def test_bypassing_a_two_input_layer_gives_one_candidate_per_input_and_prunes_th
 
 def test_a_graph_chain_reduces_to_its_softmax_node_on_the_smallest_input() -> None:
     result = reduce(GRAPH, has("Softmax"))
-    assert result.spec == GraphSpec((1, 1, 1), (NodeSpec.make("Softmax", axis=0),))
+    assert result.spec == GraphSpec((1,), (NodeSpec.make("Softmax", axis=0),))
     assert isinstance(result.spec, GraphSpec)
     assert (result.spec.opset, result.spec.dtype, result.spec.seed) == (13, "float32", 0)
     assert not result.exhausted

@@ -95,3 +95,42 @@ def test_shapes_at_other_sizes_recompute_or_reject() -> None:
     assert CROP_FLATTEN.shapes_at({"in0": (8, 9, 3)})["x2"] == (7 * 7 * 3,)
     with pytest.raises(SpecError, match="leaves nothing"):
         CROP_FLATTEN.shapes_at({"in0": (1, 9, 3)})
+
+
+TOKENS = ModelSpec((InputSpec("in0", (5,), ids=7),),
+                   (LayerSpec.make("x1", "Embedding", "in0", input_dim=7, output_dim=3),
+                    LayerSpec.make("x2", "Flatten", "x1")), ("x2",), subclassed=True)
+
+
+def test_token_ids_and_a_subclassed_model_round_trip_and_are_written_only_when_set() -> None:
+    data = json.loads(TOKENS.to_json())
+    assert data["inputs"][0]["ids"] == 7 and data["subclassed"] is True
+    assert ModelSpec.from_json(TOKENS.to_json()) == TOKENS
+    plain = json.loads(CROP_FLATTEN.to_json())
+    assert "ids" not in plain["inputs"][0] and "subclassed" not in plain
+    assert "in0 = Input(shape=(5,), int32 ids < 7)" in TOKENS.pretty()
+    assert "subclassed Model(outputs=[x2])" in TOKENS.pretty()
+
+
+@pytest.mark.parametrize(("change", "path", "words"), [
+    (lambda d: d["layers"][1].update(inputs=["in0"]), "layers[1].inputs", "only an Embedding reads it"),
+    (lambda d: d["layers"][0]["params"].update(input_dim=6), "layers[0].params.input_dim", "at least 7"),
+    (lambda d: d["inputs"][0].update(ids=0), "layers[0].inputs", "an Embedding reads an input of token ids"),
+    (lambda d: d["inputs"][0].update(ids=-1), "inputs[0].ids", "integer >= 0"),
+    (lambda d: d.update(outputs=["in0"]), "outputs[0]", "holds token ids"),
+    (lambda d: d.update(sequential=True, outputs=["x2"]), "subclassed", "not both"),
+])
+def test_token_ids_are_read_by_embeddings_only(change, path: str, words: str) -> None:  # noqa: ANN001
+    data = json.loads(TOKENS.to_json())
+    change(data)
+    with pytest.raises(SpecError) as info:
+        ModelSpec.from_json(json.dumps(data))
+    assert info.value.path == path and words in str(info.value)
+
+
+def test_token_ids_are_int32_in_range_from_the_seed() -> None:
+    from roundtrip.inputs import make_inputs
+
+    first, again = make_inputs(TOKENS, 3)[0], make_inputs(TOKENS, 3)[0]
+    assert first.dtype == "int32" and first.shape == (3, 5) and first.min() >= 0 and first.max() < 7
+    assert (first == again).all()

@@ -45,6 +45,11 @@ def drawn(shape: tuple[int, ...], dtype: str, rng: str = "rng") -> str:
     return f'{rng}.uniform(0.5, 1.5, {shape!r}).astype("{dtype}")'
 
 
+def token_ids(seed: Sequence[int], shape: tuple[int, ...], ids: int) -> str:
+    """The suite's token ids (roundtrip.inputs): int32 in [0, ids) from a seed list."""
+    return f'np.random.default_rng({list(seed)!r}).integers(0, {ids}, {shape!r}).astype("int32")'
+
+
 def standard_normal(seed: Sequence[int], shape: tuple[int, ...], dtype: str) -> str:
     """The suite's inputs: standard normal values from a seed list."""
     return f'np.random.default_rng({list(seed)!r}).standard_normal({shape!r}).astype("{dtype}")'

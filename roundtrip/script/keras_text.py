@@ -19,9 +19,11 @@ from roundtrip.spec import LayerSpec, ModelSpec
 # Names the script uses at its top level: a tensor named so gets a trailing "_".
 TAKEN = {"keras", "tf", "np", "onnx", "ort", "tf2onnx", "model", "onnx_model", "session", "expected", "actual",
          "signature", "function", "rng", "x", "CenterCropReshape", "os", "tempfile", "path", "layer",
-         "gelu_approximate", "threshold_half"}
+         "gelu_approximate", "threshold_half", "MergeAxes", "StridedLast", "ResizeBy", "GatherAxis", "KeepAbove",
+         "Net", "self", "inputs"}
 # roundtrip.custom's objects, in the order repro.py defines them.
-CUSTOM = ("CenterCropReshape", "gelu_approximate", "threshold_half")
+CUSTOM = ("CenterCropReshape", "MergeAxes", "StridedLast", "ResizeBy", "GatherAxis", "KeepAbove", "gelu_approximate",
+          "threshold_half")
 
 
 def model_lines(spec: ModelSpec) -> list[str]:
@@ -31,18 +33,56 @@ def model_lines(spec: ModelSpec) -> list[str]:
 
 
 def _model_lines(spec: ModelSpec) -> list[str]:
+    if spec.subclassed:
+        return subclass_lines(spec) + ["", "", "model = Net()", build_call(spec)]
     if spec.sequential:
         first = spec.inputs[0]
-        layers = [f"keras.Input(shape={first.declared!r}, name={text(first.name)})"]
+        layers = [f"keras.Input(shape={first.declared!r}, {_dtype_arg(first.ids)}name={text(first.name)})"]
         layers += [layer_call(layer, k) for k, layer in enumerate(spec.layers)]
         if sum(len(item) for item in layers) < 80:
             return [f"model = keras.Sequential([{', '.join(layers)}])"]
         return ["model = keras.Sequential([", *(f"    {item}," for item in layers), "])"]
-    lines = [f"{var(i.name)} = keras.Input(shape={i.declared!r}, name={text(i.name)})" for i in spec.inputs]
+    lines = [f"{var(i.name)} = keras.Input(shape={i.declared!r}, {_dtype_arg(i.ids)}name={text(i.name)})"
+             for i in spec.inputs]
     lines += [call_line(layer, k) for k, layer in enumerate(spec.layers)]
     ins = one_or_list([var(i.name) for i in spec.inputs])
     outs = one_or_list([var(o) for o in spec.outputs])
     return [*lines, f"model = keras.Model({ins}, {outs})"]
+
+
+def _dtype_arg(ids: int) -> str:
+    return 'dtype="int32", ' if ids else ""
+
+
+# keras.Model attributes a layer attribute must not take: such a layer is stored under its name and "_".
+MODEL_ATTRIBUTES = {"name", "layers", "weights", "inputs", "outputs", "input", "output", "trainable", "dtype", "built",
+                    "call", "build", "losses", "metrics", "variables", "optimizer", "compiled"}
+
+
+def subclass_lines(spec: ModelSpec) -> list[str]:
+    """`class Net(keras.Model)`: each layer made in `__init__` (an attribute named after it), applied in
+    `call` as `roundtrip.build.apply` applies it; `roundtrip.build` makes a subclassed model from this text."""
+    attribute = {la.name: la.name + "_" if la.name in MODEL_ATTRIBUTES else la.name for la in spec.layers}
+    ins = [var(i.name) for i in spec.inputs]
+    lines = ["class Net(keras.Model):", "    def __init__(self):", '        super().__init__(name="roundtrip")']
+    lines += [f"        self.{attribute[la.name]} = {layer_call(la, k)}" for k, la in enumerate(spec.layers)]
+    lines += ["", f"    def call(self, {ins[0] if len(ins) == 1 else 'inputs'}):"]
+    if len(ins) > 1:
+        lines.append(f"        {', '.join(ins)} = inputs")
+    for k, la in enumerate(spec.layers):
+        entry = LAYERS[la.kind]
+        names = [var(name) for name in la.inputs]
+        args = ", ".join(names) if entry.positional else one_or_list(names)
+        pick = entry.pick(entry.check_params(la.p, f"layers[{k}].params"))
+        picked = "" if pick is None else f"[{pick}]"
+        lines.append(f"        {var(la.name)} = self.{attribute[la.name]}({args}){picked}")
+    return [*lines, f"        return {one_or_list([var(o) for o in spec.outputs])}"]
+
+
+def build_call(spec: ModelSpec) -> str:
+    """The first call, on zeros at the drawn sizes, that makes a subclassed model's weights."""
+    zeros = one_or_list([f"np.zeros({(1, *i.shape)!r}, np.{'int32' if i.ids else 'float32'})" for i in spec.inputs])
+    return f"model({zeros})  # a subclassed model makes its weights on its first call"
 
 
 def weight_lines(spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> list[str]:
