@@ -93,6 +93,7 @@ def run_until_conversion(text: str) -> dict[str, Any]:
     from roundtrip.custom import CenterCropReshape
 
     body = text.split("\nsignature = ", 1)[0]
+    keras.config.set_dtype_policy("float32")  # as in a fresh interpreter: an earlier float16 script set it
     namespace: dict[str, Any] = {"keras": keras, "np": np, "tf": tf, "CenterCropReshape": CenterCropReshape}
     exec("\n".join(line for line in body.splitlines() if not line.startswith(("import ", "from "))),  # noqa: S102
          namespace)

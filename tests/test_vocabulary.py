@@ -50,7 +50,8 @@ def test_every_keras_activation_is_in_the_vocabulary() -> None:
 def draw_specs(count: int, **options: object) -> list[ModelSpec]:
     specs: list[ModelSpec] = []
 
-    @settings(max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=count, database=None, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
     @given(strategies.keras_models(**options))  # type: ignore[arg-type]
     def collect(spec: ModelSpec) -> None:
         specs.append(spec)
@@ -112,7 +113,8 @@ def test_the_suites_custom_objects_are_in_the_vocabulary_and_in_repros() -> None
     assert set(keras_text.CUSTOM) == set(custom.OBJECTS)
     assert {c for c, _, _ in CUSTOM_CASES} == set(custom.LAYER_CLASSES)
     for name, obj in custom.OBJECTS.items():
-        assert keras.saving.get_registered_object(f"roundtrip>{name}") is obj, name
+        # by name: a repro executed in this process registers its own copy of the class under the same name
+        assert keras.saving.get_registered_name(obj) == f"roundtrip>{name}", name
 
 
 @pytest.mark.parametrize(("kind", "shape", "params"), CUSTOM_CASES, ids=[c for c, _, _ in CUSTOM_CASES])
