@@ -966,6 +966,10 @@ _CEIL = {"ceil_mode": (one_of(0, 1), 0)}
 # HardSigmoid (so HardSwish), Softplus (so Mish; ORT finds one at opset 18 alone), Softsign, Mean, LSTM and GRU
 # ("Could not find an implementation", or for LSTM and GRU "does not support double yet").
 _NO_DOUBLE = ("float32", "float16")
+# ORT 1.31 fails to load a float64 Clip that follows a Relu and has a min, given or made by its own fusion of an
+# earlier Relu ("FuseReluClip ... Unexpected data type for Clip 'min' input of 11"); and Clip-11 has no float64
+# kernel.
+_NO_DOUBLE_CLIP = ("float32", "float16")
 # Steps (Floor, Ceil, Round, Sign, ArgMax, ArgMin) jump where the value is a rounding away from the step: ORT
 # computes float16 ops through float32 and the reference evaluator in float16, so after a few nodes their inputs
 # differ by a float16 rounding, and some value lands on the other side of a step (with float16 allowed, 5 in
@@ -1039,8 +1043,7 @@ GRAPH_OPS: dict[str, GraphOp] = {
     "Reciprocal": GraphOp(same, {"offset": (positive, 1.0)}, unary("Reciprocal", offset=True)),
     "Pow": GraphOp(same, {"exponent": _req(finite)}, _build_pow),
     "Div": GraphOp(same, {"divisor": _req(divisor)}, _build_div),
-    "Clip": GraphOp(clip, {"min": (finite, None), "max": (finite, None)}, _build_clip,
-                    dtype_since={"float64": 12}),  # ORT registers Clip-11 for float32 alone
+    "Clip": GraphOp(clip, {"min": (finite, None), "max": (finite, None)}, _build_clip, dtypes=_NO_DOUBLE_CLIP),
     "PRelu": GraphOp(prelu, {"slope": (one_of("scalar", "channel"), "scalar")}, _build_prelu, dtypes=_NO_DOUBLE),
     "Where": GraphOp(same, {"compare": (one_of("Greater", "Less"), "Greater"), "or_equal": (boolean, False),
                             "threshold": (finite, 0.0)}, _build_where, since={"or_equal": 12}),
