@@ -192,7 +192,7 @@ def _shape_of(node: NodeSpec, pool: list[TensorShape], opset: int) -> TensorShap
 @dataclass(frozen=True)
 class Site:
     """Where a node goes: every tensor so far (it reads the last) and a bound on its values (see `Entry`), the
-    element budget, the opset and the element type."""
+    element budget, the opset, the element type and the nodes so far."""
 
     pool: tuple[TensorShape, ...]
     bounds: tuple[float, ...]
@@ -879,7 +879,7 @@ def split(draw: Draw, site: Site) -> Params:
     d = x.dims[axis]
     n = upto(draw, 2, min(3, d))
     even = even_split(d, n)
-    by_count = site.opset >= 18 and min(even) >= 1 and draw(st.booleans())
+    by_count = draw(st.booleans()) and site.opset >= 18 and min(even) >= 1
     parts = list(even)
     if not by_count:
         parts = []
@@ -887,7 +887,7 @@ def split(draw: Draw, site: Site) -> Params:
             parts.append(upto(draw, 1, d - sum(parts) - (n - 1 - i)))
         parts.append(d - sum(parts))
     take = draw(st.sampled_from([*range(n), -1]))
-    return _given(axis=form(draw, axis, x.rank) if axis else None, split=tuple(parts), take=take or None,
+    return _given(axis=_axis_param(draw, axis, x.rank, 0), split=tuple(parts), take=take or None,
                   num_outputs=True if by_count else None)
 
 
