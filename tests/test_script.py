@@ -66,6 +66,14 @@ def test_a_graph_as_parser_text_is_the_same_graph(spec: Any) -> None:
     assert [i.name for i in back.graph.input] == [v.name for v in tidy.graph.input]
 
 
+def test_a_node_whose_first_output_is_the_graph_output_keeps_its_name_and_numbers_the_others() -> None:
+    from roundtrip.graphs import GraphSpec, NodeSpec
+
+    tidy = onnx_text.tidy(GraphSpec((3, 4), (NodeSpec.make("TopK", k=2),)).to_onnx())
+    assert list(tidy.graph.node[0].output) == ["output", "output_1"]
+    assert onnx_text.same_graph(graph_model(onnx_text.lines(onnx_text.source(tidy))), tidy)
+
+
 def test_symbolic_dims_that_the_parser_cannot_read_are_renamed() -> None:
     from onnx import helper
 

@@ -47,7 +47,8 @@ def tidy(model: Any) -> Any:
     for node in graph.node:
         for k, name in enumerate(node.output):
             if name and name not in keep:
-                names[name] = fresh(node.op_type.lower()) if k == 0 else f"{names[node.output[0]]}_{k}"
+                first = names.get(node.output[0], node.output[0])  # a graph output keeps its name
+                names[name] = fresh(node.op_type.lower()) if k == 0 else f"{first}_{k}"
     for init in graph.initializer:
         init.name = names.get(init.name, init.name)
     for value in graph.input:
