@@ -39,10 +39,23 @@ def close(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """Elementwise: within tolerance (NaN only matches NaN)."""
     finite = np.abs(expected[np.isfinite(expected)])
     scale = max(1.0, float(finite.max())) if finite.size else 1.0
-    names = {actual.dtype.name, expected.dtype.name}
-    rtol, atol = next((TOLERANCES[n] for n in TOLERANCES if n in names), (RTOL, ATOL))
+    rtol, atol = _tolerances(actual, expected)
     a, e = actual.astype(np.float64), expected.astype(np.float64)
     return np.isclose(a, e, rtol=rtol, atol=atol * scale, equal_nan=True)  # type: ignore[no-any-return]
+
+
+def _tolerances(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
+    names = {actual.dtype.name, expected.dtype.name}
+    return next((TOLERANCES[n] for n in TOLERANCES if n in names), (RTOL, ATOL))
+
+
+def tolerance(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Elementwise, how far `actual` may be from `expected`: RTOL of each value plus ATOL of the output's scale
+    (its largest finite magnitude, at least 1), at the lower precision of the two sides."""
+    finite = np.abs(expected[np.isfinite(expected)])
+    scale = max(1.0, float(finite.max())) if finite.size else 1.0
+    rtol, atol = _tolerances(actual, expected)
+    return atol * scale + rtol * np.abs(expected.astype(np.float64))  # type: ignore[no-any-return]
 
 
 def describe(array: np.ndarray) -> str:

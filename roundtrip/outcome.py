@@ -23,6 +23,9 @@ class Job:
     path: str  # the Keras -> ONNX path
     opset: int
     back: str = ""  # an ONNX -> Keras converter: a round trip, Keras -> ONNX -> Keras
+    # An .npz of weights by "<layer>/<index>" (a user's own model's, `roundtrip check`): each layer whose
+    # weights it holds at the shapes the spec gives gets them; every other layer's come from the seed.
+    weights: str = ""
 
     @property
     def name(self) -> str:
