@@ -97,10 +97,26 @@ def _write(root: Path, finding: Finding, meta: dict[str, Any], model_file: Path,
     (tmp / "err.log").write_text("\n".join(log) + "\n")
     (tmp / "repro.py").write_text(script)
     (tmp / "issue.md").write_text(issue(finding, meta, name, script, (tmp / "err.log").read_text()))
+    meta["repro"] = _run_script(tmp, finding, meta)
     write_meta(tmp, meta)
     final = root / finding.slug
     _replace(tmp, final)
     return final
+
+
+def _run_script(folder: Path, finding: Finding, meta: dict[str, Any]) -> dict[str, Any]:
+    """repro.py run once where it was written (unless $ROUNDTRIP_CHECK_REPROS=0), with this environment's module
+    path (the user's custom layers are imported from it): whether it shows the bug."""
+    import os
+
+    from roundtrip.back import missing_environment, python_for
+    from roundtrip.script.verdict import run
+
+    back = str(meta["back"]) if meta["direction"] == "onnx-keras-onnx" else ""
+    if os.environ.get("ROUNDTRIP_CHECK_REPROS", "1") == "0" or finding.flaky or (back and missing_environment(back)):
+        return {"checked": False}
+    verdict = run(folder / "repro.py", python_for(back), finding, cwd=folder, isolated=False)
+    return {"checked": True, "shows": verdict.shows, "why": verdict.why}
 
 
 # ---- repro.py -------------------------------------------------------------------------------------------------
@@ -143,6 +159,7 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
         module, _, function = path.partition("@")[0].partition(":")
         imports += [f"from {module} import {function}  # a converter of one's own",
                     "from roundtrip.spec import ModelSpec"]
+    imports += _back_imports(back) if back else []
     if custom:
         module = Path(custom).stem if custom.endswith(".py") else custom
         imports.append(f"import {module}  # registers the custom layers")
@@ -172,11 +189,9 @@ def _way_back(finding: Finding, back: str, k: int) -> list[str]:
     names = "[i.name for i in onnx_model.graph.input if i.name not in {t.name for t in onnx_model.graph.initializer}]"
     lines = [f"input_names = {names}"]
     if back.startswith("onnx2keras"):
-        lines = ["import onnx2keras", *lines, ONNX_TO_KERAS[back].repro.rstrip()]
+        lines.append(ONNX_TO_KERAS[back].repro.rstrip())
     else:
-        module, _, function = back.partition(":")
-        lines = [f"from {module} import {function}  # a converter of one's own", *lines,
-                 f"keras_model = {function}(onnx_model, input_names)"]
+        lines.append(f"keras_model = {back.partition(':')[2]}(onnx_model, input_names)")
     if finding.stage == Stage.LOAD:
         return lines
     nhwc = back == "onnx2keras-nhwc"
@@ -190,18 +205,27 @@ def _way_back(finding: Finding, back: str, k: int) -> list[str]:
     return lines
 
 
+def _back_imports(back: str) -> list[str]:
+    if back.startswith("onnx2keras"):
+        return ["import onnx2keras"]
+    if back == "onnx2tf":
+        return ["import tempfile", "import onnx2tf"]
+    module, _, function = back.partition(":")
+    return [f"from {module} import {function}  # a converter of one's own"]
+
+
 def onnx_script(finding: Finding, meta: dict[str, Any], input_names: list[str]) -> str:
     """An ONNX model entry's repro.py: the graph loaded, run by ONNX Runtime, converted by the ONNX -> Keras
     converter, the Keras model run (through the layout a reordering converter takes) and compared."""
     back = str(meta["back"])
     imports = ["import pathlib", "import numpy as np", "import onnx", "from onnx import numpy_helper",
-               "import onnxruntime as ort", "import keras"]
+               "import onnxruntime as ort"] + (["import keras"] if back != "onnx2tf" else [])
     k = finding.output or 0
     lines = ['onnx_model = onnx.load(str(here / "model.onnx"))',
              "session = ort.InferenceSession(onnx_model.SerializeToString(), providers=['CPUExecutionProvider'])",
              f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
+    imports += _back_imports(back)
     if back == "onnx2tf":
-        imports += ["import tempfile", "import onnx2tf"]
         way = ["keras_model = onnx2tf.convert(onnx_graph=onnx_model, output_folder_path=tempfile.mkdtemp(), "
                "disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity='error')"]
         lines += way + _onnx2tf_run(finding, k)
