@@ -86,11 +86,13 @@ def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcom
 
     report(Stage.CHECK)
     outcome.findings += graph_findings(job.path, proto)
+    invalid = any(f.symptom is Symptom.EXCEPTION for f in outcome.findings)
     report(Stage.LOAD)
     try:
         session = OrtSession.load(outcome.onnx)
     except Exception as e:  # noqa: BLE001
-        outcome.findings.append(_exception(job.path, Stage.LOAD, e))
+        if not invalid:  # ONNX Runtime refusing a graph the checker refused is the same fault, filed once
+            outcome.findings.append(_exception(job.path, Stage.LOAD, e))
         return outcome
     declared = declared_dims(proto)
     for case in cases:

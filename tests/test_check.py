@@ -20,3 +20,27 @@ def test_an_invalid_first_conversion_is_the_one_way_propertys_and_the_round_trip
     assert "StatefulPartitionedCall" in one_way.findings[0].message
     round_trip = run_job(Job(GROUPED_CONV3D.to_json(), "tf2onnx-function", 14, back="onnx2keras"))
     assert round_trip.findings == [] and round_trip.onnx is None, [f.signature for f in round_trip.findings]
+
+
+# tf2onnx 1.17.0 casts a bfloat16 ReLU's threshold to float16: the checker and ONNX Runtime both refuse it
+BFLOAT16_RELU = ModelSpec((InputSpec("in0", (1,)),), (LayerSpec.make("x1", "ReLU", "in0", threshold=0.5),), ("x1",),
+                          seed=1, dtype="bfloat16")
+
+
+def test_a_graph_the_checker_refuses_is_one_finding_not_a_second_at_load() -> None:
+    outcome = run_job(Job(BFLOAT16_RELU.to_json(), "tf2onnx-function", 17))
+    assert [(f.stage.value, f.symptom.value) for f in outcome.findings] == [("check", "exception")], \
+        [f.signature for f in outcome.findings]
+    assert "inconsistent type tensor(bfloat16)" in outcome.findings[0].message
+
+
+# A subclassed model knows only the shapes of its first call: Keras' export is given the dynamic dims
+SUBCLASSED_DYNAMIC = ModelSpec((InputSpec("in0", (1, 1, 1, 1), dynamic=True),),
+                               (LayerSpec.make("x1", "Cropping3D", "in0", cropping=((0, 0), (0, 0), (0, 0))),),
+                               ("x1",), seed=1, subclassed=True)
+
+
+def test_keras_export_of_a_subclassed_model_keeps_its_dynamic_dims() -> None:
+    outcome = run_job(Job(SUBCLASSED_DYNAMIC.to_json(), "keras-export", 18))
+    assert outcome.findings == [], [f.signature for f in outcome.findings]
+    assert len({case.inputs[0].shape for case in outcome.cases}) > 1, "the cases should try other sizes"
