@@ -115,7 +115,8 @@ def keras_to_onnx(src: Source) -> list[str]:
     path, opset = str(src.meta["path"]), int(src.meta["opset"])
     upstream = path in KERAS_TO_ONNX
     imports = ["import numpy as np"]
-    imports += ["import tensorflow as tf"] if path != "keras-export" or spec.subclassed or keras_text.uses_custom_layer(spec) else []
+    needs_tf = path != "keras-export" or spec.subclassed or keras_text.uses_custom_layer(spec)
+    imports += ["import tensorflow as tf"] if needs_tf else []
     imports += ["import keras"]
     imports += ["import tf2onnx"] if path.startswith("tf2onnx") else []
     imports += ["import os", "import tempfile"] if path == "keras-export" else []
