@@ -158,7 +158,7 @@ def load(path: str, custom: str, fresh: bool = False) -> Any:
     kind_of(file)
     check_readable(file)
     import_custom(custom)
-    model = _saved_model(file) if file.is_dir() else _keras_file(file, custom)
+    model = _saved_model(file) if file.is_dir() else _one_node_each(_keras_file(file, custom))
     if not getattr(model, "inputs", None):
         raise BadInput(f"{file}: the model has no inputs (a subclassed model saved before it was built?)")
     if not fresh:
@@ -182,6 +182,19 @@ def _keras_file(file: Path, custom: str) -> Any:
                 " (give --custom-objects MODULE that registers it)"
             raise BadInput(f"{file}: unknown custom layer {', '.join(repr(u) for u in unknown)}{hint}") from None
         raise BadInput(f"{file}: Keras cannot load it ({type(e).__name__}: {_first_line(str(e))})") from None
+
+
+def _one_node_each(model: Any) -> Any:
+    """The model, or for a Sequential whose layers hold several nodes its clone with the same weights.  Keras
+    (3.15) loads a Sequential by adding its layers one at a time, rebuilding at each: every layer then holds a
+    node per rebuild, only the last of them in the model's graph, and its `output` is its first."""
+    import keras
+
+    if not isinstance(model, keras.Sequential) or all(len(la._inbound_nodes) <= 1 for la in layers_of(model)):
+        return model
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def _saved_model(folder: Path) -> Any:
