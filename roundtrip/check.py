@@ -143,7 +143,7 @@ def keras_to_onnx(path: str, convert: Any, model: Any, spec: ModelSpec, opset: i
             outcome.findings.append(_exception(path, Stage.RUN, e, case.label))
             continue
         report(Stage.COMPARE)
-        found = compare(path, case.label, case.expected, case.actual, declared)
+        found = compare(path, case.label, case.expected, case.actual, declared, slack=case.slack)
         if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.output is not None for f in found):
             # Once per case, not per mismatch: both run Keras again, and the culprit converts again.
             keras_wrong = not _keras_consistent(model, case)
@@ -204,9 +204,9 @@ def _blame(proto: Any, case: Case, k: int) -> Blame:
         return Blame.UNKNOWN
     assert case.actual is not None
     expected, actual = case.expected[k], case.actual[k]
-    if reference.shape == actual.shape and close(reference, actual).all():
+    if reference.shape == actual.shape and close(reference, actual, case.allowance(k)).all():
         return Blame.CONVERTER
-    if reference.shape == expected.shape and close(reference, expected).all():
+    if reference.shape == expected.shape and close(reference, expected, case.allowance(k)).all():
         return Blame.RUNTIME
     return Blame.UNKNOWN
 
@@ -218,8 +218,8 @@ def _keras_consistent(model: Any, case: Case) -> bool:
         return True
     for i in range(case.batch):
         alone = run_keras(model, [x[i : i + 1] for x in case.inputs])
-        if not all(a.shape == e[i : i + 1].shape and close(a, e[i : i + 1]).all()
-                   for a, e in zip(alone, case.expected, strict=True)):
+        if not all(a.shape == e[i : i + 1].shape and close(a, e[i : i + 1], case.allowance(k)).all()
+                   for k, (a, e) in enumerate(zip(alone, case.expected, strict=True))):
             return False
     return True
 
@@ -318,7 +318,8 @@ def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Out
             outcome.findings.append(outputs.finding(job.name, Stage.RUN, case.label))
             continue
         case.actual = outputs
-        found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual))
+        found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual),
+                        slack=case.slack)
         if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.kind != "shape:batch" for f in found):
             culprit = blamer.locate(case)  # once per case, not per mismatch
             found = [_named(f, blamer, case, culprit) for f in found]

@@ -563,15 +563,20 @@ def _print_check(console: Console, result: Any) -> None:
     ins = ", ".join(f"{name} {tuple(dims)}" for name, dims, _ in described.inputs)
     console.print(f"{result.model}: {result.kind} model, inputs {ins}; {what}", soft_wrap=True)
     table = Table(title=f"roundtrip check {result.model.name}")
-    for column in ("direction", "verdict", "worst error / tolerance", "first wrong", "entry"):
+    for column in ("direction", "verdict", "worst error / tolerance", "spread / tolerance", "first wrong", "entry"):
         table.add_column(column, overflow="fold")
     for row in result.rows:
         worst = f"{row.worst[0]:.2g} / {row.worst[1]:.2g}" if row.worst else "-"
         entries = "; ".join(dict.fromkeys(w.folder.name if w.folder else w.note for w in row.entries.values()))
         style = "green" if row.verdict == "clean" else "dim" if row.skipped else "red"
         table.add_row(row.direction, Text(row.skipped and f"skipped: {row.skipped}" or row.verdict, style=style),
-                      worst, row.where or "-", entries or "-")
+                      worst, f"{row.spread:.3g}" if row.spread is not None else "-", row.where or "-", entries or "-")
     console.print(table)
+    flat = [row for row in result.rows if row.spread is not None and row.spread < 1]
+    if flat:
+        console.print(f"note: the outputs hardly change with the inputs (over a batch they move by less than the "
+                      f"tolerance, in {', '.join(r.direction for r in flat)}): a converter that gave a constant would "
+                      "pass too; check with --inputs of real data, or a trained model", soft_wrap=True)
     for row in result.rows:
         for written in row.entries.values():
             console.print(f"{row.direction}: {written.folder or '-'}: {written.note}", soft_wrap=True)

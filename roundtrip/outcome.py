@@ -72,6 +72,13 @@ class Case:
     inputs: list[np.ndarray]
     expected: list[np.ndarray]
     actual: list[np.ndarray] | None = None
+    # Per output, what rounding alone may move it by, allowed on top of the oracle's tolerance: a user's own
+    # model's (`roundtrip.margins.rounding_slack`), None for a drawn one.
+    slack: list[float] | None = None
+
+    def allowance(self, k: int) -> float:
+        """Output k's allowance for rounding (0 for a drawn model)."""
+        return self.slack[k] if self.slack and k < len(self.slack) else 0.0
 
     @property
     def label(self) -> str:

@@ -62,7 +62,8 @@ class Written:
 @dataclass
 class Row:
     """One direction's verdict: its findings (first of each signature), the worst error against the tolerance,
-    the first layer or node that went wrong, and the entry each finding was written to."""
+    the first layer or node that went wrong, the entry each finding was written to, and how far the inputs move
+    the outputs against the tolerance (`margins.spread`: below 1, a clean verdict says little)."""
 
     direction: str
     findings: list[Finding] = field(default_factory=list)
@@ -70,6 +71,7 @@ class Row:
     where: str = ""
     entries: dict[str, Written] = field(default_factory=dict)  # by signature
     skipped: str = ""
+    spread: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -199,7 +201,7 @@ def _run(pool: Pool, options: Options, kind: str, first: str, second: str) -> Ro
         return Row(name, [result.finding(name)])
     if getattr(result, "problem", ""):  # the model loaded to be described, then not (a file changed meanwhile)
         raise BadInput(result.problem)
-    return Row(name, result.outcome.findings, result.worst, result.layer)
+    return Row(name, result.outcome.findings, result.worst, result.layer, spread=result.spread)
 
 
 # ---- reducing and writing -------------------------------------------------------------------------------------------

@@ -84,13 +84,14 @@ class Described:
 @dataclass
 class Checked:
     """A check of the user's model: the engine's Outcome, the worst error against the tolerance over every
-    output and case that ran, the layer each mismatch was named after, and what a `describe` gives when the
-    job asked for it (`save`)."""
+    output and case that ran, the layer each mismatch was named after, what a `describe` gives when the job
+    asked for it (`save`), and how far the inputs move the outputs against the tolerance (`margins.spread`)."""
 
     outcome: Outcome
     worst: tuple[float, float] | None = None  # (|actual - expected|, its tolerance) where their ratio is largest
     layer: str = ""  # the name of the first layer whose own output differs, when a mismatch found one
     described: Described | None = None
+    spread: float | None = None
 
 
 # ---- loading ------------------------------------------------------------------------------------------------
@@ -386,7 +387,7 @@ def _layer_spec(layer: Any, names: dict[int, str], taken: set[str], k: int) -> L
         return "called more than once, or with several outputs"
     node = layer._inbound_nodes[0]
     sources = [names.get(id(t)) for t in node.input_tensors]
-    if None in sources or node.arguments.kwargs:
+    if None in sources or any(v is not None for v in node.arguments.kwargs.values()):  # mask=None is no input
         return "reads a tensor the spec cannot name"
     config = layer.get_config()
     params = {key: _freeze(config[key]) for key in entry.params if key in config}
@@ -456,8 +457,10 @@ def _needed_inputs(inputs: list[Any], output: Any) -> Any:
 # ---- inputs and cases ------------------------------------------------------------------------------------------
 def plan_cases(model: Any, spec: ModelSpec, inputs_file: str) -> list[Case]:
     """Batch 1 and 3 at SPATIAL for every unknown dim, and for a model with unknown dims batch 2 at OTHER_SPATIAL;
-    or the arrays of `inputs_file` (and their first example alone, when they hold more)."""
+    or the arrays of `inputs_file` (and their first example alone, when they hold more).  Each case allows what
+    rounding moves the model's outputs by (`margins.rounding_slack`)."""
     from roundtrip.build import run_keras
+    from roundtrip.margins import float64_twin, rounding_slack
 
     if inputs_file:
         given = read_inputs(inputs_file, model, spec)
@@ -470,8 +473,13 @@ def plan_cases(model: Any, spec: ModelSpec, inputs_file: str) -> list[Case]:
             plans.append([np.random.default_rng([0, 1 + k, batch, *s]).standard_normal((batch, *s)).astype(np.float32)
                           for k, s in enumerate(shapes)])
             sizes.append({i.name: s for i, s in zip(spec.inputs, shapes, strict=True)} if size != SPATIAL else {})
-    return [Case(int(arrays[0].shape[0]), size, arrays, run_keras(model, arrays))
-            for arrays, size in zip(plans, sizes, strict=True)]
+    twin = float64_twin(model)
+    cases = []
+    for arrays, named in zip(plans, sizes, strict=True):
+        expected = run_keras(model, arrays)
+        cases.append(Case(int(arrays[0].shape[0]), named, arrays, expected,
+                          slack=rounding_slack(twin, arrays, expected)))
+    return cases
 
 
 def read_inputs(path: str, model: Any, spec: ModelSpec) -> list[np.ndarray]:
@@ -565,6 +573,7 @@ def run_user_job(job: UserJob, report: Report = lambda stage: None) -> Described
 def check(job: UserJob, model: Any, report: Report) -> Checked:
     from roundtrip.check import Blamer, keras_to_onnx, round_trip
     from roundtrip.converters import resolve
+    from roundtrip.margins import spread, worst_error
     from roundtrip.outcome import Job
 
     spec = shape_spec(model)
@@ -590,7 +599,7 @@ def check(job: UserJob, model: Any, report: Report) -> Checked:
     outcome.weights = _weights(model)
     described = _save(model, job.save) if job.save else None
     layer = next((name for name in found if name), "")
-    return Checked(outcome, worst_error(outcome.cases), layer, described)
+    return Checked(outcome, worst_error(outcome.cases), layer, described, spread(outcome.cases))
 
 
 def _runner(job: UserJob, converter: Any) -> Any:
@@ -635,24 +644,3 @@ def _save(model: Any, folder: str) -> Described:
         np.savez(os.path.join(folder, "weights.npz"), **weights)  # type: ignore[arg-type]
         Path(folder, "spec.json").write_text(described.spec)
     return described
-
-
-def worst_error(cases: list[Case]) -> tuple[float, float] | None:
-    """(|actual - expected|, its tolerance) at the value where their ratio is largest, over every case that ran
-    and every output of the same shape; None when no value was compared."""
-    from roundtrip.oracle import close, tolerance
-
-    worst: tuple[float, float] | None = None
-    for case in cases:
-        for e, a in zip(case.expected, case.actual or [], strict=False):
-            if e.shape != a.shape or not e.size:
-                continue
-            diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
-            diff = np.where(np.isfinite(diff), diff, np.where(close(a, e), 0.0, np.inf))  # inf or NaN alike: 0
-            allowed = np.maximum(tolerance(a, e), np.finfo(np.float64).tiny)
-            ratio = np.nan_to_num(diff / allowed, nan=0.0, posinf=np.inf)
-            k = int(np.argmax(ratio))
-            here = (float(diff.flat[k]), float(allowed.flat[k]))
-            if worst is None or here[0] / here[1] > worst[0] / worst[1]:
-                worst = here
-    return worst

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from roundtrip.findings import Finding, Stage
+from roundtrip.margins import spread, worst_error
 from roundtrip.outcome import Case, Outcome, Report
-from roundtrip.user_model import SPATIAL, BadInput, worst_error
+from roundtrip.user_model import SPATIAL, BadInput
 
 BATCHES = (1, 3)
 
@@ -68,6 +69,7 @@ class Checked:
     worst: tuple[float, float] | None = None
     layer: str = ""  # the name of the first node whose own output differs
     described: Described | None = None
+    spread: float | None = None  # margins.spread
 
 
 # ---- loading --------------------------------------------------------------------------------------------------
@@ -342,7 +344,7 @@ def check(job: OnnxJob, model: Any, report: Report) -> Checked:
 
         os.makedirs(job.save, exist_ok=True)
         onnx.save(model, os.path.join(job.save, "model.onnx"))
-    return Checked(outcome, worst_error(cases), next((n for n in found if n), ""), described)
+    return Checked(outcome, worst_error(cases), next((n for n in found if n), ""), described, spread(cases))
 
 
 # ---- reducing (in the parent) ---------------------------------------------------------------------------------------

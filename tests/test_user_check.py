@@ -166,15 +166,61 @@ def test_an_onnx_model_is_cut_to_the_node_its_converter_refuses(tmp_path: Path) 
     assert corpus.entries(tmp_path / "corpus") == []  # a model entry: the corpus' readers leave it out
 
 
-# ---- keras.applications ---------------------------------------------------------------------------------------------
+# ---- keras.applications ------------------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("name, kwargs", [("MobileNet", {"alpha": 0.25}), ("MobileNetV2", {"alpha": 0.35})])
 def test_a_keras_application_checks_clean_through_tf2onnx(name: str, kwargs: dict[str, float], tmp_path: Path,
                                                           keras_session) -> None:
+    from bench.applications import live
+
     keras = keras_session
-    getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3), **kwargs).save(tmp_path / "app.keras")
+    keras.utils.set_random_seed(0)
+    model = getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3), classes=10, **kwargs)
+    assert live(model) > 10  # untrained, its outputs are the same for every input: the check would see nothing
+    model.save(tmp_path / "app.keras")
     result = check_model(Options(tmp_path / "app.keras", paths=("tf2onnx-function",), corpus=tmp_path / "corpus",
                                  reduce=False))
     [row] = result.rows
     assert row.verdict == "clean", [f.describe() for f in row.findings]
     assert row.worst is not None and row.worst[0] <= row.worst[1]
+    assert row.spread is not None and row.spread > 100  # a constant in place of the model would have been found
+
+
+# ---- what a check can see ------------------------------------------------------------------------------------------
+def test_the_spread_tells_outputs_that_follow_the_inputs_from_constant_ones() -> None:
+    import numpy as np
+
+    from roundtrip.margins import spread, worst_error
+    from roundtrip.outcome import Case
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    follows = Case(3, {}, [x], [np.tanh(x)], [np.tanh(x) + np.float32(2e-5)])
+    constant = Case(3, {}, [x], [np.full((3, 4), 0.1, np.float32) + 1e-9 * x], [np.full((3, 4), 0.1, np.float32)])
+    alone = Case(1, {}, [x[:1]], [np.tanh(x[:1])], [np.tanh(x[:1])])
+    assert spread([follows]) is not None and spread([follows]) > 100
+    assert spread([constant]) is not None and spread([constant]) < 1
+    assert spread([alone]) is None  # one example: nothing to tell
+    worst = worst_error([follows])
+    assert worst is not None and worst[0] == pytest.approx(2e-5, rel=0.05) and worst[0] < worst[1]
+    off = worst_error([Case(3, {}, [x], [x], [x + np.float32(1)])])
+    assert off is not None and off[0] == pytest.approx(1.0) and off[0] > 1000 * off[1]
+
+
+@pytest.mark.slow
+def test_the_rounding_slack_is_what_keras_float32_is_off_from_the_same_model_in_float64(keras_session) -> None:
+    import numpy as np
+
+    from roundtrip.margins import ROUNDING, float64_twin, rounding_slack
+
+    keras = keras_session
+    keras.utils.set_random_seed(0)
+    x = keras.Input((8,))
+    model = keras.Model(x, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(16, activation="tanh")(x)))
+    twin = float64_twin(model)
+    assert twin is not None and {str(w.dtype) for w in twin.weights} == {"float64"}
+    inputs = [np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)]
+    expected = [np.asarray(model(inputs[0]))]
+    slack = rounding_slack(twin, inputs, expected)
+    gap = np.abs(expected[0].astype(np.float64) - np.asarray(twin(inputs[0].astype(np.float64)))).max()
+    assert slack == [pytest.approx(ROUNDING * gap)] and 0 < slack[0] < 1e-5  # float32's rounding, nothing like a bug
