@@ -340,7 +340,10 @@ def repro(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
     from roundtrip.script.render import source_of
     from roundtrip.script.verdict import run
 
-    found = load_entry(find_entry(entry, corpus_dir))
+    folder = find_entry(entry, corpus_dir)
+    if corpus.is_model_entry(folder):
+        _model_repro(folder)
+    found = load_entry(folder)
     script = found.folder / "repro.py"
     if not script.is_file():
         fail(f"{script}: missing")
@@ -348,6 +351,23 @@ def repro(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
     if python is None:
         fail(f"{script}: its converter's environment is absent here (make onnx2tf-env)")
     verdict = run(script, python, found.finding)
+    typer.echo(verdict.output)
+    typer.echo(f"{script}: {verdict.why}")
+    raise typer.Exit(verdict.status)
+
+
+def _model_repro(folder: Path) -> NoReturn:
+    """`repro` of a model entry (`roundtrip check`'s: the model and a script, no spec)."""
+    from roundtrip.findings import Finding
+    from roundtrip.model_entry import run_repro
+
+    script = folder / "repro.py"
+    meta = json.loads((folder / "meta.json").read_text())
+    if not script.is_file():
+        fail(f"{script}: missing")
+    verdict = run_repro(folder, Finding.from_dict(meta["finding"]), meta)
+    if verdict is None:
+        fail(f"{script}: its converter's environment is absent here (make onnx2tf-env)")
     typer.echo(verdict.output)
     typer.echo(f"{script}: {verdict.why}")
     raise typer.Exit(verdict.status)

@@ -105,18 +105,26 @@ def _write(root: Path, finding: Finding, meta: dict[str, Any], model_file: Path,
 
 
 def _run_script(folder: Path, finding: Finding, meta: dict[str, Any]) -> dict[str, Any]:
-    """repro.py run once where it was written (unless $ROUNDTRIP_CHECK_REPROS=0), with this environment's module
-    path (the user's custom layers are imported from it): whether it shows the bug."""
+    """repro.py run once where it was written (unless $ROUNDTRIP_CHECK_REPROS=0): whether it shows the bug."""
     import os
 
+    if os.environ.get("ROUNDTRIP_CHECK_REPROS", "1") == "0" or finding.flaky:
+        return {"checked": False}
+    verdict = run_repro(folder, finding, meta)
+    return {"checked": True, "shows": verdict.shows, "why": verdict.why} if verdict else {"checked": False}
+
+
+def run_repro(folder: Path, finding: Finding, meta: dict[str, Any]) -> Any:
+    """The script.verdict.Verdict of the entry's repro.py, run in its folder with this environment's module path
+    (the user's custom layers are imported from it) and its ONNX -> Keras converter's Python; None when that
+    converter's environment is absent here."""
     from roundtrip.back import missing_environment, python_for
     from roundtrip.script.verdict import run
 
     back = str(meta["back"]) if meta["direction"] == "onnx-keras-onnx" else ""
-    if os.environ.get("ROUNDTRIP_CHECK_REPROS", "1") == "0" or finding.flaky or (back and missing_environment(back)):
-        return {"checked": False}
-    verdict = run(folder / "repro.py", python_for(back), finding, cwd=folder, isolated=False)
-    return {"checked": True, "shows": verdict.shows, "why": verdict.why}
+    if back and missing_environment(back):
+        return None
+    return run(folder / "repro.py", python_for(back), finding, cwd=folder, isolated=False)
 
 
 # ---- repro.py -------------------------------------------------------------------------------------------------

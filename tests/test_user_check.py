@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from roundtrip import corpus
+from roundtrip import corpus, reports
 from roundtrip.user_check import Options, check_model
 from roundtrip.user_model import BadInput
 
@@ -32,7 +32,7 @@ class Doubler(keras.layers.Layer):
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "roundtrip.cli", "check", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "roundtrip.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -70,14 +70,14 @@ def test_an_unknown_custom_layer_is_one_line_and_its_module_makes_it_load(tmp_pa
     x = keras.Input((4,))
     keras.Model(x, keras.layers.Dense(2)(mylayers.Doubler()(x))).save(tmp_path / "doubler.keras")
 
-    refused = cli("doubler.keras", "--path", "tf2onnx-function", "--corpus", "out", cwd=tmp_path)
+    refused = cli("check", "doubler.keras", "--path", "tf2onnx-function", "--corpus", "out", cwd=tmp_path)
     assert refused.returncode == 2, refused.stderr
     lines = refused.stderr.strip().splitlines()
     assert lines == [lines[-1]] and "doubler.keras: unknown custom layer 'mine>Doubler'" in lines[0], refused.stderr
     assert not (tmp_path / "out").exists()
 
-    loaded = cli("doubler.keras", "--custom-objects", "mylayers", "--path", "tf2onnx-function", "--corpus", "out",
-                 cwd=tmp_path)
+    loaded = cli("check", "doubler.keras", "--custom-objects", "mylayers", "--path", "tf2onnx-function",
+                 "--corpus", "out", cwd=tmp_path)
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     assert "not a spec: layer 'doubler' (Doubler): not in the vocabulary" in loaded.stdout
     assert "│ tf2onnx-function │ clean" in loaded.stdout
@@ -164,6 +164,9 @@ def test_an_onnx_model_is_cut_to_the_node_its_converter_refuses(tmp_path: Path) 
     assert [n.op_type for n in cut.graph.node] == ["Softmax"]
     assert {"repro.py", "issue.md", "err.log", "meta.json"} <= {p.name for p in written.folder.iterdir()}
     assert corpus.entries(tmp_path / "corpus") == []  # a model entry: the corpus' readers leave it out
+    assert reports.load_entries(tmp_path / "corpus") == ([], [])
+    shown = cli("repro", written.folder.name, "--corpus", "corpus", cwd=tmp_path)  # its script is its replay
+    assert shown.returncode == 1 and "repro.py: raised" in shown.stdout, shown.stdout + shown.stderr
 
 
 # ---- keras.applications ------------------------------------------------------------------------------------------
