@@ -1,9 +1,10 @@
 """keras.applications architectures through `roundtrip check`: each built with weights=None (no download) at a
-small input size, its BatchNormalization statistics set from a batch of inputs (`live`: untrained, most of
-these networks give every input the same outputs), saved as .keras, and checked by the `roundtrip check` command
-through one direction.
+small input size, its BatchNormalization statistics and kernel scales set from a batch of inputs so that the
+activations keep their scale (`live`: as built, most of these networks give every input the same outputs), saved
+as .keras, and checked by the `roundtrip check` command through one direction.
 
-    .venv/bin/python bench/applications.py [--out DIR] [--path tf2onnx-function] [--corpus DIR] [--untrained] [NAME ...]
+    .venv/bin/python bench/applications.py [--out DIR] [--path tf2onnx-function] [--corpus DIR] [--memory GIB]
+        [--untrained] [NAME ...]
 
 Each check is the command as a user runs it (a process of its own), its printed output kept.  The models go to
 DIR/models, the outputs to DIR/<name>.txt; the entries of what is found go to --corpus (DIR/corpus by default:
@@ -25,6 +26,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,34 +72,62 @@ def save(name: str, file: str, untrained: bool = False) -> None:
 
 
 def live(model: Any, batch: int = 8, seed: int = 0) -> int:
-    """Each BatchNormalization's moving statistics set to those of its input over a batch of standard-normal
-    images, in the model's order (each sees the ones before it set): the activations keep their scale through
-    the network, as a trained model's do.  Untrained, they fade layer after layer (a depthwise convolution's
-    initial kernel shrinks its input) until the outputs are the same for every input, which any converter that
-    gives a constant would match.  Weights are not trained, nothing is downloaded.  Returns how many were set."""
+    """Untrained weights made to keep the activations' scale through the network, as a trained model's do, from a
+    batch of standard-normal images, layer after layer in the model's order: each BatchNormalization's moving
+    statistics set to those of its input, and each kernel of a layer that is linear or ReLU (and has no bias yet)
+    divided by the spread of its output (LSUV, Mishkin and Matas 2016).  As built, the activations fade layer after
+    layer (a depthwise convolution's initial kernel shrinks its input; VGG16 has no normalization at all) until
+    the outputs are the same for every input, which any converter that gives a constant would match.  Nothing is
+    trained or downloaded.  Returns how many layers were set."""
     import keras
-    import numpy as np
 
     x = np.random.default_rng(seed).standard_normal((batch, *model.inputs[0].shape[1:])).astype("float32")
     done: list[str] = []
 
     def calibrated(operation: Any) -> Any:
-        if not isinstance(operation, keras.layers.BatchNormalization):
-            return operation
-
-        def call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
-            seen = np.asarray(inputs, dtype=np.float64)
-            axes = tuple(i for i in range(seen.ndim) if i != operation.axis % seen.ndim)
-            operation.moving_mean.assign(seen.mean(axis=axes).astype("float32"))
-            operation.moving_variance.assign(seen.var(axis=axes).astype("float32"))
-            done.append(operation.name)
-            return operation(inputs, *args, **kwargs)
-
-        return call
+        if isinstance(operation, keras.layers.BatchNormalization):
+            return _normalized(operation, done)
+        if _scalable(operation):
+            return _unit_spread(operation, done)
+        return operation
 
     # The functional graph run eagerly node by node, deepest first (Keras' own walk: keras ops included)
     model._run_through_graph([x], operation_fn=calibrated)
     return len(done)
+
+
+def _normalized(layer: Any, done: list[str]) -> Any:
+    def call(inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        seen = np.asarray(inputs, dtype=np.float64)
+        axes = tuple(i for i in range(seen.ndim) if i != layer.axis % seen.ndim)
+        layer.moving_mean.assign(seen.mean(axis=axes).astype("float32"))
+        layer.moving_variance.assign(seen.var(axis=axes).astype("float32"))
+        done.append(layer.name)
+        return layer(inputs, *args, **kwargs)
+
+    return call
+
+
+def _scalable(layer: Any) -> bool:
+    """A layer whose output scales with its kernel: one kernel, a linear or ReLU activation, no bias yet."""
+    import keras
+
+    activation = getattr(layer, "activation", None)
+    bias = getattr(layer, "bias", None)
+    return (getattr(layer, "kernel", None) is not None and activation in (keras.activations.linear,
+                                                                         keras.activations.relu)
+            and (bias is None or not np.asarray(bias).any()))
+
+
+def _unit_spread(layer: Any, done: list[str]) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        spread = float(np.asarray(layer(*args, **kwargs)).std())
+        if spread > 0:
+            layer.kernel.assign(np.asarray(layer.kernel) / spread)
+            done.append(layer.name)
+        return layer(*args, **kwargs)
+
+    return call
 
 
 def _env() -> dict[str, str]:
@@ -104,11 +135,13 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "160"}
 
 
-def check(file: Path, path: str, corpus: Path) -> dict[str, Any]:
-    """`roundtrip check FILE --path PATH --corpus CORPUS`: its exit status, output and the row it printed."""
+def check(file: Path, path: str, corpus: Path, memory: float) -> dict[str, Any]:
+    """`roundtrip check FILE --path PATH --corpus CORPUS --memory GIB`: its exit status, output and the row it
+    printed."""
     began = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "roundtrip.cli", "check", str(file), "--path", path, "--corpus",
-                           str(corpus)], capture_output=True, text=True, env=_env(), timeout=3600)
+                           str(corpus), "--memory", str(memory)], capture_output=True, text=True, env=_env(),
+                          timeout=3600)
     seconds = time.monotonic() - began
     return {"status": done.returncode, "stdout": done.stdout, "stderr": done.stderr[-3000:],
             "seconds": round(seconds, 1), **parse(done.stdout, path)}
@@ -142,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "roundtrip-applications")
     parser.add_argument("--path", default="tf2onnx-function")
     parser.add_argument("--corpus", type=Path, default=None)
+    parser.add_argument("--memory", type=float, default=8.0, help="GiB one check may use (roundtrip check --memory)")
     parser.add_argument("--untrained", action="store_true", help="keep the BatchNormalization statistics as built")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in ARCHITECTURES]
@@ -153,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = {}
     for name in args.names:
         print(f"{name}: building", flush=True)
-        rows[name] = check(build(name, models, args.untrained), args.path, corpus)
+        rows[name] = check(build(name, models, args.untrained), args.path, corpus, args.memory)
         (args.out / f"{name}.txt").write_text(rows[name]["stdout"] + rows[name]["stderr"])
         print(rows[name]["stdout"], flush=True)
     lines = table(rows)

@@ -539,6 +539,7 @@ def check(
     reduce: Annotated[bool, typer.Option("--reduce/--no-reduce", help="Reduce each finding and write its entry.")
                       ] = True,
     timeout: Annotated[float, typer.Option(help="Seconds one check may take.")] = 600.0,
+    memory: Annotated[float, typer.Option(help="GiB of resident memory one check's process may use.")] = 8.0,
     max_params: Annotated[int, typer.Option("--max-params", help="Parameters a model may have.")] = 200_000_000,
 ) -> None:
     """Checks your own model through every converter, and reduces each finding to the smallest model that still
@@ -553,10 +554,11 @@ def check(
     from roundtrip.user_check import Options, check_model
     from roundtrip.user_model import BadInput
 
-    if opset < 1 or timeout <= 0 or max_params < 1:
-        fail(f"--opset {opset}, --timeout {timeout}, --max-params {max_params}: each must be positive")
+    if opset < 1 or timeout <= 0 or memory <= 0 or max_params < 1:
+        fail(f"--opset {opset}, --timeout {timeout}, --memory {memory}, --max-params {max_params}: each must be "
+             "positive")
     options = Options(model, custom_objects, tuple(path or []), inputs, corpus_dir, opset, reduce,
-                      timeout=timeout, max_params=max_params)
+                      timeout=timeout, memory=int(memory * (1 << 30)), max_params=max_params)
     console = _console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
