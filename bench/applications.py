@@ -1,5 +1,5 @@
 """keras.applications architectures through `roundtrip check`: each built with weights=None (no download) at a
-small input size, its BatchNormalization statistics and kernel scales set from a batch of inputs so that the
+small input size, its BatchNormalization statistics (or kernel scales) set from a batch of inputs so that the
 activations keep their scale (`live`: as built, most of these networks give every input the same outputs), saved
 as .keras, and checked by the `roundtrip check` command through one direction.
 
@@ -74,20 +74,21 @@ def save(name: str, file: str, untrained: bool = False) -> None:
 def live(model: Any, batch: int = 8, seed: int = 0) -> int:
     """Untrained weights made to keep the activations' scale through the network, as a trained model's do, from a
     batch of standard-normal images, layer after layer in the model's order: each BatchNormalization's moving
-    statistics set to those of its input, and each kernel of a layer that is linear or ReLU (and has no bias yet)
-    divided by the spread of its output (LSUV, Mishkin and Matas 2016).  As built, the activations fade layer after
-    layer (a depthwise convolution's initial kernel shrinks its input; VGG16 has no normalization at all) until
-    the outputs are the same for every input, which any converter that gives a constant would match.  Nothing is
-    trained or downloaded.  Returns how many layers were set."""
+    statistics set to those of its input; in a model without any (VGG16), each kernel of a layer that is linear
+    or ReLU (and has no bias yet) divided by the spread of its output instead (LSUV, Mishkin and Matas 2016).  As
+    built, the activations fade layer after layer (a depthwise convolution's initial kernel shrinks its input)
+    until the outputs are the same for every input, which any converter that gives a constant would match.
+    Nothing is trained or downloaded.  Returns how many layers were set."""
     import keras
 
     x = np.random.default_rng(seed).standard_normal((batch, *model.inputs[0].shape[1:])).astype("float32")
     done: list[str] = []
+    normalized = any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
 
     def calibrated(operation: Any) -> Any:
         if isinstance(operation, keras.layers.BatchNormalization):
             return _normalized(operation, done)
-        if _scalable(operation):
+        if not normalized and _scalable(operation):
             return _unit_spread(operation, done)
         return operation
 
