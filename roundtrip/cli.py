@@ -551,7 +551,7 @@ def check(
     wrong, then that layer alone, then reduced as a spec where it is in the vocabulary, and written to the corpus
     (a spec entry, or the saved model and a plain script).  Your file is only read.  Exit status: 0 clean, 1
     findings, 2 bad input (one line naming the file and the problem; nothing written)."""
-    from roundtrip.user_check import Options, check_model
+    from roundtrip.user_check import Options, check_model, preflight
     from roundtrip.user_model import BadInput
 
     if opset < 1 or timeout <= 0 or memory <= 0 or max_params < 1:
@@ -562,6 +562,7 @@ def check(
     console = _console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
+        preflight(options)  # before the progress bar: a bad file is one line on stderr and nothing else
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("loading", total=1)
 

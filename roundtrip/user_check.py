@@ -135,11 +135,7 @@ def unavailable(kind: str, first: str, second: str) -> str:
 def check_model(options: Options, progress: Progress = lambda what, done, total: None) -> Result:
     """Every direction on the model, then each finding reduced and written (with `options.reduce`).
     BadInput, before anything is written, when the model cannot be checked."""
-    kind = kind_of(options.model)
-    check_readable(options.model)
-    if options.inputs and not Path(options.inputs).is_file():
-        raise BadInput(f"--inputs {options.inputs}: no such file")
-    chosen = directions(kind, options.paths)
+    kind, chosen = preflight(options)
     limits = Limits(timeout=options.timeout, memory=options.memory)
     task = "roundtrip.user_model:run_user_job" if kind == "keras" else "roundtrip.user_onnx:run_onnx_job"
     pool = Pool(task=task, limits=limits, start_timeout=LOAD_SECONDS)
@@ -157,6 +153,16 @@ def check_model(options: Options, progress: Progress = lambda what, done, total:
         return result
     finally:
         pool.close()
+
+
+def preflight(options: Options) -> tuple[str, list[tuple[str, str]]]:
+    """What can be told without loading the model: its kind and the directions to run; BadInput for a file that
+    is missing or not what its name says, an --inputs file that is missing, an unknown direction."""
+    kind = kind_of(options.model)
+    check_readable(options.model)
+    if options.inputs and not Path(options.inputs).is_file():
+        raise BadInput(f"--inputs {options.inputs}: no such file")
+    return kind, directions(kind, options.paths)
 
 
 def _job(options: Options, kind: str, first: str = "", second: str = "") -> Any:

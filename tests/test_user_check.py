@@ -43,6 +43,12 @@ def test_a_missing_file_is_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "corpus").exists()
 
 
+def test_the_command_says_a_missing_file_in_one_line_and_nothing_else(tmp_path: Path) -> None:
+    done = cli("check", "nope.keras", "--corpus", "out", cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", "roundtrip: nope.keras: no such file or folder\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_keras_file_that_is_not_an_archive_is_bad_input(tmp_path: Path) -> None:
     model = tmp_path / "broken.keras"
     model.write_text("not a zip")
