@@ -563,7 +563,7 @@ def check(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         preflight(options)  # before the progress bar: a bad file is one line on stderr and nothing else
-        with Progress(*columns, console=console, transient=True) as progress:
+        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
             task = progress.add_task("loading", total=1)
 
             def show(what: str, done: int, total: int) -> None:
