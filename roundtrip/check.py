@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,8 @@ def _prepare(job: Job, report: Report) -> tuple[ModelSpec, Any, Outcome]:
     spec = ModelSpec.from_json(job.spec)
     report(Stage.BUILD)
     model = build_keras(spec)
+    if job.weights:
+        set_given_weights(spec, model, job.weights)
     cases = []
     for batch, sizes in plan_cases(spec):
         inputs = make_inputs(spec, batch, sizes)
@@ -63,6 +65,17 @@ def _prepare(job: Job, report: Report) -> tuple[ModelSpec, Any, Outcome]:
     weights = {f"{layer.name}/{i}": plain(w) for layer in spec.layers
                for i, w in enumerate(model.get_layer(layer.name).get_weights())}
     return spec, model, Outcome([], cases, None, weights)
+
+
+def set_given_weights(spec: ModelSpec, model: Any, path: str) -> None:
+    """The weights of the .npz at `path` ("<layer>/<index>"), for each layer whose weights they fit."""
+    with np.load(path) as given:
+        for layer in spec.layers:
+            keras_layer = model.get_layer(layer.name)
+            arrays = [given.get(f"{layer.name}/{i}") for i in range(len(keras_layer.weights))]
+            if arrays and all(a is not None and a.shape == tuple(w.shape)
+                              for a, w in zip(arrays, keras_layer.weights, strict=True)):
+                keras_layer.set_weights(arrays)
 
 
 def plain(array: np.ndarray) -> np.ndarray:
@@ -74,25 +87,52 @@ def plain(array: np.ndarray) -> np.ndarray:
 def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcome:
     converter = resolve(job.path)
     spec, model, outcome = _prepare(job, report)
-    cases = outcome.cases
 
+    def locate(case: Case) -> str | None:
+        return _culprit(spec, converter, job.opset, case)
+
+    return keras_to_onnx(job.path, converter.convert, model, spec, job.opset, outcome, Blamer(locate, spec), report)
+
+
+Locate = Callable[[Case], str | None]
+
+
+@dataclass(frozen=True)
+class Blamer:
+    """How a mismatch is named: `locate(case)` gives the kind of the first layer whose own output differs
+    (None when it cannot tell); else the kind of the layer that produces output k of `spec`, or
+    `producers[k]` for a model that is not a spec's (a user's own)."""
+
+    locate: Locate
+    spec: ModelSpec
+    producers: tuple[str, ...] = ()
+
+    def producer(self, k: int) -> str:
+        return self.producers[k] if k < len(self.producers) else _producer(self.spec, k)
+
+
+def keras_to_onnx(path: str, convert: Any, model: Any, spec: ModelSpec, opset: int, outcome: Outcome,
+                  blamer: Blamer, report: Report = lambda stage: None) -> Outcome:
+    """The Keras model `model` (its inputs as `spec` declares them) through `convert`, then the graph checks,
+    a session, each case of `outcome` run and compared with Keras, and each mismatch blamed and named."""
+    cases = outcome.cases
     report(Stage.CONVERT)
     try:
-        proto = converter.convert(model, spec, job.opset)
+        proto = convert(model, spec, opset)
     except Exception as e:  # noqa: BLE001 - a converter's exception is a finding
-        outcome.findings.append(_exception(job.path, Stage.CONVERT, e))
+        outcome.findings.append(_exception(path, Stage.CONVERT, e))
         return outcome
     outcome.onnx = proto.SerializeToString()
 
     report(Stage.CHECK)
-    outcome.findings += graph_findings(job.path, proto)
+    outcome.findings += graph_findings(path, proto)
     invalid = any(f.symptom is Symptom.EXCEPTION for f in outcome.findings)
     report(Stage.LOAD)
     try:
         session = OrtSession.load(outcome.onnx)
     except Exception as e:  # noqa: BLE001
         if not invalid:  # ONNX Runtime refusing a graph the checker refused is the same fault, filed once
-            outcome.findings.append(_exception(job.path, Stage.LOAD, e))
+            outcome.findings.append(_exception(path, Stage.LOAD, e))
         return outcome
     declared = declared_dims(proto)
     for case in cases:
@@ -100,17 +140,17 @@ def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcom
         try:
             case.actual = session.run(case.inputs)
         except Exception as e:  # noqa: BLE001
-            outcome.findings.append(_exception(job.path, Stage.RUN, e, case.label))
+            outcome.findings.append(_exception(path, Stage.RUN, e, case.label))
             continue
         report(Stage.COMPARE)
-        found = compare(job.path, case.label, case.expected, case.actual, declared)
+        found = compare(path, case.label, case.expected, case.actual, declared, slack=case.slack)
         if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.output is not None for f in found):
             # Once per case, not per mismatch: both run Keras again, and the culprit converts again.
             keras_wrong = not _keras_consistent(model, case)
-            culprit = _culprit(spec, converter, job.opset, case)
-            found = [_blamed(f, proto, case, spec, keras_wrong, culprit) for f in found]
+            culprit = blamer.locate(case)
+            found = [_blamed(f, proto, case, blamer, keras_wrong, culprit) for f in found]
         outcome.findings += found
-    outcome.findings += _warning_findings(job.path, session, outcome.findings)
+    outcome.findings += _warning_findings(path, session, outcome.findings)
     outcome.findings = first_of_each(outcome.findings)
     return outcome
 
@@ -144,7 +184,7 @@ def _warning_findings(path: str, session: OrtSession, found: list[Finding]) -> l
     return [Finding(path, stage, Symptom.DECLARED_SHAPE, f"ort-warning:{where}", text)]
 
 
-def _blamed(finding: Finding, proto: Any, case: Case, spec: ModelSpec, keras_wrong: bool,
+def _blamed(finding: Finding, proto: Any, case: Case, blamer: Blamer, keras_wrong: bool,
             culprit: str | None) -> Finding:
     """For a shape or value mismatch: who is wrong (Keras, when its batched outputs differ from its
     outputs one example at a time; else the reference evaluator decides between the graph and ONNX
@@ -152,7 +192,7 @@ def _blamed(finding: Finding, proto: Any, case: Case, spec: ModelSpec, keras_wro
     if finding.symptom not in (Symptom.SHAPE, Symptom.VALUE) or finding.output is None:
         return finding
     blame = Blame.KERAS if keras_wrong else _blame(proto, case, finding.output)
-    culprit = culprit or _producer(spec, finding.output)
+    culprit = culprit or blamer.producer(finding.output)
     return replace(finding, kind=f"{finding.kind}@{culprit}", blame=blame,
                    details={**finding.details, "case": case.label, "culprit": culprit})
 
@@ -164,9 +204,9 @@ def _blame(proto: Any, case: Case, k: int) -> Blame:
         return Blame.UNKNOWN
     assert case.actual is not None
     expected, actual = case.expected[k], case.actual[k]
-    if reference.shape == actual.shape and close(reference, actual).all():
+    if reference.shape == actual.shape and close(reference, actual, case.allowance(k)).all():
         return Blame.CONVERTER
-    if reference.shape == expected.shape and close(reference, expected).all():
+    if reference.shape == expected.shape and close(reference, expected, case.allowance(k)).all():
         return Blame.RUNTIME
     return Blame.UNKNOWN
 
@@ -178,8 +218,8 @@ def _keras_consistent(model: Any, case: Case) -> bool:
         return True
     for i in range(case.batch):
         alone = run_keras(model, [x[i : i + 1] for x in case.inputs])
-        if not all(a.shape == e[i : i + 1].shape and close(a, e[i : i + 1]).all()
-                   for a, e in zip(alone, case.expected, strict=True)):
+        if not all(a.shape == e[i : i + 1].shape and close(a, e[i : i + 1], case.allowance(k)).all()
+                   for k, (a, e) in enumerate(zip(alone, case.expected, strict=True))):
             return False
     return True
 
@@ -248,9 +288,20 @@ def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
     """Keras -> ONNX (job.path) -> Keras (job.back), compared with the original Keras model.  A failure
     of the first conversion is the one-way property's to report: here it ends the check quietly."""
     spec, model, outcome = _prepare(job, report)
+
+    def locate(case: Case) -> str | None:
+        return _round_trip_culprit(job, spec, case)
+
+    return round_trip(job, resolve(job.path).convert, model, spec, outcome, Blamer(locate, spec), report)
+
+
+def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Outcome, blamer: Blamer,
+               report: Report = lambda stage: None) -> Outcome:
+    """`model` through `convert` to ONNX and through `job.back` to Keras again, each case of `outcome` run on
+    the model that came back and compared with the original's outputs."""
     report(Stage.CONVERT)
     try:
-        proto = resolve(job.path).convert(model, spec, job.opset)
+        proto = convert(model, spec, job.opset)
     except Exception:  # noqa: BLE001 - found and filed by the Keras -> ONNX property
         return outcome
     if not _valid_for(proto, spec):  # the first converter's fault, filed by the Keras -> ONNX property
@@ -267,10 +318,11 @@ def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
             outcome.findings.append(outputs.finding(job.name, Stage.RUN, case.label))
             continue
         case.actual = outputs
-        found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual))
+        found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual),
+                        slack=case.slack)
         if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.kind != "shape:batch" for f in found):
-            culprit = _round_trip_culprit(job, spec, case)  # once per case, not per mismatch
-            found = [_named(f, spec, case, culprit) for f in found]
+            culprit = blamer.locate(case)  # once per case, not per mismatch
+            found = [_named(f, blamer, case, culprit) for f in found]
         outcome.findings += found
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
@@ -290,7 +342,7 @@ def _valid_for(proto: Any, spec: ModelSpec) -> bool:
     return len([v for v in proto.graph.input if v.name not in weights]) == len(spec.inputs)
 
 
-def _named(finding: Finding, spec: ModelSpec, case: Case, culprit: str | None) -> Finding:
+def _named(finding: Finding, blamer: Blamer, case: Case, culprit: str | None) -> Finding:
     """A round trip's mismatch, named after the first layer whose output differs in the model that came
     back (the layer producing the output when that cannot be told).  A batch that differs is the whole
     model's (a converter that bakes the batch in), so it names no layer."""
@@ -298,6 +350,6 @@ def _named(finding: Finding, spec: ModelSpec, case: Case, culprit: str | None) -
         return finding
     if finding.kind == "shape:batch":
         return replace(finding, details={**finding.details, "case": case.label})
-    culprit = culprit or _producer(spec, finding.output)
+    culprit = culprit or blamer.producer(finding.output)
     return replace(finding, kind=f"{finding.kind}@{culprit}",
                    details={**finding.details, "case": case.label, "culprit": culprit})

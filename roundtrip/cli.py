@@ -8,6 +8,7 @@
     roundtrip render [ENTRY ...] [--corpus DIR] [--no-check]
     roundtrip reduce [ENTRY ...] [--corpus DIR] [--seconds S]
     roundtrip fuzz [--minutes N] [--workers K] [--seed S] [--path P ...] [--database URL]
+    roundtrip check MODEL [--path P ...] [--custom-objects MODULE] [--inputs FILE.npz] [--corpus DIR]
 
 The corpus is --corpus, else $ROUNDTRIP_CORPUS, else ./corpus; the reports go to --reports (./reports).
 An ENTRY is a folder path, or the name of a folder of the corpus, or a unique prefix of one.
@@ -339,7 +340,10 @@ def repro(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
     from roundtrip.script.render import source_of
     from roundtrip.script.verdict import run
 
-    found = load_entry(find_entry(entry, corpus_dir))
+    folder = find_entry(entry, corpus_dir)
+    if corpus.is_model_entry(folder):
+        _model_repro(folder)
+    found = load_entry(folder)
     script = found.folder / "repro.py"
     if not script.is_file():
         fail(f"{script}: missing")
@@ -347,6 +351,23 @@ def repro(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
     if python is None:
         fail(f"{script}: its converter's environment is absent here (make onnx2tf-env)")
     verdict = run(script, python, found.finding)
+    typer.echo(verdict.output)
+    typer.echo(f"{script}: {verdict.why}")
+    raise typer.Exit(verdict.status)
+
+
+def _model_repro(folder: Path) -> NoReturn:
+    """`repro` of a model entry (`roundtrip check`'s: the model and a script, no spec)."""
+    from roundtrip.findings import Finding
+    from roundtrip.model_entry import run_repro
+
+    script = folder / "repro.py"
+    meta = json.loads((folder / "meta.json").read_text())
+    if not script.is_file():
+        fail(f"{script}: missing")
+    verdict = run_repro(folder, Finding.from_dict(meta["finding"]), meta)
+    if verdict is None:
+        fail(f"{script}: its converter's environment is absent here (make onnx2tf-env)")
     typer.echo(verdict.output)
     typer.echo(f"{script}: {verdict.why}")
     raise typer.Exit(verdict.status)
@@ -499,6 +520,93 @@ def fuzz(
     for line in _what_next(campaign, root, reports_dir):
         console.print(line, soft_wrap=True)
     del stats
+
+
+# ---- check --------------------------------------------------------------------------------------------
+@app.command()
+def check(
+    model: Annotated[Path, typer.Argument(help="A .keras file, an .h5 Keras loads, a SavedModel folder, or an .onnx "
+                                               "file.", show_default=False)],
+    path: Annotated[list[str] | None, typer.Option(
+        "--path", help="A direction: a Keras -> ONNX path (tf2onnx-function...), or PATH>BACK for a round trip; for "
+        "an ONNX model BACK or BACK>PATH; or a converter of one's own as module:function.  Repeatable.  Default: "
+        "every direction.", show_default=False)] = None,
+    custom_objects: Annotated[str, typer.Option(
+        "--custom-objects", help="A module (or .py file) whose import registers the model's custom layers.")] = "",
+    inputs: Annotated[str, typer.Option("--inputs", help="An .npz of input arrays, by input name (or arr_0...).")] = "",
+    corpus_dir: CorpusDir = Path("corpus"),
+    opset: Annotated[int, typer.Option(help="The opset the Keras -> ONNX paths convert to.")] = 15,
+    reduce: Annotated[bool, typer.Option("--reduce/--no-reduce", help="Reduce each finding and write its entry.")
+                      ] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds one check may take.")] = 600.0,
+    memory: Annotated[float, typer.Option(help="GiB of resident memory one check's process may use.")] = 8.0,
+    max_params: Annotated[int, typer.Option("--max-params", help="Parameters a model may have.")] = 200_000_000,
+) -> None:
+    """Checks your own model through every converter, and reduces each finding to the smallest model that still
+    shows it.
+
+    A Keras model goes through each Keras -> ONNX path and back through each ONNX -> Keras converter; an ONNX model
+    through each ONNX -> Keras converter and back.  Each is run at batch 1 and 3 (and other sizes where dims are
+    unknown), compared with the full oracle and blamed.  Each finding is cut at the first layer (node) that goes
+    wrong, then that layer alone, then reduced as a spec where it is in the vocabulary, and written to the corpus
+    (a spec entry, or the saved model and a plain script).  Your file is only read.  Exit status: 0 clean, 1
+    findings, 2 bad input (one line naming the file and the problem; nothing written)."""
+    from roundtrip.user_check import Options, check_model, preflight
+    from roundtrip.user_model import BadInput
+
+    if opset < 1 or timeout <= 0 or memory <= 0 or max_params < 1:
+        fail(f"--opset {opset}, --timeout {timeout}, --memory {memory}, --max-params {max_params}: each must be "
+             "positive")
+    options = Options(model, custom_objects, tuple(path or []), inputs, corpus_dir, opset, reduce,
+                      timeout=timeout, memory=int(memory * (1 << 30)), max_params=max_params)
+    console = _console()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        preflight(options)  # before the progress bar: a bad file is one line on stderr and nothing else
+        with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+            task = progress.add_task("loading", total=1)
+
+            def show(what: str, done: int, total: int) -> None:
+                progress.update(task, description=what, completed=done, total=total)
+
+            result = check_model(options, show)
+    except BadInput as e:
+        fail(str(e))
+    _print_check(console, result)
+    raise typer.Exit(1 if result.findings else 0)
+
+
+def _print_check(console: Console, result: Any) -> None:
+    described = result.described
+    if result.kind == "keras":
+        what = (f"{len(described.layers)} layers, {described.params:,} parameters; "
+                + ("every layer in the vocabulary" if described.spec else f"not a spec: {described.not_spec}"))
+    else:
+        what = f"{len(described.nodes)} nodes, opset {described.opset}"
+    ins = ", ".join(f"{name} {tuple(dims)}" for name, dims, _ in described.inputs)
+    console.print(f"{result.model}: {result.kind} model, inputs {ins}; {what}", soft_wrap=True)
+    table = Table(title=f"roundtrip check {result.model.name}")
+    for column in ("direction", "verdict", "worst error / tolerance", "spread / tolerance", "first wrong", "entry"):
+        table.add_column(column, overflow="fold")
+    for row in result.rows:
+        worst = f"{row.worst[0]:.2g} / {row.worst[1]:.2g}" if row.worst else "-"
+        entries = "; ".join(dict.fromkeys(w.folder.name if w.folder else w.note for w in row.entries.values()))
+        style = "green" if row.verdict == "clean" else "dim" if row.skipped else "red"
+        table.add_row(row.direction, Text(row.skipped and f"skipped: {row.skipped}" or row.verdict, style=style),
+                      worst, f"{row.spread:.3g}" if row.spread is not None else "-", row.where or "-", entries or "-")
+    console.print(table)
+    flat = [row for row in result.rows if row.spread is not None and row.spread < 1]
+    if flat:
+        console.print(f"note: the outputs hardly change with the inputs (over a batch they move by less than the "
+                      f"tolerance, in {', '.join(r.direction for r in flat)}): a converter that gave a constant would "
+                      "pass too; check with --inputs of real data, or a trained model", soft_wrap=True)
+    for row in result.rows:
+        for written in row.entries.values():
+            console.print(f"{row.direction}: {written.folder or '-'}: {written.note}", soft_wrap=True)
+    found = sum(len(row.findings) for row in result.rows)
+    console.print(f"{found} findings in {sum(bool(row.findings) for row in result.rows)} of {len(result.rows)} "
+                  "directions" + (f"; entries in {result.corpus}" if any(r.entries for r in result.rows) else ""),
+                  soft_wrap=True)
 
 
 @contextlib.contextmanager

@@ -116,7 +116,7 @@ def entries(root: Path, problems: list[str] | None = None) -> list[Entry]:
         return []
     found = []
     for folder in sorted(root.iterdir()):
-        if not folder.is_dir() or folder.name.startswith("."):
+        if not folder.is_dir() or folder.name.startswith(".") or is_model_entry(folder):
             continue
         try:
             found.append(load(folder))
@@ -127,6 +127,17 @@ def entries(root: Path, problems: list[str] | None = None) -> list[Entry]:
     return found
 
 
+def is_model_entry(folder: Path) -> bool:
+    """Whether the folder holds a model entry (`roundtrip.model_entry`: a user's model and a script, no spec),
+    which the corpus' readers leave out."""
+    if (folder / "spec.json").exists():
+        return False
+    try:
+        return bool(json.loads((folder / "meta.json").read_text()).get("form") == "model")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def job_of(entry: Entry) -> Any:
     """The check.Job (or graph_check.GraphJob) that replays an entry."""
     from roundtrip.outcome import GraphJob, Job
@@ -134,7 +145,9 @@ def job_of(entry: Entry) -> Any:
     meta = entry.meta
     if meta.get("direction") == GRAPH_DIRECTION:
         return GraphJob(entry.spec.to_json(), meta["back"], meta.get("converter", ""))
-    return Job(entry.spec.to_json(), meta.get("converter", meta["path"]), int(meta["opset"]), meta.get("back", ""))
+    weights = str(entry.folder / "weights.npz") if meta.get("weights") == "given" else ""
+    return Job(entry.spec.to_json(), meta.get("converter", meta["path"]), int(meta["opset"]), meta.get("back", ""),
+               weights)
 
 
 Repro = Callable[[Path, "ModelSpec | GraphSpec", dict[str, Any]], dict[str, Any]]
@@ -189,7 +202,7 @@ def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, ou
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "shrink": shrink,
-    }
+    } | ({"weights": "given"} if getattr(job, "weights", "") else {})
     if outcome.onnx is not None:
         (tmp / "model.onnx").write_bytes(outcome.onnx)
     if not isinstance(spec, GraphSpec):  # a graph's weights are in model.onnx

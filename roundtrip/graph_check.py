@@ -13,6 +13,7 @@ A converter that runs in an environment of its own (onnx2tf) does the Keras part
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -45,48 +46,53 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
         outcome.findings.append(run.load_error.finding(job.leg, Stage.LOAD, kind=category(run.load_error, proto)))
         return outcome
     report(Stage.COMPARE)
-    agreed = _first_leg(job, spec, proto, run, outcome)
+
+    def locate(case: Case) -> str | None:
+        return graph_culprit(job.back, spec, proto, case)
+
+    agreed = first_leg(job.leg, locate, run, outcome)
     if job.path:
         report(Stage.CONVERT)
-        _second_leg(job, run, outcome, agreed)
+        second_leg(job.name, job.back, run, outcome, agreed)
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
 
 
-def _first_leg(job: GraphJob, spec: GraphSpec, proto: Any, run: BackRun, outcome: Outcome) -> list[bool]:
-    """The Keras model's outputs against the graph's, case by case; which cases agreed."""
+def first_leg(leg: str, locate: Callable[[Case], str | None], run: BackRun, outcome: Outcome) -> list[bool]:
+    """The Keras model's outputs against the graph's, case by case (a mismatch named after the node
+    `locate(case)` gives); which cases agreed."""
     agreed = []
     for case, outputs in zip(outcome.cases, run.outputs, strict=True):
         if isinstance(outputs, Error):
-            outcome.findings.append(outputs.finding(job.leg, Stage.RUN, case.label))
+            outcome.findings.append(outputs.finding(leg, Stage.RUN, case.label))
             agreed.append(False)
             continue
         case.actual = outputs
-        found = compare(job.leg, case.label, case.expected, outputs, [None], SIDES)
+        found = compare(leg, case.label, case.expected, outputs, [None], SIDES)
         if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) for f in found):
-            culprit = graph_culprit(job.back, spec, proto, case)
+            culprit = locate(case)
             found = [_named(f, case, culprit) for f in found]
         outcome.findings += found
         agreed.append(not found)
     return agreed
 
 
-def _second_leg(job: GraphJob, run: BackRun, outcome: Outcome, agreed: list[bool]) -> None:
+def second_leg(name: str, back_name: str, run: BackRun, outcome: Outcome, agreed: list[bool]) -> None:
     """The ONNX made again from the Keras model, where that model agreed with the graph."""
     if run.export_error is not None:
-        outcome.findings.append(run.export_error.finding(job.name, Stage.CONVERT))
+        outcome.findings.append(run.export_error.finding(name, Stage.CONVERT))
         return
     if run.onnx_back is None or not any(agreed):
         return
     import onnx
 
     proto = onnx.load_from_string(run.onnx_back)
-    outcome.findings += graph_findings(job.name, proto)
-    back = resolve_back(job.back)
+    outcome.findings += graph_findings(name, proto)
+    back = resolve_back(back_name)
     try:
         session = OrtSession.load(run.onnx_back)
     except Exception as e:  # noqa: BLE001
-        outcome.findings.append(Error.of(e).finding(job.name, Stage.LOAD))
+        outcome.findings.append(Error.of(e).finding(name, Stage.LOAD))
         return
     for case, ok in zip(outcome.cases, agreed, strict=True):
         if not ok:
@@ -94,9 +100,9 @@ def _second_leg(job: GraphJob, run: BackRun, outcome: Outcome, agreed: list[bool
         try:
             actual = [back.from_back(a) for a in session.run([back.to_back(x) for x in case.inputs])]
         except Exception as e:  # noqa: BLE001
-            outcome.findings.append(Error.of(e).finding(job.name, Stage.RUN, case.label))
+            outcome.findings.append(Error.of(e).finding(name, Stage.RUN, case.label))
             continue
-        outcome.findings += compare(job.name, case.label, case.expected, actual, [None], SIDES_BACK)
+        outcome.findings += compare(name, case.label, case.expected, actual, [None], SIDES_BACK)
 
 
 def _named(finding: Finding, case: Case, culprit: str | None) -> Finding:

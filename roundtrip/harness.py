@@ -319,6 +319,19 @@ class Harness:
             self.known[item.signature] = corpus.load(folder)
         return folder
 
+    def record(self, item: pending.Item) -> tuple[Path | None, str]:
+        """One bug met outside a property (`roundtrip check`, on a user's model made a spec): confirmed, reduced
+        and written as a pending one is, never kept on disk as pending.  The folder that holds it (the corpus'
+        own entry when that holds an example no bigger) and what happened; None when it did not show again."""
+        self.reload()
+        entry = self.known.get(item.signature)
+        if entry is not None and entry.meta.get("size", [1 << 30]) <= item.size:
+            return entry.folder, "known: the corpus holds it already"
+        folder, note = self._confirm_and_write(item)
+        if folder is not None:
+            self.known[item.signature] = corpus.load(folder)
+        return folder, note
+
     def _confirm_and_write(self, item: pending.Item) -> tuple[Path | None, str]:
         """Two fresh runs; a bug in both is reduced and written, one in some of FLAKY_RUNS more is written
         as flaky with its rate, one in none is not written.  Returns the folder (or None) and what happened."""

@@ -35,14 +35,28 @@ RTOL_BF16 = ATOL_BF16 = 8e-2
 TOLERANCES = {"bfloat16": (RTOL_BF16, ATOL_BF16), "float16": (RTOL16, ATOL16)}
 
 
-def close(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Elementwise: within tolerance (NaN only matches NaN)."""
+def close(actual: np.ndarray, expected: np.ndarray, slack: float = 0.0) -> np.ndarray:
+    """Elementwise: within tolerance, plus `slack` (what rounding alone may move a user's model's output by:
+    `roundtrip.margins`); NaN only matches NaN."""
     finite = np.abs(expected[np.isfinite(expected)])
     scale = max(1.0, float(finite.max())) if finite.size else 1.0
-    names = {actual.dtype.name, expected.dtype.name}
-    rtol, atol = next((TOLERANCES[n] for n in TOLERANCES if n in names), (RTOL, ATOL))
+    rtol, atol = _tolerances(actual, expected)
     a, e = actual.astype(np.float64), expected.astype(np.float64)
-    return np.isclose(a, e, rtol=rtol, atol=atol * scale, equal_nan=True)  # type: ignore[no-any-return]
+    return np.isclose(a, e, rtol=rtol, atol=atol * scale + slack, equal_nan=True)  # type: ignore[no-any-return]
+
+
+def _tolerances(actual: np.ndarray, expected: np.ndarray) -> tuple[float, float]:
+    names = {actual.dtype.name, expected.dtype.name}
+    return next((TOLERANCES[n] for n in TOLERANCES if n in names), (RTOL, ATOL))
+
+
+def tolerance(actual: np.ndarray, expected: np.ndarray, slack: float = 0.0) -> np.ndarray:
+    """Elementwise, how far `actual` may be from `expected`: RTOL of each value plus ATOL of the output's scale
+    (its largest finite magnitude, at least 1), at the lower precision of the two sides; plus `slack`."""
+    finite = np.abs(expected[np.isfinite(expected)])
+    scale = max(1.0, float(finite.max())) if finite.size else 1.0
+    rtol, atol = _tolerances(actual, expected)
+    return atol * scale + slack + rtol * np.abs(expected.astype(np.float64))  # type: ignore[no-any-return]
 
 
 def describe(array: np.ndarray) -> str:
@@ -99,9 +113,10 @@ def shape_kind(expected: tuple[int, ...], actual: tuple[int, ...]) -> str:
 
 def compare(path: str, label: str, expected: list[np.ndarray], actual: list[np.ndarray],
             declared: list[tuple[int | None, ...] | None], sides: tuple[str, str] = ("Keras", "runtime"),
-            ) -> list[Finding]:
+            slack: list[float] | None = None) -> list[Finding]:
     """Keras' outputs against the runtime's, for one run (`label` says which: batch and sizes).  `sides`
-    names what gave the expected and the actual outputs, for the messages."""
+    names what gave the expected and the actual outputs, for the messages; `slack` is each output's allowance
+    for rounding on top of the tolerance (a user's own model's: `roundtrip.margins`)."""
     findings = []
     want, got = sides
     if len(actual) != len(expected):
@@ -119,7 +134,7 @@ def compare(path: str, label: str, expected: list[np.ndarray], actual: list[np.n
         if e.dtype != a.dtype:
             findings.append(Finding(path, Stage.COMPARE, Symptom.DTYPE, f"dtype:{e.dtype}->{a.dtype}", head, output=k))
         if e.shape == a.shape and e.size:
-            ok = close(a, e)
+            ok = close(a, e, slack[k] if slack and k < len(slack) else 0.0)
             if not ok.all():
                 worst = np.unravel_index(int(np.nanargmax(np.where(ok, 0, np.abs(a.astype(np.float64) - e)))), e.shape)
                 findings.append(Finding(

@@ -23,6 +23,9 @@ class Job:
     path: str  # the Keras -> ONNX path
     opset: int
     back: str = ""  # an ONNX -> Keras converter: a round trip, Keras -> ONNX -> Keras
+    # An .npz of weights by "<layer>/<index>" (a user's own model's, `roundtrip check`): each layer whose
+    # weights it holds at the shapes the spec gives gets them; every other layer's come from the seed.
+    weights: str = ""
 
     @property
     def name(self) -> str:
@@ -69,6 +72,13 @@ class Case:
     inputs: list[np.ndarray]
     expected: list[np.ndarray]
     actual: list[np.ndarray] | None = None
+    # Per output, what rounding alone may move it by, allowed on top of the oracle's tolerance: a user's own
+    # model's (`roundtrip.margins.rounding_slack`), None for a drawn one.
+    slack: list[float] | None = None
+
+    def allowance(self, k: int) -> float:
+        """Output k's allowance for rounding (0 for a drawn model)."""
+        return self.slack[k] if self.slack and k < len(self.slack) else 0.0
 
     @property
     def label(self) -> str:

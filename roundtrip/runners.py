@@ -64,10 +64,17 @@ class OrtSession:
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         try:
             with captured_stderr() as lines:
-                outputs = self.session.run(None, dict(zip(self.input_names, arrays, strict=True)))
+                outputs = self.session.run(None, self.feeds(arrays))
         finally:
             self.warnings.extend(shape_warnings(lines))
         return [np.asarray(o) for o in outputs]
+
+    def feeds(self, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """The arrays by input name.  A graph that asks for more inputs than the model has (a converter that made
+        a constant an input) gets those it has: ONNX Runtime's own error then names the missing ones."""
+        if len(arrays) > len(self.input_names):
+            raise ValueError(f"the graph takes {len(self.input_names)} inputs, the model {len(arrays)}")
+        return dict(zip(self.input_names, arrays, strict=False))
 
 
 def run_reference(model: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:

@@ -1,0 +1,235 @@
+"""`roundtrip check MODEL`: a user's own model through the converters, a planted fault reduced to the layer that
+holds it, custom layers by registered name, bad input in one line, two keras.applications architectures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from roundtrip import corpus, reports
+from roundtrip.user_check import Options, check_model
+from roundtrip.user_model import BadInput
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A registered custom layer of a user's own module (not roundtrip's): saved with it, loadable only with it.
+USER_MODULE = '''
+import keras
+
+
+@keras.saving.register_keras_serializable(package="mine")
+class Doubler(keras.layers.Layer):
+    def call(self, x):
+        return x * 2.0
+'''
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "roundtrip.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+# ---- bad input: one line, exit 2, nothing written (no worker starts) ------------------------------------------
+def test_a_missing_file_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match=r"nope\.keras: no such file"):
+        check_model(Options(tmp_path / "nope.keras", corpus=tmp_path / "corpus"))
+    assert not (tmp_path / "corpus").exists()
+
+
+def test_the_command_says_a_missing_file_in_one_line_and_nothing_else(tmp_path: Path) -> None:
+    done = cli("check", "nope.keras", "--corpus", "out", cwd=tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", "roundtrip: nope.keras: no such file or folder\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_keras_file_that_is_not_an_archive_is_bad_input(tmp_path: Path) -> None:
+    model = tmp_path / "broken.keras"
+    model.write_text("not a zip")
+    with pytest.raises(BadInput, match=r"broken\.keras: not a \.keras archive"):
+        check_model(Options(model, corpus=tmp_path / "corpus"))
+
+
+def test_an_unknown_direction_is_bad_input(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    with pytest.raises(BadInput, match="--path tf2onnx-function: unknown for a onnx model"):
+        check_model(Options(model, paths=("tf2onnx-function",), corpus=tmp_path / "corpus"))
+
+
+# ---- custom layers ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_an_unknown_custom_layer_is_one_line_and_its_module_makes_it_load(tmp_path: Path, keras_session) -> None:
+    keras = keras_session
+    (tmp_path / "mylayers.py").write_text(USER_MODULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import mylayers
+    finally:
+        sys.path.remove(str(tmp_path))
+    x = keras.Input((4,))
+    keras.Model(x, keras.layers.Dense(2)(mylayers.Doubler()(x))).save(tmp_path / "doubler.keras")
+
+    refused = cli("check", "doubler.keras", "--path", "tf2onnx-function", "--corpus", "out", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert lines == [lines[-1]] and "doubler.keras: unknown custom layer 'mine>Doubler'" in lines[0], refused.stderr
+    assert not (tmp_path / "out").exists()
+
+    loaded = cli("check", "doubler.keras", "--custom-objects", "mylayers", "--path", "tf2onnx-function",
+                 "--corpus", "out", cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "not a spec: layer 'doubler' (Doubler): not in the vocabulary" in loaded.stdout
+    assert "│ tf2onnx-function │ clean" in loaded.stdout
+
+
+@pytest.mark.slow
+def test_a_model_with_the_custom_cropping_layer_loads_and_checks(tmp_path: Path, keras_session) -> None:
+    keras = keras_session
+    from roundtrip.custom import CenterCropReshape
+
+    x = keras.Input((6, 6, 2), name="image")
+    h = keras.layers.Conv2D(3, 3, padding="same")(x)
+    keras.Model(x, keras.layers.Dense(4)(CenterCropReshape(2, 2)(h))).save(tmp_path / "crop.keras")
+
+    result = check_model(Options(tmp_path / "crop.keras", custom="roundtrip.custom", paths=("tf2onnx-function",),
+                                 corpus=tmp_path / "corpus", reduce=False))
+    assert [kind for _, kind in result.described.layers] == ["Conv2D", "CenterCropReshape", "Dense"]
+    assert result.described.spec, result.described.not_spec  # every layer is in the vocabulary
+    [row] = result.rows
+    assert row.verdict == "clean" and row.worst is not None and row.worst[0] <= row.worst[1]
+
+    with pytest.raises(BadInput, match=r"crop\.keras: unknown custom layer 'roundtrip>CenterCropReshape'"):
+        check_model(Options(tmp_path / "crop.keras", paths=("tf2onnx-function",), corpus=tmp_path / "corpus"))
+
+
+# ---- reduction -------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_planted_fault_in_a_twelve_layer_model_reduces_to_its_layer(tmp_path: Path, keras_session) -> None:
+    keras = keras_session
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((6,)), layers.Dense(8), layers.Activation("relu"), layers.Dense(8),
+                              layers.LayerNormalization(), layers.Activation("tanh"), layers.Dense(8),
+                              layers.Activation("sigmoid"),  # the planted fault turns every Sigmoid hard
+                              layers.Dense(8), layers.Activation("relu"), layers.Dense(8), layers.Activation("elu"),
+                              layers.Dense(3)])
+    assert len(model.layers) == 12
+    model.save(tmp_path / "deep.keras")
+
+    began = time.monotonic()
+    result = check_model(Options(tmp_path / "deep.keras", paths=("tests.planted:sigmoid_made_hard",),
+                                 corpus=tmp_path / "corpus", reduce_seconds=30.0))
+    seconds = time.monotonic() - began
+    [row] = result.rows
+    assert [f.kind for f in row.findings] == ["value@Activation"]
+    assert row.where == model.layers[6].name
+    [written] = row.entries.values()
+    assert written.folder is not None, written.note
+    entry = corpus.load(written.folder)
+    assert [layer.kind for layer in entry.spec.layers] == ["Activation"]
+    assert entry.spec.layers[0].p["activation"] == "sigmoid"
+    assert json.loads((written.folder / "meta.json").read_text())["weights"] == "given"
+    assert seconds < 60, f"the check and its reduction took {seconds:.0f} s"
+
+
+@pytest.mark.slow
+def test_an_onnx_model_is_cut_to_the_node_its_converter_refuses(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    weights = [helper.make_tensor("W", TensorProto.FLOAT, [4, 3, 3, 3], rng.standard_normal(108).astype("float32")),
+               helper.make_tensor("G", TensorProto.FLOAT, [64, 5], rng.standard_normal(320).astype("float32"))]
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+             helper.make_node("Flatten", ["p"], ["f"], axis=1, name="flat"),
+             helper.make_node("MatMul", ["f", "G"], ["g"], name="mm"),
+             helper.make_node("Softmax", ["g"], ["y"], axis=-1, name="soft")]
+    graph = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])], weights)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+              tmp_path / "small.onnx")
+
+    result = check_model(Options(tmp_path / "small.onnx", paths=("onnx2keras", "onnx2keras-nhwc"),
+                                 corpus=tmp_path / "corpus"))
+    plain, nhwc = result.rows
+    assert plain.verdict == "clean" and plain.worst is not None and plain.worst[0] <= plain.worst[1]
+    [finding] = nhwc.findings
+    assert (finding.stage, finding.where) == ("load", "onnx2keras.converter:onnx_to_keras[Softmax]")
+    [written] = nhwc.entries.values()
+    assert written.folder is not None, written.note
+    cut = onnx.load(written.folder / "model.onnx")
+    assert [n.op_type for n in cut.graph.node] == ["Softmax"]
+    assert {"repro.py", "issue.md", "err.log", "meta.json"} <= {p.name for p in written.folder.iterdir()}
+    assert corpus.entries(tmp_path / "corpus") == []  # a model entry: the corpus' readers leave it out
+    assert reports.load_entries(tmp_path / "corpus") == ([], [])
+    shown = cli("repro", written.folder.name, "--corpus", "corpus", cwd=tmp_path)  # its script is its replay
+    assert shown.returncode == 1 and "repro.py: raised" in shown.stdout, shown.stdout + shown.stderr
+
+
+# ---- keras.applications ------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("name, kwargs", [("MobileNet", {"alpha": 0.25}), ("MobileNetV2", {"alpha": 0.35})])
+def test_a_keras_application_checks_clean_through_tf2onnx(name: str, kwargs: dict[str, float], tmp_path: Path,
+                                                          keras_session) -> None:
+    from bench.applications import live
+
+    keras = keras_session
+    keras.utils.set_random_seed(0)
+    model = getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3), classes=10, **kwargs)
+    assert live(model) > 10  # untrained, its outputs are the same for every input: the check would see nothing
+    model.save(tmp_path / "app.keras")
+    result = check_model(Options(tmp_path / "app.keras", paths=("tf2onnx-function",), corpus=tmp_path / "corpus",
+                                 reduce=False))
+    [row] = result.rows
+    assert row.verdict == "clean", [f.describe() for f in row.findings]
+    assert row.worst is not None and row.worst[0] <= row.worst[1]
+    assert row.spread is not None and row.spread > 100  # a constant in place of the model would have been found
+
+
+# ---- what a check can see ------------------------------------------------------------------------------------------
+def test_the_spread_tells_outputs_that_follow_the_inputs_from_constant_ones() -> None:
+    import numpy as np
+
+    from roundtrip.margins import spread, worst_error
+    from roundtrip.outcome import Case
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    follows = Case(3, {}, [x], [np.tanh(x)], [np.tanh(x) + np.float32(2e-5)])
+    constant = Case(3, {}, [x], [np.full((3, 4), 0.1, np.float32) + 1e-9 * x], [np.full((3, 4), 0.1, np.float32)])
+    alone = Case(1, {}, [x[:1]], [np.tanh(x[:1])], [np.tanh(x[:1])])
+    assert spread([follows]) is not None and spread([follows]) > 100
+    assert spread([constant]) is not None and spread([constant]) < 1
+    assert spread([alone]) is None  # one example: nothing to tell
+    worst = worst_error([follows])
+    assert worst is not None and worst[0] == pytest.approx(2e-5, rel=0.05) and worst[0] < worst[1]
+    off = worst_error([Case(3, {}, [x], [x], [x + np.float32(1)])])
+    assert off is not None and off[0] == pytest.approx(1.0) and off[0] > 1000 * off[1]
+
+
+@pytest.mark.slow
+def test_the_rounding_slack_is_what_keras_float32_is_off_from_the_same_model_in_float64(keras_session) -> None:
+    import numpy as np
+
+    from roundtrip.margins import ROUNDING, float64_twin, rounding_slack
+
+    keras = keras_session
+    keras.utils.set_random_seed(0)
+    x = keras.Input((8,))
+    model = keras.Model(x, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(16, activation="tanh")(x)))
+    twin = float64_twin(model)
+    assert twin is not None and {str(w.dtype) for w in twin.weights} == {"float64"}
+    inputs = [np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)]
+    expected = [np.asarray(model(inputs[0]))]
+    slack = rounding_slack(twin, inputs, expected)
+    gap = np.abs(expected[0].astype(np.float64) - np.asarray(twin(inputs[0].astype(np.float64)))).max()
+    assert slack == [pytest.approx(ROUNDING * gap)] and 0 < slack[0] < 1e-5  # float32's rounding, nothing like a bug
