@@ -150,7 +150,7 @@ def made(env: Env) -> Built | None:
         return Built(env, str(python), dict(stamp.get("versions", {})), float(stamp.get("seconds", 0.0)), True)
     make_stamp = env.folder / MAKE_STAMP  # made by `make onnx2tf-env` after the pin file last changed
     if stamp is None and make_stamp.is_file() and make_stamp.stat().st_mtime >= env.pins.stat().st_mtime:
-        return Built(env, str(python), versions_in(str(python)), 0.0, True)
+        return Built(env, str(python), installed(env, str(python)), 0.0, True)
     return None
 
 
@@ -173,13 +173,19 @@ def build(env: Env, *, log: Any = None) -> Built:
     if failed is not None:
         return Built(env, None, {}, seconds, False, failed)
     python = str(python_in(env.folder))
-    versions = versions_in(python)
+    versions = installed(env, python)
     stamp = {"digest": digest(env), "pins": str(env.pins), "versions": versions, "seconds": round(seconds, 1),
              "installer": "uv" if uv() else "pip", "date": datetime.datetime.now(datetime.UTC).isoformat()}
     (env.folder / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     if env.folder.name == FOLDERS.get(env.name):
         (env.folder / MAKE_STAMP).touch()  # so that `make onnx2tf-env` takes it as made
     return Built(env, python, versions, seconds, False)
+
+
+def installed(env: Env, python: str) -> dict[str, str]:
+    """The versions in the environment of PACKAGES and of every package its pin file names."""
+    named = [name_of(line) for line in requirements(env.pins) if not line.startswith("-")]
+    return versions_in(python, list(dict.fromkeys([*PACKAGES, *named])))
 
 
 def uv() -> str | None:

@@ -69,7 +69,11 @@ def versions_text(column: Column) -> str:
 
 def change_line(change: Change) -> str:
     """`entry`: shows on pinned -> fixed on ort-1.32.0 (onnxruntime 1.31.1 -> 1.32.0): why."""
-    moved = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in change.versions.items() if k != "tensorflow-cpu")
+    key = {k: v for k, v in change.versions.items() if k in KEY_PACKAGES}
+    shown = key or change.versions
+    moved = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in shown.items())
+    if len(change.versions) > len(shown):
+        moved += f", {len(change.versions) - len(shown)} more"
     line = f"`{change.entry}`: {change.before} on {change.from_env} -> {change.after} on {change.to_env}"
     line += f" ({moved or 'the same versions'})"
     return line + (f": {' '.join(change.why.split())[:240]}" if change.why and change.after != "fixed" else "")
