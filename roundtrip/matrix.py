@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from roundtrip import corpus
-from roundtrip.envs import Built
+from roundtrip.envs import ROOT, Built
 from roundtrip.remote import CONVERTER_ENVIRONMENTS
 from roundtrip.script import verdict
 
@@ -183,7 +183,9 @@ def modules_of(built: Built, entries: Sequence[corpus.Entry]) -> set[str]:
 
 
 def column_of(built: Built, replay_seconds: float) -> Column:
-    return Column(built.env.name, str(built.env.pins), built.usable, built.versions, round(built.seconds, 1),
+    pins = built.env.pins.resolve()
+    shown = pins.relative_to(ROOT) if pins.is_relative_to(ROOT) else pins
+    return Column(built.env.name, str(shown), built.usable, built.versions, round(built.seconds, 1),
                   built.cached, built.error, round(replay_seconds, 1))
 
 
