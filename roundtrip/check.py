@@ -86,11 +86,13 @@ def check_keras_to_onnx(job: Job, report: Report = lambda stage: None) -> Outcom
 
     report(Stage.CHECK)
     outcome.findings += graph_findings(job.path, proto)
+    invalid = any(f.symptom is Symptom.EXCEPTION for f in outcome.findings)
     report(Stage.LOAD)
     try:
         session = OrtSession.load(outcome.onnx)
     except Exception as e:  # noqa: BLE001
-        outcome.findings.append(_exception(job.path, Stage.LOAD, e))
+        if not invalid:  # ONNX Runtime refusing a graph the checker refused is the same fault, filed once
+            outcome.findings.append(_exception(job.path, Stage.LOAD, e))
         return outcome
     declared = declared_dims(proto)
     for case in cases:
@@ -251,6 +253,8 @@ def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
         proto = resolve(job.path).convert(model, spec, job.opset)
     except Exception:  # noqa: BLE001 - found and filed by the Keras -> ONNX property
         return outcome
+    if not _valid_for(proto, spec):  # the first converter's fault, filed by the Keras -> ONNX property
+        return outcome
     outcome.onnx = proto.SerializeToString()
     report(Stage.LOAD)
     run = run_back(job.back, proto, [case.inputs for case in outcome.cases])
@@ -270,6 +274,20 @@ def check_round_trip(job: Job, report: Report = lambda stage: None) -> Outcome:
         outcome.findings += found
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
+
+
+def _valid_for(proto: Any, spec: ModelSpec) -> bool:
+    """Whether the first conversion made a model the way back may be blamed for: one that passes
+    onnx.checker's full check and takes the spec's inputs (tf2onnx 1.17.0 leaves an unconverted
+    StatefulPartitionedCall in a float64 grouped Conv3D's graph, and makes bfloat16 constants graph inputs)."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception:  # noqa: BLE001 - any checker failure
+        return False
+    weights = {t.name for t in proto.graph.initializer}
+    return len([v for v in proto.graph.input if v.name not in weights]) == len(spec.inputs)
 
 
 def _named(finding: Finding, spec: ModelSpec, case: Case, culprit: str | None) -> Finding:

@@ -61,7 +61,9 @@ def keras_export(model: Any, spec: ModelSpec, opset: int) -> Any:
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.onnx")
-        model.export(path, format="onnx", opset_version=opset, verbose=False)
+        # A subclassed model knows only the shapes it was first called with: its dynamic dims are said
+        extra = {"input_signature": signature(spec)} if spec.subclassed else {}
+        model.export(path, format="onnx", opset_version=opset, verbose=False, **extra)
         return onnx.load(path)
 
 

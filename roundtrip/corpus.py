@@ -145,11 +145,27 @@ def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, o
     """Writes (or replaces) the entry of `finding`'s signature.  `job` is the check.Job, `outcome` its
     check.Outcome.  `repro(folder, spec, meta)` writes repro.py into the entry's folder (from the files
     already there) and returns what meta.json records of it (under "repro")."""
-    from onnx import numpy_helper
-
     root.mkdir(parents=True, exist_ok=True)
     final = root / finding.slug
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{finding.key}-", dir=root))
+    try:
+        _fill(tmp, finding, spec, job, outcome, shrink, repro)
+    except BaseException:  # an entry is written whole or not at all
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    with _locked(root):  # campaign processes share the corpus: the smallest example of a signature stays
+        if _smaller_there(final, size_of(spec)):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            _replace(tmp, final)
+    return final
+
+
+def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, outcome: Any, shrink: dict[str, Any],
+          repro: Repro) -> None:
+    """The entry's files, written into the temporary folder `tmp`."""
+    from onnx import numpy_helper
+
     case = case_of(finding, outcome.cases)
     (tmp / "spec.json").write_text(spec.to_json())
     meta = {
@@ -192,12 +208,6 @@ def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, o
     (tmp / "err.log").write_text(_err_log(finding, spec))
     meta["repro"] = repro(tmp, spec, meta)
     write_meta(tmp, meta)
-    with _locked(root):  # campaign processes share the corpus: the smallest example of a signature stays
-        if _smaller_there(final, size_of(spec)):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            _replace(tmp, final)
-    return final
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:

@@ -302,7 +302,14 @@ class Harness:
             return None
         began = time.monotonic()
         self._event(event="recording", signature=item.signature, target=item.target, size=item.size)
-        folder, note = self._confirm_and_write(item)
+        try:
+            folder, note = self._confirm_and_write(item)
+        except Exception as e:  # noqa: BLE001 - the suite's own fault on one bug: the others are still recorded
+            reason = f"writing its entry failed ({type(e).__name__}: {str(e)[:200]}): a fault of the suite"
+            pending.note(self.root, item.signature, reason)
+            self.given_up.append(f"{item.signature}: {reason}")
+            self._event(event="failed", signature=item.signature, target=item.target, note=reason)
+            return None
         pending.remove(self.root, item.signature)
         self._event(event="recorded" if folder else "dropped", signature=item.signature, target=item.target,
                     folder=str(folder or ""), note=note, seconds=round(time.monotonic() - began, 2))

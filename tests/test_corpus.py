@@ -64,6 +64,20 @@ def test_one_entry_per_signature_and_a_rewrite_replaces_it(tmp_path: Path) -> No
     assert corpus.size_of(SPEC) < corpus.size_of(BIGGER)
 
 
+def test_an_entry_whose_repro_cannot_be_written_leaves_nothing_behind(tmp_path: Path) -> None:
+    write(tmp_path, BIGGER)
+
+    def failing_repro(folder: Path, spec: ModelSpec, meta: dict[str, Any]) -> dict[str, Any]:
+        raise UnicodeDecodeError("utf-8", b"\x82", 0, 1, "invalid start byte")
+
+    job = Job(SPEC.to_json(), "tf2onnx-function", 13)
+    with pytest.raises(UnicodeDecodeError):
+        corpus.write(tmp_path, FINDING, SPEC, job, outcome(SPEC), {}, failing_repro)
+    (only,) = corpus.entries(tmp_path)
+    assert only.spec == BIGGER, "the entry there stays as it was"
+    assert [p.name for p in tmp_path.iterdir() if p.name != ".lock"] == [FINDING.slug]
+
+
 def test_folders_in_flight_are_not_entries(tmp_path: Path) -> None:
     (tmp_path / ".tmp-abc").mkdir()
     (tmp_path / ".tmp-abc" / "spec.json").write_text("{")

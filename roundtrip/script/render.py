@@ -115,7 +115,8 @@ def keras_to_onnx(src: Source) -> list[str]:
     path, opset = str(src.meta["path"]), int(src.meta["opset"])
     upstream = path in KERAS_TO_ONNX
     imports = ["import numpy as np"]
-    imports += ["import tensorflow as tf"] if path != "keras-export" or keras_text.uses_custom_layer(spec) else []
+    needs_tf = path != "keras-export" or spec.subclassed or keras_text.uses_custom_layer(spec)
+    imports += ["import tensorflow as tf"] if needs_tf else []
     imports += ["import keras"]
     imports += ["import tf2onnx"] if path.startswith("tf2onnx") else []
     imports += ["import os", "import tempfile"] if path == "keras-export" else []
@@ -164,13 +165,15 @@ def keras_to_onnx(src: Source) -> list[str]:
 
 
 def conversion(spec: ModelSpec, path: str, opset: int, upstream: bool) -> list[str]:
-    if path == "keras-export":
-        return ['path = os.path.join(tempfile.mkdtemp(), "model.onnx")',
-                f'model.export(path, format="onnx", opset_version={opset}, verbose=False)',
-                "onnx_model = onnx.load(path)"]
     signature = ", ".join(f"tf.TensorSpec({(None, *i.declared)!r}, tf.{'int32' if i.ids else 'float32'}, "
                           f"name={keras_text.text(i.name)})" for i in spec.inputs)
     lines = [f"signature = [{signature}]"]
+    if path == "keras-export":  # a subclassed model knows only the shapes it was first called with
+        given = ", input_signature=signature" if spec.subclassed else ""
+        return (lines if spec.subclassed else []) + [
+            'path = os.path.join(tempfile.mkdtemp(), "model.onnx")',
+            f'model.export(path, format="onnx", opset_version={opset}, verbose=False{given})',
+            "onnx_model = onnx.load(path)"]
     if path == "tf2onnx-function":
         call = "model(list(xs), training=False)" if len(spec.inputs) > 1 else "model(xs[0], training=False)"
         lines += [f"function = tf.function(lambda *xs: {call})",
