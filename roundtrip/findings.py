@@ -147,6 +147,7 @@ class Error:
 
 _NORMALISE = [
     (re.compile(r"Name:\s*'[^']*'"), "Name:'<node>'"),  # ORT's node names carry Keras' per-session counters
+    (re.compile(r"node name: [^)]*"), "node name: <name>"),  # onnx's: tf2onnx numbers its nodes per process
     (re.compile(r"[\w.-]*/[\w./-]+\.(py|h|cc|cpp)(:\d+)?"), "<file>"),  # source paths
     (re.compile(r"\b[\w.-]+(/[\w.:-]+)+"), "<name>"),  # scoped graph names: roundtrip_1/x2_1/Reshape
     (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
