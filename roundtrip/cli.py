@@ -384,14 +384,26 @@ def bisect_command(
 # ---- report -------------------------------------------------------------------------------------------
 @app.command()
 def report(corpus_dir: CorpusDir = Path("corpus"), reports_dir: ReportsDir = Path("reports")) -> None:
-    """Regenerates reports/summary.md, reports/index.html and each entry's issue.md.
+    """Regenerates reports/summary.md, reports/index.html and each entry's issue.md (and the upgrade
+    matrix's .md and .html from reports/matrix.json, when there is one: its cells as they were run).
 
     Campaign coverage comes from reports/campaigns.jsonl when it exists.  Exit status: 0, or 2 when an
     entry (or a campaign line) could not be read; the others are reported all the same."""
+    from roundtrip import matrix, matrix_report
+
     root = corpus_root(corpus_dir)
     sources = reports.read_sources(root, reports_dir / "campaigns.jsonl")
     for problem in sources.problems:
         warn(problem)
+    if (reports_dir / "matrix.json").is_file():
+        try:
+            found = matrix_report.read_matrix(reports_dir / "matrix.json")
+        except matrix_report.MatrixError as e:
+            sources.problems.append(str(e))
+            warn(str(e))
+        else:
+            found.changes = matrix.changes(found)
+            matrix_report.write(found, reports_dir)
     written = reports.write_from(sources, reports_dir)
     console = _console()
     table = Table(title=f"{len(sources.rows)} entries in {root}")

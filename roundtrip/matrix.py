@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from roundtrip import corpus
-from roundtrip.envs import ROOT, Built
+from roundtrip.envs import ROOT, Built, normalise
 from roundtrip.remote import CONVERTER_ENVIRONMENTS
 from roundtrip.script import verdict
 
@@ -216,7 +216,9 @@ def changes(matrix: Matrix) -> list[Change]:
 
 
 def differing(a: dict[str, str], b: dict[str, str]) -> dict[str, tuple[str, str]]:
-    """The packages whose versions differ between two environments ("-" where one lacks it)."""
+    """The packages whose versions differ between two environments ("-" where one lacks it), by their
+    normalised names (pin files spell `ml_dtypes` or `ml-dtypes`, `Markdown` or `markdown`)."""
+    a, b = ({normalise(k): v for k, v in d.items()} for d in (a, b))
     return {k: (a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 

@@ -10,10 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from roundtrip.envs import normalise
 from roundtrip.matrix import STATUSES, Cell, Change, Column, Matrix, Row, counts
 
 SCHEMA = 1
-KEY_PACKAGES = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "onnxruntime", "onnx2keras", "onnx2tf",
+KEY_PACKAGES = ("tensorflow", "keras", "tf-keras", "tf2onnx", "onnx", "onnxruntime", "onnx2keras", "onnx2tf",
                 "numpy", "protobuf")
 
 
@@ -64,12 +65,22 @@ def write(matrix: Matrix, reports: Path) -> list[Path]:
 
 
 def versions_text(column: Column) -> str:
-    return ", ".join(f"{k} {column.versions[k]}" for k in KEY_PACKAGES if k in column.versions)
+    versions = {normalise(k): v for k, v in column.versions.items()}
+    return ", ".join(f"{k} {versions[k]}" for k in KEY_PACKAGES if k in versions)
+
+
+def built_text(column: Column) -> str:
+    """How long the environment took to build (`make onnx2tf-env` does not time the venv it makes)."""
+    if not column.usable:
+        return "did not install"
+    if column.cached and not column.build_seconds:
+        return "made before, not timed"
+    return f"{column.build_seconds:.0f} s" + (" (cached)" if column.cached else "")
 
 
 def change_line(change: Change) -> str:
     """`entry`: shows on pinned -> fixed on ort-1.32.0 (onnxruntime 1.31.1 -> 1.32.0): why."""
-    key = {k: v for k, v in change.versions.items() if k in KEY_PACKAGES}
+    key = {k: v for k, v in change.versions.items() if normalise(k) in KEY_PACKAGES}
     shown = key or change.versions
     moved = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in shown.items())
     if len(change.versions) > len(shown):
@@ -106,7 +117,7 @@ def markdown(matrix: Matrix) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for c in matrix.columns:
         n = counts(matrix, c.name)
-        built = ("did not install" if not c.usable else f"{c.build_seconds:.0f} s" + (" (cached)" if c.cached else ""))
+        built = built_text(c)
         lines.append(f"| {c.name} | `{_md(Path(c.pins).name)}` | {_md(versions_text(c))} | {built} | "
                      f"{c.replay_seconds / 60:.1f} min | " + " | ".join(str(n[s]) for s in STATUSES) + " |")
     for c in matrix.columns:
@@ -158,7 +169,7 @@ def page(matrix: Matrix) -> str:
              + "".join(f"<th>{s}</th>" for s in STATUSES) + "</tr>"]
     for c in matrix.columns:
         n = counts(matrix, c.name)
-        built = "did not install" if not c.usable else f"{c.build_seconds:.0f} s"
+        built = built_text(c)
         parts.append(f"<tr><td>{_e(c.name)}</td><td>{_e(versions_text(c))}</td><td>{_e(built)}</td>"
                      + "".join(f"<td>{n[s]}</td>" for s in STATUSES) + "</tr>")
     parts.append("</table>")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from roundtrip import bisection, cli, corpus, envs, matrix, reports
+from roundtrip import bisection, cli, corpus, envs, matrix, matrix_report, reports
 from roundtrip.matrix import Cell, Column, Matrix, Row
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +145,29 @@ def test_status_changes_are_against_the_home_environment_and_leave_out_cells_tha
     assert [(c.entry, c.from_env, c.to_env, c.before, c.after) for c in found] == [
         ("a", "pinned", "ort", "shows", "fixed"), ("c", "pinned", "ort", "fixed", "shows")]
     assert found[0].versions == {"onnxruntime": ("1.31.1", "1.32.0")}
+
+
+def test_versions_differ_by_package_not_by_how_a_pin_file_spells_its_name() -> None:
+    assert matrix.differing({"ml_dtypes": "0.5.1", "Markdown": "3.11.3", "onnx": "1.19.1"},
+                            {"ml-dtypes": "0.5.1", "markdown": "3.11.3", "onnx": "1.19.0", "wheel": "0.48.0"}) == {
+        "onnx": ("1.19.1", "1.19.0"), "wheel": ("-", "0.48.0")}
+
+
+def test_report_writes_the_matrix_pages_again_from_its_json_and_links_them(planted: dict[str, Path]) -> None:
+    columns = [Column(n, f"envs/{n}.txt", True, {"onnxruntime": v, "ml_dtypes": "0.5.1"}, 1.0, True)
+               for n, v in [("pinned", "1.31.1"), ("ort", "1.32.0")]]
+    rows = [Row("a", "s", "pinned", {"pinned": Cell("shows"), "ort": Cell("fixed")})]
+    reports_dir = planted["reports"]
+    matrix_report.write(Matrix(columns, rows), reports_dir)  # written without its changes
+    (reports_dir / "matrix.md").unlink()
+    result = runner.invoke(cli.app, ["report", "--corpus", str(planted["corpus"]), "--reports", str(reports_dir)])
+    assert result.exit_code == 0, result.output
+    written = (reports_dir / "matrix.md").read_text()
+    assert "`a`: shows on pinned -> fixed on ort (onnxruntime 1.31.1 -> 1.32.0)" in written
+    assert '<a href="matrix.html">upgrade matrix</a>' in (reports_dir / "index.html").read_text()
+    (reports_dir / "matrix.json").write_text('{"schema": 1, "environments": []}')
+    result = runner.invoke(cli.app, ["report", "--corpus", str(planted["corpus"]), "--reports", str(reports_dir)])
+    assert result.exit_code == 2 and "matrix.json" in result.output
 
 
 # ---- bisect -------------------------------------------------------------------------------------------
