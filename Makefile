@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system fuzz test lint
+.PHONY: setup system fuzz test lint matrix
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,3 +52,10 @@ $(ONNX2TF_VENV)/.installed: envs/onnx2tf.txt
 	test -x $(ONNX2TF_VENV)/bin/python || $(PYTHON) -m venv $(ONNX2TF_VENV)
 	$(ONNX2TF_VENV)/bin/python -m pip install -q --disable-pip-version-check -r envs/onnx2tf.txt
 	touch $@
+
+# The upgrade matrix (README "Upgrade matrix"): every corpus entry's repro.py in the pinned stack's two
+# environments and three neighbours, each made in .envs/ from envs/NAME.txt when absent (uv, from its cache).
+MATRIX_ENVS ?= pinned onnx2tf ort-1.32.0 tf2onnx-1.16.1 onnx2tf-1.29.0
+# Exit status 1 (some entry's status changes between environments) is the matrix's finding, not make's error.
+matrix: $(STAMP)
+	$(PY) -m roundtrip.cli replay $(foreach e,$(MATRIX_ENVS),--env $(e)) $(ARGS) || test $$? = 1

@@ -1,6 +1,8 @@
 """The `roundtrip` command: replay the corpus, regenerate the reports, show an entry, run its repro.
 
     roundtrip replay [--corpus DIR] [--reports DIR] [--baseline FILE] [--entry NAME ...]
+    roundtrip replay --env NAME [--env NAME ...] [--workers K] [--entry NAME ...]
+    roundtrip bisect ENTRY --package P [--from V1] [--to V2] [--env BASE]
     roundtrip report [--corpus DIR] [--reports DIR]
     roundtrip show ENTRY [--corpus DIR]
     roundtrip repro ENTRY [--corpus DIR]
@@ -21,7 +23,9 @@ corrupt entry does not stop `replay` or `report`: the other entries still run, a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -35,7 +39,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from roundtrip import corpus, reports, triage
+from roundtrip import corpus, envs, reports, triage
 from roundtrip.harness import FLAKY_REPLAYS, Harness
 from roundtrip.reports import ReplayResult
 from roundtrip.worker import SuiteError
@@ -125,13 +129,31 @@ def replay(
     scripts: Annotated[bool, typer.Option(
         "--scripts", help="Run each entry's repro.py (a process each) instead of replaying its spec in the harness.")
     ] = False,
+    env: Annotated[list[str] | None, typer.Option(
+        "--env", help="Replay in the environment envs/NAME.txt (made in .envs/ when absent, then kept), by each "
+        "entry's repro.py; give it again for more: the upgrade matrix.", show_default=False)] = None,
+    workers: Annotated[int, typer.Option(help="With --env: scripts run at a time (default: the cores).")] = 0,
+    pins: Annotated[Path, typer.Option("--pins", help="With --env: the folder of the pin files.")] = envs.PINS,
+    cache: Annotated[Path, typer.Option("--cache", envvar="ROUNDTRIP_ENVS", help="With --env: where the "
+                                        "environments are made.")] = envs.CACHE,
+    find_links: Annotated[list[str] | None, typer.Option(
+        "--find-links", help="With --env: a folder of packages to install from too.", show_default=False)] = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="With --env: no package index, --find-links only.")
+    ] = False,
 ) -> None:
     """Replays each corpus entry on the installed versions: still failing, fixed, or changed.
 
+    With --env: each entry's repro.py in each environment named, into reports/matrix.json, .md and .html
+    (the upgrade matrix: shows, fixed, changed, cannot run there).
+
     Writes `reports/replay-<versions>.json` and `.md` and prints a table.  Exit status: 0 when every entry
-    still fails, 1 when any is fixed, changed or could not be replayed, 2 on bad input (an unknown
-    entry, a corrupt entry, a baseline that is not a replay json)."""
+    still fails (with --env: when no status changes), 1 when any is fixed, changed or could not be replayed,
+    2 on bad input (an unknown entry or environment, a corrupt entry, a baseline that is not a replay json)."""
     root = corpus_root(corpus_dir)
+    if env:
+        sources = _sources(find_links, no_index)
+        replay_matrix(root, reports_dir, env, entry or [], workers or os.cpu_count() or 1, pins, cache, sources)
+        return
     if baseline is not None:
         try:
             reports.read_replay(baseline)
@@ -151,6 +173,68 @@ def replay(
     if problems:
         raise typer.Exit(BAD_INPUT)
     raise typer.Exit(0 if all(r.status == "still" for r in results) else 1)
+
+
+def _sources(find_links: list[str] | None, no_index: bool) -> tuple[str, ...]:
+    links = [str(Path(f).resolve()) for f in find_links or []]
+    for link in links:
+        if not Path(link).is_dir():
+            fail(f"--find-links {link}: not a folder")
+    return (*(["--no-index"] if no_index else []), *(a for link in links for a in ("--find-links", link)))
+
+
+def _named(names: list[str], pins: Path, cache: Path, sources: tuple[str, ...]) -> list[envs.Env]:
+    chosen = []
+    for name in dict.fromkeys(names):
+        try:
+            chosen.append(dataclasses.replace(envs.named(name, pins, cache), sources=sources))
+        except envs.EnvError as e:
+            fail(str(e))
+    return chosen
+
+
+def replay_matrix(root: Path, reports_dir: Path, names: list[str], entry_names: list[str], workers: int,
+                  pins: Path, cache: Path, sources: tuple[str, ...]) -> NoReturn:
+    """replay --env: builds (or finds) each environment, one at a time, then runs every entry's repro.py in
+    each, `workers` at a time; writes the matrix and prints its status changes."""
+    from roundtrip import matrix, matrix_report
+
+    chosen = _named(names, pins, cache, sources)
+    entries, problems = _entries_to_replay(root, entry_names)
+    for problem in problems:
+        warn(problem)
+    console = _console()
+    built = []
+    for env in chosen:
+        with console.status(f"environment {env.name}"):
+            made = envs.build(env)
+        how = "cached" if made.cached else f"built in {made.seconds:.0f} s"
+        if made.usable:
+            console.print(f"environment {env.name}: {how} ({env.folder})", soft_wrap=True)
+        else:
+            console.print(f"environment {env.name}: UNUSABLE, {env.pins} did not install; its entries are marked "
+                          f"'cannot'. The installer's last lines:\n{made.error}", soft_wrap=True)
+        built.append(made)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("replaying", total=None)
+        found = matrix.replay(entries, built, workers=workers,
+                              progress=lambda line: progress.update(task, advance=1, description=line[:80]))
+    paths = matrix_report.write(found, reports_dir)
+    table = Table(title=f"{len(found.rows)} entries x {len(found.columns)} environments, {found.seconds / 60:.1f} min")
+    table.add_column("environment")
+    for status in matrix.STATUSES:
+        table.add_column(status, justify="right")
+    for column in found.columns:
+        n = matrix.counts(found, column.name)
+        table.add_row(column.name + ("" if column.usable else " (unusable)"), *(str(n[s]) for s in matrix.STATUSES))
+    console.print(table)
+    console.print(f"{len(found.changes)} status changes" + (":" if found.changes else ""))
+    for change in found.changes:
+        console.print("  " + matrix_report.change_line(change), soft_wrap=True, markup=False)
+    console.print(f"wrote {', '.join(str(p) for p in paths)}", soft_wrap=True)
+    unusable = [c.name for c in found.columns if not c.usable]
+    raise typer.Exit(BAD_INPUT if problems or unusable else 1 if found.changes else 0)
 
 
 def _entries_to_replay(root: Path, names: list[str]) -> tuple[list[corpus.Entry], list[str]]:
@@ -238,17 +322,89 @@ def _print_replay(console: Console, results: list[ReplayResult], problems: list[
     console.print(line + (f"; {len(problems)} unreadable" if problems else ""))
 
 
+# ---- bisect -------------------------------------------------------------------------------------------
+@app.command("bisect")
+def bisect_command(
+    entry: EntryName,
+    package: Annotated[str, typer.Option("--package", help="The package whose releases are tried.")],
+    low: Annotated[str | None, typer.Option("--from", help="The first release tried (default: the one the base "
+                                            "environment pins).", show_default=False)] = None,
+    high: Annotated[str | None, typer.Option("--to", help="The last release tried (default: the newest).",
+                                             show_default=False)] = None,
+    env: Annotated[str | None, typer.Option("--env", help="The base environment (default: the entry's home: "
+                                            "onnx2tf for onnx2tf's entries, else pinned).", show_default=False)] = None,
+    corpus_dir: CorpusDir = Path("corpus"),
+    reports_dir: ReportsDir = Path("reports"),
+    pins: Annotated[Path, typer.Option("--pins", help="The folder of the pin files.")] = envs.PINS,
+    cache: Annotated[Path, typer.Option("--cache", envvar="ROUNDTRIP_ENVS", help="Where the environments are "
+                                        "made (each release's in its bisect/ folder, kept).")] = envs.CACHE,
+    find_links: Annotated[list[str] | None, typer.Option(
+        "--find-links", help="A folder of packages to install from too.", show_default=False)] = None,
+    no_index: Annotated[bool, typer.Option("--no-index", help="No package index, --find-links only.")] = False,
+) -> None:
+    """Names the first release of PACKAGE where the entry's status changes (shows -> fixed, or the other way).
+
+    Each release from --from to --to gets an environment (the base's pins with that release), built once
+    and kept; the ends run first, then the range is halved.  What it finds goes into the entry's meta.json
+    ("history": fixed_in, shows_since or changed_in) and its issue.md.  Exit status: 0 when it named a
+    release, 1 when the ends agree (nothing to name), 2 on bad input (an unknown entry or environment, a
+    package with no release in the range)."""
+    from roundtrip import bisection, matrix
+
+    folder = find_entry(entry, corpus_dir)
+    found_entry = load_entry(folder)
+    sources = _sources(find_links, no_index)
+    base = _named([env or matrix.home_of(found_entry)], pins, cache, sources)[0]
+    try:
+        releases = bisection.releases_between(bisection.all_releases(package, sources),
+                                              low or envs.pinned_version(base.pins, package), high, package)
+    except envs.EnvError as e:
+        fail(str(e))
+    console = _console()
+    console.print(f"{folder.name}: {len(releases)} releases of {package} from {releases[0]} to {releases[-1]}, "
+                  f"on {base.name}'s other pins", soft_wrap=True)
+    try:
+        found = bisection.bisect(found_entry, base, package, releases, cache,
+                                 log=lambda line: console.print("  " + line, soft_wrap=True, markup=False))
+    except envs.EnvError as e:
+        fail(str(e))
+    if found.first is None or found.last_before is None:
+        ends = sorted(found.statuses, key=lambda v: bisection.Version(v))
+        said = ", ".join(f"{v}: {found.status(v)}" for v in ends) or "no release could run it"
+        console.print(f"no change to name between {releases[0]} and {releases[-1]} ({said})", soft_wrap=True)
+        raise typer.Exit(1)
+    meta = bisection.record(found_entry.meta, found)
+    corpus.write_meta(folder, meta)
+    reports.write_from(reports.read_sources(corpus_root(corpus_dir), reports_dir / "campaigns.jsonl"), reports_dir)
+    words = {"fixed_in": "fixed in", "shows_since": "shows since", "changed_in": "changed in"}[found.kind]
+    console.print(f"{folder.name}: {words} {package} {found.first} ({found.status(found.last_before)} on "
+                  f"{found.last_before}, {found.status(found.first)} on {found.first}); recorded in "
+                  f"{folder / 'meta.json'} and its issue.md (reports regenerated)", soft_wrap=True, markup=False)
+
+
 # ---- report -------------------------------------------------------------------------------------------
 @app.command()
 def report(corpus_dir: CorpusDir = Path("corpus"), reports_dir: ReportsDir = Path("reports")) -> None:
-    """Regenerates reports/summary.md, reports/index.html and each entry's issue.md.
+    """Regenerates reports/summary.md, reports/index.html and each entry's issue.md (and the upgrade
+    matrix's .md and .html from reports/matrix.json, when there is one: its cells as they were run).
 
     Campaign coverage comes from reports/campaigns.jsonl when it exists.  Exit status: 0, or 2 when an
     entry (or a campaign line) could not be read; the others are reported all the same."""
+    from roundtrip import matrix, matrix_report
+
     root = corpus_root(corpus_dir)
     sources = reports.read_sources(root, reports_dir / "campaigns.jsonl")
     for problem in sources.problems:
         warn(problem)
+    if (reports_dir / "matrix.json").is_file():
+        try:
+            found = matrix_report.read_matrix(reports_dir / "matrix.json")
+        except matrix_report.MatrixError as e:
+            sources.problems.append(str(e))
+            warn(str(e))
+        else:
+            found.changes = matrix.changes(found)
+            matrix_report.write(found, reports_dir)
     written = reports.write_from(sources, reports_dir)
     console = _console()
     table = Table(title=f"{len(sources.rows)} entries in {root}")

@@ -593,7 +593,9 @@ def index_html(sources: Sources, reports_root: Path) -> str:
              + (f"<p>{_e(_reduction_line(reports_root))}</p>" if _reduction_line(reports_root) else "")
              + "".join(f"<p class=\"by-design\">{_e(line)}</p>" for line in _by_design_lines(rows)),
              '<nav><a href="#counts">counts</a><a href="#over-time">over time</a><a href="#entries">entries</a>'
-             '<a href="#versions">versions</a><a href="#coverage">coverage</a></nav>']
+             '<a href="#versions">versions</a><a href="#coverage">coverage</a>'
+             + ('<a href="matrix.html">upgrade matrix</a>' if (reports_root / "matrix.html").is_file() else "")
+             + "</nav>"]
     if sources.problems:
         parts += ['<section id="problems">', f'<h2 class="problem">Unreadable ({len(sources.problems)})</h2>', "<ul>"]
         parts += [f'<li class="problem">{_e(p)}</li>' for p in sources.problems] + ["</ul>", "</section>"]

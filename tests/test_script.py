@@ -315,3 +315,17 @@ def test_an_exception_counts_only_from_the_function_the_identity_names() -> None
     elsewhere = there.replace("Concat.py", "Div.py")
     assert verdict.read(finding, 1, there).status == verdict.SHOWS
     assert verdict.read(finding, 1, elsewhere).why == "raised TypeError, but not in onnx2tf.ops.Concat:make_node"
+
+
+def test_a_function_traced_by_tensorflow_counts_from_its_in_user_code_frame() -> None:
+    """TensorFlow re-raises an error met while tracing a tf.function with the user's frames in its message,
+    each marked `*`; the frame of the function the identity names is one of them."""
+    finding = Finding("tf2onnx-keras", Stage.CONVERT, Symptom.EXCEPTION, "TypeError", "too many positional arguments",
+                      where="tf2onnx.convert:model_fn")
+    traced = ('Traceback (most recent call last):\n  File "/tmp/__autograph_generated_file1.py", line 13, in '
+              "tf__model_fn\n    retval_ = ag__.converted_call()\nTypeError: in user code:\n\n"
+              '    File "/v/site-packages/tf2onnx/convert.py", line 473, in model_fn  *\n'
+              "        return model(*args, training=False)\n\n    TypeError: too many positional arguments\n")
+    assert verdict.read(finding, 1, traced).status == verdict.SHOWS
+    elsewhere = traced.replace("in model_fn  *", "in other_fn  *")
+    assert verdict.read(finding, 1, elsewhere).why == "raised TypeError, but not in tf2onnx.convert:model_fn"

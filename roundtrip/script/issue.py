@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from roundtrip.findings import Finding, Stage, Symptom, plain_text
 from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, converter_name, script_versions, title
@@ -33,6 +34,7 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
     lines = [f"# {title(src)}", "",
              f"<!-- roundtrip corpus entry {name}: file at {TRACKERS.get(package, package)} -->", "",
              f"**Versions:** {', '.join(f'{k} {v}' for k, v in script_versions(src).items())}; {platform}.", "",
+             *history_lines(src.meta),
              "**Reproduce** (the script runs as pasted, reads no file, and exits 1 while the bug shows):", "",
              fence(repro.rstrip(), "python"), "",
              f"**Expected:** {expected(src)}", "",
@@ -46,6 +48,22 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
     lines += ["---", "", f"Found by roundtrip, a property-based fuzzer of Keras <-> ONNX converters, and reduced "
               f"to the model above. Its identity: `{finding.signature}`."]
     return "\n".join(lines).rstrip() + "\n"
+
+
+HISTORY_WORDS = {"fixed_in": "fixed in", "shows_since": "shows since", "changed_in": "changes in"}
+
+
+def history_lines(meta: dict[str, Any]) -> list[str]:
+    """What `roundtrip bisect` found of the releases (meta.json "history"), as a paragraph; none when none."""
+    said = []
+    for package, found in sorted((meta.get("history") or {}).items()):
+        for key, words in HISTORY_WORDS.items():
+            if isinstance(found, dict) and key in found:
+                said.append(f"{words} {package} {found[key]} ({found.get('before')} on {found.get('last_before')}, "
+                            f"{found.get('after')} on {found[key]})")
+    if not said:
+        return []
+    return [f"**Releases:** {'; '.join(said)}, each release run with the same other packages.", ""]
 
 
 def expected(src: Source) -> str:

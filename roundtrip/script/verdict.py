@@ -71,7 +71,9 @@ def raised_where(finding: Finding, stderr: str) -> bool:
     if not function or not module.replace(".", "").replace("_", "").isalnum():
         return True
     path = module.replace(".", "/")
-    frame = re.compile(rf'File "[^"]*/{re.escape(path)}(\.py|/__init__\.py)", line \d+, in {re.escape(function)}$')
+    # `  *` / `  **` end the frames of the "in user code" block TensorFlow writes for a function it traced
+    frame = re.compile(rf'File "[^"]*/{re.escape(path)}(\.py|/__init__\.py)", line \d+, in {re.escape(function)}'
+                       r'( +\*{1,2})?$')
     return any(frame.search(line.strip()) for line in stderr.splitlines())
 
 
