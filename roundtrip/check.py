@@ -16,7 +16,7 @@ from roundtrip.back import category, run_back
 from roundtrip.build import build_keras, run_keras
 from roundtrip.converters import resolve
 from roundtrip.findings import Blame, Error, Finding, Stage, Symptom
-from roundtrip.identity import node_kind, package_of, place
+from roundtrip.identity import node_kind, package_of, place, raised_at
 from roundtrip.inputs import make_inputs
 from roundtrip.oracle import close, compare, graph_findings
 from roundtrip.outcome import Case, Job, Outcome, Report, first_of_each
@@ -120,7 +120,7 @@ def keras_to_onnx(path: str, convert: Any, model: Any, spec: ModelSpec, opset: i
     try:
         proto = convert(model, spec, opset)
     except Exception as e:  # noqa: BLE001 - a converter's exception is a finding
-        outcome.findings.append(_exception(path, Stage.CONVERT, e))
+        outcome.findings.append(keras_alone(_exception(path, Stage.CONVERT, e), model, spec))
         return outcome
     outcome.onnx = proto.SerializeToString()
 
@@ -132,7 +132,7 @@ def keras_to_onnx(path: str, convert: Any, model: Any, spec: ModelSpec, opset: i
         session = OrtSession.load(outcome.onnx)
     except Exception as e:  # noqa: BLE001
         if not invalid:  # ONNX Runtime refusing a graph the checker refused is the same fault, filed once
-            outcome.findings.append(_exception(path, Stage.LOAD, e))
+            outcome.findings.append(runtime_blamed(_exception(path, Stage.LOAD, e), proto, cases))
         return outcome
     declared = declared_dims(proto)
     for case in cases:
@@ -140,7 +140,8 @@ def keras_to_onnx(path: str, convert: Any, model: Any, spec: ModelSpec, opset: i
         try:
             case.actual = session.run(case.inputs)
         except Exception as e:  # noqa: BLE001
-            outcome.findings.append(_exception(path, Stage.RUN, e, case.label))
+            failed = _exception(path, Stage.RUN, e, case.label)
+            outcome.findings.append(failed if invalid else runtime_blamed(failed, proto, [case]))
             continue
         report(Stage.COMPARE)
         found = compare(path, case.label, case.expected, case.actual, declared, slack=case.slack)
@@ -172,7 +173,61 @@ def _exception(path: str, stage: Stage, error: BaseException, label: str = "", k
     packages = (package_of(path), "keras")
     where = f"keras:{called.group(1)}.call" if called else place(text, packages, node_kind(error, packages))
     return Finding(path, stage, Symptom.EXCEPTION, kind or type(error).__name__, message, blame, where=where,
-                   details=details)
+                   details=details, origin=raised_at(text, package_of(path)))
+
+
+def keras_alone(finding: Finding, model: Any, spec: ModelSpec) -> Finding:
+    """A conversion failure blamed on Keras (a layer raised while the model was traced) stays Keras' only
+    when tracing the model in a plain `tf.function`, no converter at all, raises the same exception type:
+    the evidence goes into the details.  When the plain trace goes through, the converter's tracing is what
+    fails: the finding is the converter's, placed in its code."""
+    if finding.blame is not Blame.KERAS:
+        return finding
+    error = trace_alone(model, spec)
+    if error is not None and type(error).__name__ == finding.kind:
+        evidence = "the model raises the same when traced in a plain tf.function, without the converter"
+        return replace(finding, details={**finding.details, "evidence": evidence, "alone": True})
+    text = finding.details.get("traceback", "")
+    return replace(finding, blame=Blame.CONVERTER, where=place(text, (package_of(finding.path),)),
+                   details={**finding.details, "evidence": "a plain tf.function trace of the model goes through"})
+
+
+def trace_alone(model: Any, spec: ModelSpec) -> BaseException | None:
+    """What tracing `model` in a plain `tf.function` at the converters' input signature raises (None when
+    it traces)."""
+    import tensorflow as tf
+
+    from roundtrip.converters import signature
+
+    many = len(spec.inputs) > 1
+    function = tf.function(lambda *xs: model(list(xs) if many else xs[0], training=False))
+    try:
+        function.get_concrete_function(*signature(spec))
+    except Exception as e:  # noqa: BLE001 - what it raises is the evidence
+        return e
+    return None
+
+
+def runtime_blamed(finding: Finding, proto: Any, cases: list[Case]) -> Finding:
+    """ONNX Runtime's exception on a graph that passed the full checker: ONNX Runtime's own fault when onnx's
+    ReferenceEvaluator runs the graph to Keras' outputs on every case (the graph computes the model, the
+    runtime does not run it); else the converter's, as it was.  The evidence goes into the details."""
+    if not cases or not all(reference_agrees(proto, case) for case in cases):
+        return finding
+    evidence = ("onnx's ReferenceEvaluator runs the graph to Keras' outputs on "
+                + ", ".join(case.label for case in cases))
+    return replace(finding, blame=Blame.RUNTIME, where="", details={**finding.details, "evidence": evidence})
+
+
+def reference_agrees(proto: Any, case: Case) -> bool:
+    """Whether onnx's ReferenceEvaluator runs `proto` on the case's inputs to the case's expected outputs."""
+    try:
+        reference = run_reference(proto, case.inputs)
+    except Exception:  # noqa: BLE001 - the reference evaluator cannot run every graph
+        return False
+    return len(reference) == len(case.expected) and all(
+        r.shape == e.shape and close(r, e, case.allowance(k)).all()
+        for k, (r, e) in enumerate(zip(reference, case.expected, strict=True)))
 
 
 def _warning_findings(path: str, session: OrtSession, found: list[Finding]) -> list[Finding]:

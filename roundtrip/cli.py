@@ -95,10 +95,10 @@ def find_entry(name: str, root: Path) -> Path:
         if path.is_dir():
             fail(f"{path} holds no meta.json: not a corpus entry")
         root, name = path.parent, path.name
-    names = sorted(d.name for d in corpus_root(root).iterdir() if d.is_dir() and not d.name.startswith("."))
-    if name in names:
+    names = sorted(str(d.relative_to(root)) for d in corpus.entry_folders(corpus_root(root)))
+    if name in names or (name := next((n for n in names if Path(n).name == name), name)) in names:
         return root / name
-    matches = [n for n in names if n.startswith(name)]
+    matches = [n for n in names if n.startswith(name) or Path(n).name.startswith(name)]
     if len(matches) == 1:
         return root / matches[0]
     if not matches:

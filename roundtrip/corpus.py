@@ -115,8 +115,8 @@ def entries(root: Path, problems: list[str] | None = None) -> list[Entry]:
     if not root.is_dir():
         return []
     found = []
-    for folder in sorted(root.iterdir()):
-        if not folder.is_dir() or folder.name.startswith(".") or is_model_entry(folder):
+    for folder in entry_folders(root):
+        if is_model_entry(folder):
             continue
         try:
             found.append(load(folder))
@@ -124,6 +124,20 @@ def entries(root: Path, problems: list[str] | None = None) -> list[Entry]:
             if problems is None:
                 raise
             problems.append(str(e))
+    return found
+
+
+def entry_folders(root: Path) -> list[Path]:
+    """The entry folders: each folder of `root`, and each of a feature-gap folder (not hidden: writes in
+    flight), by name."""
+    found = []
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        if folder.name.endswith(GAPS):
+            found += [f for f in sorted(folder.iterdir()) if f.is_dir() and not f.name.startswith(".")]
+        else:
+            found.append(folder)
     return found
 
 
@@ -153,43 +167,129 @@ def job_of(entry: Entry) -> Any:
 Repro = Callable[[Path, "ModelSpec | GraphSpec", dict[str, Any]], dict[str, Any]]
 
 
+GAPS = "-feature-gaps"  # a package's feature gaps: one folder, an entry per op below it (roundtrip.gaps)
+CARRIED = ("triage", "history", "ops")  # what an entry keeps when it is written again or merged
+
+
+def home_of(root: Path, finding: Finding) -> Path:
+    """The folder an entry of `finding` goes in: the corpus, or its package's feature-gap folder."""
+    return root / f"{finding.package}{GAPS}" if finding.gap else root
+
+
 def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, outcome: Any, shrink: dict[str, Any],
-          repro: Repro) -> Path:
+          repro: Repro, carried: dict[str, Any] | None = None) -> Path:
     """Writes (or replaces) the entry of `finding`'s signature.  `job` is the check.Job, `outcome` its
     check.Outcome.  `repro(folder, spec, meta)` writes repro.py into the entry's folder (from the files
-    already there) and returns what meta.json records of it (under "repro")."""
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / finding.slug
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{finding.key}-", dir=root))
+    already there) and returns what meta.json records of it (under "repro").  `carried` is what an entry
+    written before said of the same bug (CARRIED: its triage, release history and the ops it was met on),
+    kept, as is what the entry being replaced says.  A release history that shows the status changing with
+    another package's release blames that package (`reblamed`); the signature stays what a check shows.
+    A feature gap goes into its package's gap folder, whose issue.md and repro.py list every gap."""
+    home = home_of(root, finding)
+    home.mkdir(parents=True, exist_ok=True)
+    shown, evidence = reblamed(finding, (carried or {}).get("history"))
+    final = home / shown.slug
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{finding.key}-", dir=home))
     try:
-        _fill(tmp, finding, spec, job, outcome, shrink, repro)
+        _fill(tmp, finding, spec, job, outcome, shrink, repro, shown, evidence)
     except BaseException:  # an entry is written whole or not at all
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     with _locked(root):  # campaign processes share the corpus: the smallest example of a signature stays
+        there = _meta_there(final)
+        new = json.loads((tmp / "meta.json").read_text())
+        kept = merge_carried(new, carried or {}, there or {})
         if _smaller_there(final, size_of(spec)):
             shutil.rmtree(tmp, ignore_errors=True)
+            write_meta(final, merge_carried(there or {}, kept, {}))
         else:
+            write_meta(tmp, kept)
             _replace(tmp, final)
+    if finding.gap:
+        from roundtrip import gaps
+
+        gaps.write_summary(home)
     return final
 
 
+def merge_carried(meta: dict[str, Any], *others: dict[str, Any]) -> dict[str, Any]:
+    """`meta` with the CARRIED fields of `others` where it has none (ops: the union, sorted)."""
+    out = dict(meta)
+    ops = set(meta.get("ops") or [])
+    for other in others:
+        ops |= set(other.get("ops") or [])
+        for key in ("triage", "history"):
+            if key not in out and other.get(key):
+                out[key] = other[key]
+    if ops:
+        out["ops"] = sorted(ops)
+    return out
+
+
+def add_op(entry: Entry, op: str) -> Entry:
+    """The entry with `op` added to the ops its bug was met on (meta.json rewritten)."""
+    meta = merge_carried(entry.meta, {"ops": [op, *([entry.finding.op] if entry.finding.op else [])]})
+    with _locked(entry.folder.parent):
+        write_meta(entry.folder, meta)
+    return Entry(entry.folder, meta, entry.spec)
+
+
+def _meta_there(final: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((final / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+# Packages whose release changing an entry's status blames them, and the blame that names them.
+RELEASE_BLAME = {"onnxruntime": "runtime", "tensorflow": "keras", "tensorflow-cpu": "keras", "keras": "keras"}
+
+
+def reblamed(finding: Finding, history: Any) -> tuple[Finding, str]:
+    """The finding as its release history blames it, and the evidence in a sentence ("" when unchanged).
+    A status that changed with a release of ONNX Runtime (or of TensorFlow/Keras) while the blamed package
+    stayed the same is that release's doing: the bug shows since it (or changed in it).  A fix in another
+    package's release is not a blame: it may only work around the bug (said, blame kept)."""
+    from dataclasses import replace
+
+    from roundtrip.findings import Blame
+
+    if not isinstance(history, dict):
+        return finding, ""
+    for package, found in sorted(history.items()):
+        if not isinstance(found, dict) or package == finding.package:
+            continue
+        since = found.get("shows_since") or found.get("changed_in")
+        if since and package in RELEASE_BLAME:
+            evidence = (f"shows since {package} {since} ({found.get('before')} on {found.get('last_before')}), "
+                        f"every other package unchanged: {package}'s")
+            blame = Blame(RELEASE_BLAME[package])
+            return replace(finding, blame=blame, where=""), evidence
+        if found.get("fixed_in"):
+            return finding, (f"fixed in {package} {found['fixed_in']} with {finding.package} unchanged: that "
+                             f"release may only work around it, so the blame stays with {finding.package}")
+    return finding, ""
+
+
 def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, outcome: Any, shrink: dict[str, Any],
-          repro: Repro) -> None:
-    """The entry's files, written into the temporary folder `tmp`."""
+          repro: Repro, shown: Finding | None = None, evidence: str = "") -> None:
+    """The entry's files, written into the temporary folder `tmp`: `finding` as a check shows it (its
+    signature), `shown` as its evidence blames it (default: the same)."""
     from onnx import numpy_helper
 
+    shown = shown or finding
     case = case_of(finding, outcome.cases)
     (tmp / "spec.json").write_text(spec.to_json())
     meta = {
         "schema": META_SCHEMA,
         "signature": finding.signature,
-        "finding": {k: v for k, v in finding.to_dict().items() if k != "details"}
-        | {"details": {k: v for k, v in finding.details.items() if k not in ("log", "traceback")}},
+        "finding": {k: v for k, v in shown.to_dict().items() if k not in ("details", "signature")}
+        | {"details": {k: v for k, v in shown.details.items() if k not in ("log", "traceback")}},
         "path": finding.path,
         "stage": str(finding.stage),
         "symptom": str(finding.symptom),
-        "blame": str(finding.blame),
+        "blame": str(shown.blame),
         "direction": job.direction,
         "converter": job.path,
         "back": job.back,
@@ -202,7 +302,9 @@ def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, ou
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "shrink": shrink,
-    } | ({"weights": "given"} if getattr(job, "weights", "") else {})
+    } | ({"weights": "given"} if getattr(job, "weights", "") else {}) \
+        | ({"ops": [finding.op]} if finding.op else {}) | ({"gap": finding.gap} if finding.gap else {}) \
+        | ({"blame_evidence": evidence} if evidence else {})
     if outcome.onnx is not None:
         (tmp / "model.onnx").write_bytes(outcome.onnx)
     if not isinstance(spec, GraphSpec):  # a graph's weights are in model.onnx

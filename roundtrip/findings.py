@@ -17,7 +17,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from roundtrip.identity import converter_under_test, node_kind, package_of, place
+from roundtrip.identity import converter_under_test, node_kind, package_of, place, raised_at
 
 
 class Stage(enum.StrEnum):
@@ -61,6 +61,9 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict, compare=False)
     where: str = field(default="", kw_only=True)  # an exception's place in its package: `module:function[Node]`
     flaky: bool = field(default=False, kw_only=True)  # shows in some fresh runs only (details["rate"]: "k/N")
+    # Where an exception was raised, in whichever package (identity.raised_at): with the normalised message,
+    # its root cause.  "" for a finding written before it was recorded (its signature is in its meta.json).
+    origin: str = field(default="", kw_only=True)
 
     @property
     def converter(self) -> str:
@@ -81,10 +84,27 @@ class Finding:
 
     @property
     def signature(self) -> str:
+        """The bug's identity.  An exception's is its root cause: the package at fault, the stage, the
+        exception type, where it was raised (in any package) and its normalised message; not the node or
+        layer kind it was met on (one fault in a converter's shared code raises the same on every op kind,
+        `op` says which), so two faults on one op kind are two bugs when they raise apart or say otherwise.
+        A crash's is its place (or message); a mismatch's the kind of mismatch and the first layer or node
+        whose own output differs."""
         place = ""
-        if self.symptom in (Symptom.EXCEPTION, Symptom.CRASH):
+        if self.symptom is Symptom.EXCEPTION:
+            place = f"{self.origin or self.where}: {normalise(self.message)}"
+        elif self.symptom is Symptom.CRASH:
             place = self.where or normalise(self.message)
         return "|".join([self.package, self.stage, self.symptom, self.kind, place] + ["flaky"] * self.flaky)
+
+    @property
+    def op(self) -> str:
+        """The kind of the node or layer it was met on: an exception's from its place, a mismatch's culprit;
+        "" when unknown."""
+        bracket = re.search(r"\[(\w+)\]$", self.where)
+        if bracket:
+            return bracket.group(1)
+        return str(self.details.get("culprit") or self.details.get("node") or "")
 
     @property
     def key(self) -> str:
@@ -96,6 +116,26 @@ class Finding:
         words = [re.sub(r"[^A-Za-z0-9]+", "-", part).strip("-").lower()
                  for part in (self.package, self.stage, self.symptom + "-flaky" * self.flaky, self.kind[:40])]
         return "-".join([*words, self.key])
+
+    @property
+    def gap(self) -> str:
+        """The feature a converter (or runtime) does not have, when this is a missing feature rather than a
+        bug: an operator it has no converter for (`unsupported-op:Abs`), or a case it refuses in its own code
+        with its own words (onnx2keras' "Cannot convert non-zero padding", ONNX Runtime's "Could not find an
+        implementation for Conv(11)").  The op kind, with what the message says of the case; "" for a bug."""
+        if self.symptom is not Symptom.EXCEPTION:
+            return ""
+        if self.kind.startswith("unsupported-op:"):
+            return self.kind.split(":", 1)[1]
+        own = self.origin.split(":")[0].split(".")[0] == self.package
+        text = headline(self.message)
+        refused = self.kind in ("NotImplementedError", "NotImplemented") or _REFUSAL.search(text)
+        if not own or not refused:
+            return ""
+        kernel = _NO_KERNEL.search(text)
+        if kernel:
+            return f"{kernel.group(1)}({kernel.group(2)})"
+        return self.op or "?"
 
     def describe(self) -> str:
         at = f" output {self.output}" if self.output is not None else ""
@@ -113,7 +153,8 @@ class Finding:
     def from_dict(data: dict[str, Any]) -> Finding:
         return Finding(data["path"], Stage(data["stage"]), Symptom(data["symptom"]), data["kind"], data["message"],
                        Blame(data.get("blame", "converter")), data.get("output"), data.get("details", {}),
-                       where=data.get("where", ""), flaky=bool(data.get("flaky", False)))
+                       where=data.get("where", ""), flaky=bool(data.get("flaky", False)),
+                       origin=data.get("origin", ""))
 
 
 @dataclass(frozen=True)
@@ -141,9 +182,17 @@ class Error:
         died = {"crash": Symptom.CRASH, "timeout": Symptom.TIMEOUT}.get(self.type)
         if died is not None:
             return Finding(path, stage, died, self.type, self.message, details={"log": self.traceback})
-        where = place(self.traceback, (package_of(converter_under_test(path)),), self.node)
-        return Finding(path, stage, Symptom.EXCEPTION, kind or self.type, self.message, where=where, details=details)
+        package = package_of(converter_under_test(path))
+        where = place(self.traceback, (package,), self.node)
+        details |= {"node": self.node} if self.node else {}
+        return Finding(path, stage, Symptom.EXCEPTION, kind or self.type, self.message, where=where, details=details,
+                       origin=raised_at(self.traceback, package))
 
+
+# A package's own refusal of a case it does not implement (raised in its own code, in its own words).
+_REFUSAL = re.compile(r"not (yet )?(supported|implemented)|\bunsupported\b|\bcan(not|'t) (convert|modify this type)"
+                      r"|could not find an implementation", re.I)
+_NO_KERNEL = re.compile(r"Could not find an implementation for (\w+)\((\d+)\)")
 
 _NORMALISE = [
     (re.compile(r"Name:\s*'[^']*'"), "Name:'<node>'"),  # ORT's node names carry Keras' per-session counters

@@ -235,6 +235,8 @@ class Harness:
                 self._meet(finding, spec, job, smaller=False)
                 continue
             self.known_hits[finding.signature] += 1
+            if self.plan.writes and finding.op and finding.op not in (entry.meta.get("ops") or [entry.finding.op]):
+                self.known[finding.signature] = corpus.add_op(entry, finding.op)
             if (self.plan.writes and finding.signature not in self.unconfirmed
                     and corpus.size_of(spec) < entry.meta.get("size", [1 << 30])):
                 self._meet(finding, spec, job, smaller=True)
@@ -252,12 +254,13 @@ class Harness:
     def _meet(self, finding: Finding, spec: AnySpec, job: AnyJob, smaller: bool) -> None:
         """Keeps the smallest example of a bug met (on disk in a writing run, so that a stop loses none)."""
         signature = finding.signature
-        item = pending.Item(signature, job.name, job, corpus.size_of(spec), met=pending.now(), smaller=smaller)
+        item = pending.Item(signature, job.name, job, corpus.size_of(spec), met=pending.now(), smaller=smaller,
+                            ops=[finding.op] if finding.op else [])
         old = self.met.get(signature)
         if self.plan.writes:
             item = pending.put(self.root, item)
         elif old is not None and old.size <= item.size:
-            item = replace(old, examples=old.examples + 1)
+            item = replace(old, examples=old.examples + 1, ops=pending.merged_ops(old, item))
         self.met[signature] = item
         if not smaller:
             self.tracks.setdefault(signature, Track()).add(spec)
@@ -340,10 +343,11 @@ class Harness:
         if _shown(runs[-1], item.signature) is not None:
             runs.append(self.run(job, fresh=self.confirm))
         shown = [(run, f) for run in runs for f in [_shown(run, item.signature)] if f is not None]
+        carried = {"ops": item.ops} if item.ops else None
         if len(shown) == 2:
             outcome, finding = shown[0]
             spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
-            return self._write(finding, spec, job, outcome), note
+            return self._write(finding, spec, job, outcome, carried), note
         runs += [self.run(job, fresh=True) for _ in range(FLAKY_RUNS)]
         shown = [(run, f) for run in runs for f in [_shown(run, item.signature)] if f is not None]
         if not shown:
@@ -351,7 +355,7 @@ class Harness:
         outcome, finding = shown[0]
         rate = f"{len(shown)}/{len(runs)}"
         flaky = replace(finding, flaky=True, details={**finding.details, "rate": rate})
-        return self._write(flaky, spec, job, outcome), f"flaky: shows in {rate} fresh runs (not reduced)"
+        return self._write(flaky, spec, job, outcome, carried), f"flaky: shows in {rate} fresh runs (not reduced)"
 
     def _reduced(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome,
                  ) -> tuple[AnySpec, AnyJob, Outcome, Finding, str]:
@@ -360,7 +364,12 @@ class Harness:
         from roundtrip.reduce import reduce
 
         def holds(candidate: AnySpec) -> bool:
-            found = self.run(job_for(job, candidate)).findings
+            """The same bug on a valid candidate: one the suite can check (a graph that passes the full
+            checker and runs in ONNX Runtime, a Keras model that builds and runs); any other is not taken."""
+            try:
+                found = self.run(job_for(job, candidate)).findings
+            except SuiteError:
+                return False
             return finding.signature in {f.signature for f in found}
 
         self._event(event="reducing", signature=finding.signature, size=corpus.size_of(spec))
@@ -379,7 +388,8 @@ class Harness:
         track.reduced = result
         return result.spec, smaller, again, same[0], note
 
-    def _write(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome) -> Path:
+    def _write(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome,
+               carried: dict[str, Any] | None = None) -> Path:
         from roundtrip.script.entry import write_repro
 
         track = self.tracks.get(finding.signature, Track())
@@ -392,7 +402,7 @@ class Harness:
         def repro(folder: Path, written: AnySpec, meta: dict[str, Any]) -> dict[str, Any]:
             return write_repro(folder, written, meta, check=self.check_repros).record()
 
-        folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro)
+        folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro, carried)
         self.written.append(folder)
         self._event(event="written", signature=finding.signature, folder=str(folder))
         return folder
@@ -402,7 +412,7 @@ class Harness:
         ('changed', findings) when something else does.  A flaky entry runs in up to FLAKY_REPLAYS fresh
         workers and still shows when it shows in any."""
         flaky = entry.finding.flaky
-        wanted = replace(entry.finding, flaky=False).signature if flaky else entry.signature
+        wanted = entry.signature.removesuffix("|flaky")
         job = corpus.job_of(entry)
         findings: list[Finding] = []
         for _ in range(FLAKY_REPLAYS if flaky else 1):
@@ -438,8 +448,9 @@ class Harness:
                 note = f"flaky: shows in {rate} fresh runs (not reduced)"
         aside = entry.folder.with_name(f".reducing-{entry.folder.name}")
         entry.folder.rename(aside)  # so that the entry's own folder does not count as a smaller example
+        carried = {key: entry.meta[key] for key in corpus.CARRIED if key in entry.meta}
         try:
-            folder = self._write(finding, spec, job, outcome)
+            folder = self._write(finding, spec, job, outcome, carried)
         except BaseException:
             aside.rename(entry.folder)
             raise

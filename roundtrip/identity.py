@@ -104,6 +104,26 @@ def node_kind(error: BaseException, packages: tuple[str, ...]) -> str:
     return node_found or layer_found
 
 
+# The suite's own code: never where an upstream bug is raised.
+SUITE = ("roundtrip", "tests", "properties", "strategies", "bench")
+
+
+def raised_at(traceback_text: str, package: str = "") -> str:
+    """`module:function` of the deepest frame outside the suite's own code (and outside wrappers that only
+    re-raise): where the exception was raised, whichever package that is (Keras' Lambda for a converter
+    that makes Lambda layers Keras 3 refuses).  Frames of `package` count even when it is the suite's (a
+    planted fault of its tests).  "" when no frame counts."""
+    for module, function in reversed(frames(traceback_text)):
+        if module.endswith(_WRAPPERS):
+            continue
+        if package and _in(module, package):
+            return f"{_trimmed(module, package)}:{function}"
+        if any(_in(module, p) for p in SUITE):
+            continue
+        return f"{module}:{function}"
+    return ""
+
+
 def place(traceback_text: str, packages: tuple[str, ...], node: str = "") -> str:
     """Where an exception lives: the deepest frame in `packages`, with the node kind when known
     (`tf2onnx.onnx_opset.nn:version_1[MaxPool]`); "" when no frame of those packages is on the stack."""

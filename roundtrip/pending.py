@@ -35,6 +35,7 @@ class Item:
     met: str = ""  # ISO date of the first meeting
     reason: str = ""  # why it is still pending, once a run gave up on it
     smaller: bool = False  # a smaller example of a signature the corpus holds, not a new bug
+    ops: list[str] = dataclasses.field(default_factory=list)  # the op (layer) kinds it was met on, each once
 
     def to_dict(self) -> dict[str, Any]:
         kind = "graph" if isinstance(self.job, GraphJob) else "model"
@@ -69,8 +70,14 @@ def put(root: Path, item: Item) -> Item:
     else:
         kept = dataclasses.replace(item, examples=item.examples + (old.examples if old else 0),
                                    met=(old.met if old else "") or item.met or now())
+    kept = dataclasses.replace(kept, ops=merged_ops(old, item))
     _save(root, kept)
     return kept
+
+
+def merged_ops(*items: Item | None) -> list[str]:
+    """The op kinds the items were met on, sorted, each once."""
+    return sorted({op for item in items if item is not None for op in item.ops})
 
 
 def _save(root: Path, item: Item) -> None:

@@ -146,8 +146,8 @@ def load_entries(root: Path) -> tuple[list[corpus.Entry], list[str]]:
 def _each_entry(root: Path, problems: list[str]) -> Iterator[corpus.Entry]:
     if not root.is_dir():
         return
-    for folder in sorted(root.iterdir()):
-        if folder.is_dir() and not folder.name.startswith(".") and not corpus.is_model_entry(folder):
+    for folder in corpus.entry_folders(root):
+        if not corpus.is_model_entry(folder):
             try:
                 yield corpus.load(folder)
             except corpus.CorpusError as e:

@@ -123,3 +123,43 @@ def refuse_matmul(model: Any, input_names: list[str]) -> Any:
     if "MatMul" in _ops(model):
         raise NotImplementedError("planted: no MatMul")
     return _onnx2keras(model, input_names)
+
+
+# ---- bug identity: one fault on many op kinds, two faults on one op kind ----------------------------------
+def _shared_check(node: Any) -> None:
+    """One fault in code every converter function shares: raises the same on Relu, Sigmoid and Tanh."""
+    if node.op_type in ("Relu", "Sigmoid", "Tanh"):
+        raise ValueError("planted: the shared shape helper cannot place this output")
+
+
+def shared_fault(model: Any, input_names: list[str]) -> Any:
+    """onnx2keras with one fault in a helper called for every node: one bug met on three op kinds."""
+    for node in model.graph.node:
+        _shared_check(node)
+    return _onnx2keras(model, input_names)
+
+
+def _transpose_cases(node: Any) -> None:
+    perm = list(next((a.ints for a in node.attribute if a.name == "perm"), []))
+    if perm and perm == list(range(len(perm))):
+        raise ValueError("planted: an identity perm is dropped before its shape is read")
+    if perm and perm[0] != 0:
+        raise IndexError("planted: a perm that moves the batch axis reads past its list")
+
+
+def two_transpose_faults(model: Any, input_names: list[str]) -> Any:
+    """onnx2keras with two faults of one op kind, Transpose: one for an identity perm, one for a perm that
+    moves axis 0.  Two bugs."""
+    for node in model.graph.node:
+        if node.op_type == "Transpose":
+            _transpose_cases(node)
+    return _onnx2keras(model, input_names)
+
+
+def relu_after_transpose(model: Any, input_names: list[str]) -> Any:
+    """A fault that needs two nodes: a Relu that reads a Transpose's output fails to convert."""
+    produced = {o: n.op_type for n in model.graph.node for o in n.output}
+    for node in model.graph.node:
+        if node.op_type == "Relu" and produced.get(node.input[0]) == "Transpose":
+            raise ValueError("planted: a Relu after a Transpose has no layout")
+    return _onnx2keras(model, input_names)

@@ -59,16 +59,18 @@ def test_the_route_is_not_part_of_the_identity() -> None:
     found = [error.finding(route, Stage.LOAD, kind="missing-attribute:axis")
              for route in ("tf2onnx-function>onnx2keras", "keras-export>onnx2keras-nhwc", "onnx>onnx2keras")]
     assert len({f.signature for f in found}) == 1
-    assert found[0].signature == ("onnx2keras|load|exception|missing-attribute:axis|"
-                                  "onnx2keras.operation_layers:convert_gather[Gather]")
+    assert found[0].signature == "onnx2keras|load|exception|missing-attribute:axis|keras.src.ops.core:take: 'axis'"
+    assert found[0].op == "Gather" and found[0].where == "onnx2keras.operation_layers:convert_gather[Gather]"
 
 
-def test_the_place_names_the_bug_not_the_message() -> None:
-    """Messages that differ (names, sizes) at the same place are one bug; another node kind is another."""
+def test_the_root_cause_names_the_bug_not_the_op_it_was_met_on() -> None:
+    """Where it was raised and its message with names and sizes taken out: one bug on any op kind (`op` says
+    which); another message at the same place is another bug."""
     a = Error("KeyError", "'x1'", TRACE, node="Gather").finding("onnx>onnx2keras", Stage.LOAD)
-    b = Error("KeyError", "'some_other_tensor:0'", TRACE, node="Gather").finding("onnx>onnx2keras", Stage.LOAD)
-    c = Error("KeyError", "'x1'", TRACE, node="Tile").finding("onnx>onnx2keras", Stage.LOAD)
+    b = Error("KeyError", "'x2'", TRACE, node="Tile").finding("onnx>onnx2keras", Stage.LOAD)
+    c = Error("KeyError", "'axis'", TRACE, node="Gather").finding("onnx>onnx2keras", Stage.LOAD)
     assert a.signature == b.signature != c.signature
+    assert (a.op, b.op) == ("Gather", "Tile")
 
 
 def test_without_a_frame_of_the_package_the_message_decides() -> None:
@@ -171,5 +173,7 @@ def test_a_keras_layer_failing_while_traced_is_one_keras_bug_whichever_path_trac
             return e
 
     found = [_exception(path, Stage.CONVERT, raised()) for path in KERAS_TO_ONNX]
-    assert {f.signature for f in found} == {"keras|convert|exception|TypeError|keras:UpSampling2D.call"}
+    assert {f.signature for f in found} == {
+        "keras|convert|exception|TypeError|keras:UpSampling2D.call: Exception encountered when calling "
+        "UpSampling2D.call(). Using a symbolic `tf.Tensor` as a Python `bool` is not allowed."}
     assert all(f.blame is Blame.KERAS for f in found)

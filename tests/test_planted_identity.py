@@ -1,0 +1,147 @@
+"""Test the tester: one entry per root cause, and every root cause its entry; blame that follows evidence.
+
+Planted faults (tests/planted.py) are run on fixed graphs and models through a writing harness, each test in
+a corpus of its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from roundtrip import GraphSpec, corpus
+from roundtrip.findings import Blame, Finding, Stage, Symptom
+from roundtrip.graphs import NodeSpec
+from roundtrip.harness import Harness, Plan
+from roundtrip.worker import Limits
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    opened = Harness.open(tmp_path / "corpus", Limits(timeout=60.0), plan=Plan(writes=True, reduce=30.0))
+    yield opened
+    opened.close()
+
+
+def graph(*nodes: NodeSpec, shape: tuple[int, ...] = (2, 3)) -> GraphSpec:
+    return GraphSpec(shape, nodes)
+
+
+def explore(harness: Harness, back: str, graphs: list[GraphSpec]) -> list[corpus.Entry]:
+    """Checks each graph through `back`, records what was met; the entries of `back` written."""
+    def check() -> None:
+        for g in graphs:
+            harness.check_graph(g, back)
+
+    harness.explore(check)
+    return [e for e in corpus.entries(harness.root) if e.meta["back"] == back]
+
+
+def test_one_fault_met_on_three_op_kinds_is_one_entry_listing_the_three(harness: Harness) -> None:
+    entries = explore(harness, "tests.planted:shared_fault",
+                      [graph(NodeSpec.make(kind)) for kind in ("Relu", "Sigmoid", "Tanh")])
+    assert len(entries) == 1, [e.folder.name for e in entries]
+    entry = entries[0]
+    assert entry.meta["ops"] == ["Relu", "Sigmoid", "Tanh"]
+    assert len(entry.spec.nodes) == 1 and entry.finding.kind == "ValueError"
+    assert "shared shape helper" in entry.signature
+
+
+def test_two_faults_on_one_op_kind_are_two_entries(harness: Harness) -> None:
+    identity = NodeSpec.make("Transpose", perm=(0, 1, 2))
+    batch_moved = NodeSpec.make("Transpose", perm=(1, 0, 2))
+    entries = explore(harness, "tests.planted:two_transpose_faults",
+                      [graph(identity, shape=(2, 3)), graph(batch_moved, shape=(2, 3))])
+    kinds = sorted(e.finding.kind for e in entries)
+    assert kinds == ["IndexError", "ValueError"], [e.signature for e in entries]
+    assert all(e.meta["ops"] == ["Transpose"] for e in entries)
+    perms = sorted(dict(e.spec.nodes[0].params)["perm"] for e in entries)
+    assert perms == [(0, 1, 2), (1, 0, 2)]
+
+
+def test_a_fault_that_needs_two_nodes_reduces_to_a_valid_graph_of_two(harness: Harness) -> None:
+    import onnx
+
+    from roundtrip.runners import OrtSession
+
+    chain = graph(NodeSpec.make("Sigmoid"), NodeSpec.make("Transpose", perm=(0, 2, 1)), NodeSpec.make("Relu"),
+                  NodeSpec.make("Tanh"), shape=(2, 3))
+    entries = explore(harness, "tests.planted:relu_after_transpose", [chain])
+    assert len(entries) == 1
+    spec = entries[0].spec
+    assert [n.kind for n in spec.nodes] == ["Transpose", "Relu"]
+    proto = spec.to_onnx()
+    onnx.checker.check_model(proto, full_check=True)
+    assert OrtSession.load(proto.SerializeToString()).run(spec.make_inputs(1))[0].shape == spec.output_shape(1)
+
+
+# ---- blame ------------------------------------------------------------------------------------------------
+class PlantedRuntime:
+    """ONNX Runtime with a fault put in: it refuses to run any graph that holds a Relu."""
+
+    def __init__(self, model_bytes: bytes) -> None:
+        import onnx
+
+        from roundtrip.runners import OrtSession
+
+        self.inner = OrtSession.load(model_bytes)
+        self.ops = {n.op_type for n in onnx.load_from_string(model_bytes).graph.node}
+        self.warnings: list[tuple[str, str]] = []
+
+    @classmethod
+    def load(cls, model_bytes: bytes) -> PlantedRuntime:
+        return cls(model_bytes)
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        if "Relu" in self.ops:
+            raise RuntimeError("planted runtime: no kernel ran Relu")
+        return list(self.inner.run(arrays))
+
+
+def check_with_planted_runtime(monkeypatch: pytest.MonkeyPatch, path: str, layers: list[dict[str, Any]]) -> Finding:
+    from roundtrip import check
+    from roundtrip.outcome import Job
+    from roundtrip.spec import ModelSpec
+
+    monkeypatch.setattr(check, "OrtSession", PlantedRuntime)
+    spec = ModelSpec.from_json(json.dumps({"inputs": [{"name": "in0", "shape": [4]}], "layers": layers,
+                                           "outputs": [layers[-1]["name"]], "seed": 0, "schema": 1}))
+    outcome = check.run_job(Job(spec.to_json(), path, 13))
+    [finding] = [f for f in outcome.findings if f.stage is Stage.RUN]
+    return finding
+
+
+def test_a_runtime_that_fails_on_a_graph_the_reference_evaluator_runs_is_blamed(
+        monkeypatch: pytest.MonkeyPatch, keras_session: Any) -> None:
+    finding = check_with_planted_runtime(monkeypatch, "tf2onnx-function", [
+        {"name": "x1", "kind": "ReLU", "inputs": ["in0"], "params": {}}])
+    assert finding.symptom is Symptom.EXCEPTION and finding.blame is Blame.RUNTIME
+    assert finding.package == "onnxruntime" and "ReferenceEvaluator" in finding.details["evidence"]
+
+
+def test_a_runtime_failure_on_a_wrong_graph_stays_the_converters(
+        monkeypatch: pytest.MonkeyPatch, keras_session: Any) -> None:
+    # The planted converter writes HardSigmoid for Sigmoid: the reference evaluator runs the graph, to other
+    # values than Keras', so the runtime's failure is not evidence against the runtime.
+    finding = check_with_planted_runtime(monkeypatch, "tests.planted:sigmoid_made_hard", [
+        {"name": "x1", "kind": "Activation", "inputs": ["in0"], "params": {"activation": "sigmoid"}},
+        {"name": "x2", "kind": "ReLU", "inputs": ["x1"], "params": {}}])
+    assert finding.blame is Blame.CONVERTER and finding.package == "tests"
+
+
+def test_a_release_history_blames_the_release_that_changed_the_status(tmp_path: Path) -> None:
+    finding = Finding("tf2onnx-function", Stage.RUN, Symptom.EXCEPTION, "RuntimeException", "padding values")
+    history = {"onnxruntime": {"shows_since": "1.30.0", "last_before": "1.29.0", "before": "fixed",
+                               "after": "shows"}}
+    shown, evidence = corpus.reblamed(finding, history)
+    assert shown.package == "onnxruntime" and "since onnxruntime 1.30.0" in evidence
+    fixed = {"onnxruntime": {"fixed_in": "1.32.0", "last_before": "1.31.1", "before": "shows", "after": "fixed"}}
+    kept, why = corpus.reblamed(finding, fixed)
+    assert kept.package == "tf2onnx" and "work around" in why
+    assert corpus.reblamed(finding, {"tf2onnx": {"shows_since": "1.17.0"}}) == (finding, "")
