@@ -471,14 +471,15 @@ def _triage_text(found: corpus.Entry) -> str:
 def triage_command(
     entry: EntryName,
     status: Annotated[str, typer.Option("--status", help=f"One of {', '.join(triage.STATUSES)}.")],
-    url: Annotated[str | None, typer.Option("--url", help="The upstream issue, answer or fix.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="The upstream issue, pull request, answer or fix.")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="Why it is by design, in a sentence.")] = None,
     version: Annotated[str | None, typer.Option("--version", help="The release that fixed it.")] = None,
     corpus_dir: CorpusDir = Path("corpus"),
 ) -> None:
-    """Records what a maintainer's answer made of an entry: new, reported (--url), by-design (--url and
-    --reason: it stays in the replay, leaves the bug counts and the issue drafts), fixed-upstream
-    (--version).  Run `roundtrip report` afterwards to update the reports."""
+    """Records what upstream made of an entry: new, known (--url: someone else reported it already; it stays a
+    bug but leaves the issues to file), reported (--url: we filed it), by-design (--url and --reason: it stays
+    in the replay, leaves the bug counts and the issue drafts), fixed-upstream (--version).  Run `roundtrip
+    report` afterwards to update the reports."""
     folder = find_entry(entry, corpus_dir)
     try:
         done = triage.set_status(folder, status, url=url, reason=reason, version=version)

@@ -377,12 +377,37 @@ def write_from(sources: Sources, reports_root: Path) -> list[Path]:
     return written
 
 
-def by_design(row: Row) -> bool:
-    """Whether the entry's triage says the upstream project does this on purpose (roundtrip.triage)."""
+def triage_of(row: Row) -> triage.Triage | None:
+    """The entry's triage (roundtrip.triage); None when its meta.json holds a malformed one."""
     try:
-        return triage.of(row.entry.meta).status == "by-design"
+        return triage.of(row.entry.meta, str(row.entry.folder / "meta.json"))
     except triage.TriageError:
-        return False
+        return None
+
+
+def by_design(row: Row) -> bool:
+    """Whether the entry's triage says the upstream project does this on purpose."""
+    found = triage_of(row)
+    return found is not None and found.status == "by-design"
+
+
+def known_upstream(row: Row) -> bool:
+    """Whether someone already reported the entry's bug upstream (its issue is not one to file)."""
+    found = triage_of(row)
+    return found is not None and found.status == "known"
+
+
+def to_file(row: Row) -> bool:
+    """Whether the entry's issue.md is still to be filed upstream: a new entry (or one whose triage is
+    unreadable, so that it is not lost)."""
+    found = triage_of(row)
+    return found is None or found.to_file
+
+
+def triage_text(row: Row) -> str:
+    """The entry's triage as the tables show it: new, known (url), by design (url, reason), ..."""
+    found = triage_of(row)
+    return found.text() if found is not None else "unreadable triage (see `roundtrip show`)"
 
 
 def _by_design_lines(rows: Sequence[Row]) -> list[str]:
@@ -394,6 +419,20 @@ def _by_design_lines(rows: Sequence[Row]) -> list[str]:
     for row in chosen:
         t = triage.of(row.entry.meta)
         lines.append(f"- {row.name}: {t.reason} ({t.url})")
+    return lines
+
+
+def _triage_lines(rows: Sequence[Row]) -> list[str]:
+    """How the entries stand upstream, and the entries left out of the issues to file because someone
+    already reported their bug, each with where."""
+    counts = collections.Counter(t.status if t else "unreadable" for t in map(triage_of, rows))
+    said = ", ".join(f"{counts[s]} {s.replace('-', ' ')}" for s in (*triage.STATUSES, "unreadable") if counts[s])
+    lines = [f"Upstream: {said} ({sum(map(to_file, rows))} issues to file)." if rows else ""]
+    known = [r for r in rows if known_upstream(r)]
+    if known:
+        lines += [f"{len(known)} entries are left out of the issues to file, as already known upstream (their "
+                  "issue.md says where; still counted as bugs):"]
+        lines += [f"- {row.name}: {triage.of(row.entry.meta).url}" for row in known]
     return lines
 
 
@@ -495,7 +534,7 @@ def summary_markdown(sources: Sources, reports_root: Path) -> str:
                                                   for d in sorted(by_direction, key=_direction_key)) + ".",
              f"They hold {len(distinct_failures(rows))} distinct bugs (one identity each: the package at fault, "
              "the stage, the symptom and the place in its code or the first layer or node that differs).",
-             _reduction_line(reports_root), "", *_by_design_lines(rows), ""]
+             _reduction_line(reports_root), "", *_triage_lines(rows), "", *_by_design_lines(rows), ""]
     if sources.problems:
         lines += [f"**{len(sources.problems)} unreadable:**", ""] + [f"- {_md(p)}" for p in sources.problems] + [""]
     columns, table = _pivot(rows)
@@ -504,22 +543,35 @@ def summary_markdown(sources: Sources, reports_root: Path) -> str:
                        [(direction_text(d), r, *counts, total) for d, r, counts, total in table])
     projects = collections.Counter(r.project for r in rows)
     failures = collections.Counter(project for project, _ in distinct_failures(rows))
-    lines += ["By the upstream project to file with (each entry's issue.md is ready to paste):", ""]
-    lines += _md_table(["project", "entries", "bugs", "tracker"],
-                       [(p, projects[p], failures[p], TRACKERS.get(p, "-")) for p in sorted(projects)])
+    filing = _to_file_counts(rows)
+    lines += ["By the upstream project to file with (each new entry's issue.md is ready to paste; a bug known "
+              "upstream is not to file):", ""]
+    lines += _md_table(["project", "entries", "bugs", "to file", "tracker"],
+                       [(p, projects[p], failures[p], filing[p], TRACKERS.get(p, "-")) for p in sorted(projects)])
     lines += ["## Entries", ""]
     for direction, route, group in grouped(rows):
         lines += [f"### {direction_text(direction)}: {route} ({len(group)})", ""]
-        lines += _md_table(["entry", "stage/symptom", "kind", "blame", "opset", "message", "issue"],
+        lines += _md_table(["entry", "stage/symptom", "kind", "blame", "opset", "message", "issue", "upstream"],
                            [(f"[{r.name}]({link(r.entry.folder, reports_root)})", f"{r.stage}/{r.symptom}",
                              _md_text(r.kind), r.blame, r.opset, _md_text(_short(r.message)),
-                             f"[{r.project}]({link(r.entry.folder, reports_root)}issue.md)") for r in group])
+                             _issue_md(r, reports_root), _md_text(triage_text(r))) for r in group])
     lines += ["## Versions", "", "What the entries were found on (meta.json `versions`):", ""]
     lines += _md_table(["package", "version", "entries"], _versions(rows))
     lines += _coverage_markdown(sources)
     lines += ["## Findings over time", "", "Entries in the corpus by the date they were found (cumulative):", ""]
     lines += _md_table(["date", "new", "total"], _dates(rows))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _issue_md(row: Row, reports_root: Path) -> str:
+    if by_design(row):
+        return "-"
+    return f"[{row.project}]({link(row.entry.folder, reports_root)}issue.md)"
+
+
+def _to_file_counts(rows: Sequence[Row]) -> collections.Counter[str]:
+    """For each project, the bugs whose entries are all still to file (none known, reported or fixed)."""
+    return collections.Counter(project for project, group in distinct_failures(rows) if all(map(to_file, group)))
 
 
 def _coverage_markdown(sources: Sources) -> list[str]:
@@ -553,6 +605,7 @@ th { background: #f2f2f2; } td.n { text-align: right; font-variant-numeric: tabu
 td.zero { color: #bbb; text-align: right; } td.route { white-space: nowrap; }
 td.name { font-family: ui-monospace, monospace; font-size: .85em; max-width: 26em; overflow-wrap: anywhere; }
 td.msg { max-width: 34em; color: #555; font-size: .9em; overflow-wrap: anywhere; }
+td.upstream { max-width: 22em; font-size: .85em; overflow-wrap: anywhere; }
 .lead { font-size: 1.1em; } .problem { color: #a00; } .muted { color: #777; }
 .exception { color: #8a4b00; } .value, .shape, .dtype, .count, .declared-shape { color: #7a0a7a; }
 .crash, .timeout { color: #b00; }
@@ -591,7 +644,8 @@ def index_html(sources: Sources, reports_root: Path) -> str:
              + ", ".join(f"{by_direction[d]} {_e(direction_text(d))}" for d in sorted(by_direction, key=_direction_key))
              + f"; {len(distinct_failures(rows))} distinct bugs.</p>"
              + (f"<p>{_e(_reduction_line(reports_root))}</p>" if _reduction_line(reports_root) else "")
-             + "".join(f"<p class=\"by-design\">{_e(line)}</p>" for line in _by_design_lines(rows)),
+             + _lines_html(_triage_lines(rows), "triage")
+             + _lines_html(_by_design_lines(rows), "by-design"),
              '<nav><a href="#counts">counts</a><a href="#over-time">over time</a><a href="#entries">entries</a>'
              '<a href="#versions">versions</a><a href="#coverage">coverage</a>'
              + ('<a href="matrix.html">upgrade matrix</a>' if (reports_root / "matrix.html").is_file() else "")
@@ -607,18 +661,20 @@ def index_html(sources: Sources, reports_root: Path) -> str:
                          ["", "route", *["n"] * (len(columns) + 1)])
     projects = collections.Counter(r.project for r in rows)
     failures = collections.Counter(project for project, _ in distinct_failures(rows))
-    parts += ["<p>By the upstream project to file with (each entry's <code>issue.md</code> is ready to paste):</p>"]
-    parts += _html_table(["project", "entries", "bugs", "tracker"],
-                         [(_e(p), projects[p], failures[p], _e(TRACKERS.get(p, "-"))) for p in sorted(projects)],
-                         ["", "n", "n", ""])
+    filing = _to_file_counts(rows)
+    parts += ["<p>By the upstream project to file with (each new entry's <code>issue.md</code> is ready to paste; "
+              "a bug known upstream is not to file):</p>"]
+    parts += _html_table(["project", "entries", "bugs", "to file", "tracker"],
+                         [(_e(p), projects[p], failures[p], filing[p], _e(TRACKERS.get(p, "-")))
+                          for p in sorted(projects)], ["", "n", "n", "n", ""])
     parts += ["</section>", '<section id="over-time">', "<h2>Findings over time</h2>",
               "<p>Entries in the corpus by the day they were found (cumulative).</p>", plot_svg(_dates(rows)),
               "</section>", '<section id="entries">', "<h2>Entries</h2>"]
     for direction, route, group in grouped(rows):
         parts += [f"<h3>{_e(direction_text(direction))}: {_e(route)} ({len(group)})</h3>"]
-        parts += _html_table(["entry", "stage/symptom", "kind", "blame", "opset", "message", "issue"],
+        parts += _html_table(["entry", "stage/symptom", "kind", "blame", "opset", "message", "issue", "upstream"],
                              [_entry_cells(r, reports_root) for r in group],
-                             ["name", "", "", "", "n", "msg", ""], row_class="entry")
+                             ["name", "", "", "", "n", "msg", "", "upstream"], row_class="entry")
     parts += ["</section>", '<section id="versions">', "<h2>Versions</h2>",
               "<p>What the entries were found on (meta.json <code>versions</code>).</p>"]
     parts += _html_table(["package", "version", "entries"], [(_e(p), _e(v), n) for p, v, n in _versions(rows)],
@@ -632,7 +688,20 @@ def _entry_cells(row: Row, reports_root: Path) -> list[str]:
     return [f'<a href="{_e(href)}">{_e(row.name)}</a>', _e(f"{row.stage}/{row.symptom}"),
             f'<span class="{_e(row.symptom)}">{_e(row.kind)}</span>', _e(row.blame), str(row.opset),
             f'<span title="{_e(row.message)}">{_e(_short(row.message, 160))}</span>',
-            f'<a href="{_e(href)}issue.md">{_e(row.project)}</a>']
+            "-" if by_design(row) else f'<a href="{_e(href)}issue.md">{_e(row.project)}</a>', _triage_html(row)]
+
+
+def _triage_html(row: Row) -> str:
+    """The entry's triage, its upstream address a link."""
+    found = triage_of(row)
+    if found is None or not found.url:
+        return _e(triage_text(row))
+    text = _e(found.text())
+    return text.replace(_e(found.url), f'<a href="{_e(found.url)}">{_e(found.url)}</a>', 1)
+
+
+def _lines_html(lines: Sequence[str], cls: str) -> str:
+    return "".join(f'<p class="{cls}">{_e(line)}</p>' for line in lines if line)
 
 
 def _coverage_html(sources: Sources) -> list[str]:

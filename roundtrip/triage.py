@@ -1,12 +1,14 @@
 """Triage: what a maintainer's answer made of an entry, kept in its meta.json under "triage".
 
-    new             found, not filed (an entry without "triage" is new)
-    reported        filed upstream: `url` is the issue
+    new             found, not filed, not found in the upstream tracker (an entry without "triage" is new)
+    known           someone else already reported it upstream: `url` is that issue or pull request
+    reported        we filed it upstream: `url` is the issue
     by-design       the upstream project does it on purpose: `url` says so, `reason` in a sentence
     fixed-upstream  fixed in `version` of the package at fault (`url`: the fix, when known)
 
 A by-design entry stays in the corpus and in the regression replay (the behaviour is still checked), but
-leaves the bug counts and the upstream issue drafts.
+leaves the bug counts and the upstream issue drafts.  A known, reported or fixed-upstream entry is still a bug
+(counted, with its issue.md) but not one to file: the issues to file are the new entries alone.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STATUSES = ("new", "reported", "by-design", "fixed-upstream")
+STATUSES = ("new", "known", "reported", "by-design", "fixed-upstream")
 # What each status needs besides itself.
-NEEDS = {"new": (), "reported": ("url",), "by-design": ("url", "reason"), "fixed-upstream": ("version",)}
+NEEDS = {"new": (), "known": ("url",), "reported": ("url",), "by-design": ("url", "reason"),
+         "fixed-upstream": ("version",)}
+# An issue or pull request of a tracker: what a known entry points at.
+ISSUE_URL = re.compile(r"/(issues|pull)/\d+(#.*)?/?$")
 
 
 class TriageError(ValueError):
@@ -43,6 +49,20 @@ class Triage:
     @property
     def counts_as_bug(self) -> bool:
         return self.status != "by-design"
+
+    @property
+    def to_file(self) -> bool:
+        """Whether an issue is still to be filed upstream: only a new entry's."""
+        return self.status == "new"
+
+    def text(self) -> str:
+        """The status as the reports show it: `new`, `known (url)`, `by design (url, reason)`,
+        `reported (url)`, `fixed-upstream (in version, url)`."""
+        details = {"known": [self.url], "reported": [self.url], "by-design": [self.url, self.reason],
+                   "fixed-upstream": [self.version and f"in {self.version}", self.url]}.get(self.status, [])
+        said = ", ".join(d for d in details if d)
+        words = "by design" if self.status == "by-design" else self.status
+        return f"{words} ({said})" if said else words
 
 
 def of(meta: dict[str, Any], where: str = "meta.json") -> Triage:
@@ -66,6 +86,9 @@ def check(triage: Triage, where: str) -> None:
             raise TriageError(f"{where}: status {triage.status!r} needs field 'triage.{field}' (--{field})")
     if triage.url is not None and not triage.url.startswith(("https://", "http://")):
         raise TriageError(f"{where}: field 'triage.url' is {triage.url!r}, not an http(s) address")
+    if triage.status == "known" and not ISSUE_URL.search(str(triage.url)):
+        raise TriageError(f"{where}: status 'known' needs field 'triage.url' to be an upstream issue or pull "
+                          f"request (.../issues/N or .../pull/N), not {triage.url!r}")
 
 
 def set_status(folder: Path, status: str, *, url: str | None = None, reason: str | None = None,

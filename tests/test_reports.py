@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from roundtrip import corpus, reports
+from roundtrip import corpus, reports, triage
 from roundtrip.reports import ReplayResult
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
+KNOWN = "https://github.com/onnx/tensorflow-onnx/issues/1"
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 CAMPAIGNS = [
     {"date": "2026-11-20", "minutes": 30, "checks": 1200, "examples_per_second": 0.66,
@@ -116,11 +117,13 @@ def test_summary_has_the_counts_and_a_working_link_to_each_entry(small: tuple[Pa
 
 def test_every_link_of_the_page_points_to_an_existing_entry_and_nothing_is_fetched(small: tuple[Path, Path]) -> None:
     root, out = small
+    triage.set_status(root / names(root)[0], "known", url=KNOWN)
     reports.write_reports(root, out)
     text = (out / "index.html").read_text()
     page = Page(text)
     hrefs = [a["href"] for a in page.having("a")]
-    local = [h for h in hrefs if not h.startswith("#")]
+    assert [h for h in hrefs if re.match(r"[a-z]+:", h)] == [KNOWN]  # the one upstream issue, a link to click
+    local = [h for h in hrefs if not h.startswith("#") and h != KNOWN]
     assert local and all(not re.match(r"[a-z]+:", h) for h in local)
     for href in local:
         assert (out / href).exists(), href
@@ -149,6 +152,32 @@ def test_an_unreadable_entry_or_campaign_line_is_one_line_and_the_rest_is_report
     assert f"{len(names(root)) - 1} entries: " in text and "**3 unreadable:**" in text
     assert all(f"[{n}](" in text for n in names(root)[1:]) and f"[{names(root)[0]}](" not in text
     assert "2 campaigns" in text
+
+
+def test_each_entry_row_shows_its_triage_and_the_issues_to_file_leave_out_known_ones(small: tuple[Path, Path]) -> None:
+    root, out = small
+    known, design, *rest = names(root)
+    triage.set_status(root / known, "known", url=KNOWN)
+    triage.set_status(root / design, "by-design", url=KNOWN, reason="It is meant.")
+    reports.write_reports(root, out)
+    summary = (out / "summary.md").read_text()
+    rows = {line.split("](")[0][3:]: line for line in summary.splitlines() if line.startswith("| [")}
+    assert set(rows) == set(names(root))
+    assert rows[known].endswith(f"| known ({KNOWN}) |") and "issue.md)" in rows[known]
+    assert rows[design].endswith(f"| - | by design ({KNOWN}, It is meant.) |")
+    assert all(rows[name].endswith("| new |") for name in rest)
+    bugs = {r.entry.signature for r in map(reports.row_of, corpus.entries(root)) if r.name != design}
+    assert f"Upstream: {len(rest)} new, 1 known, 1 by design ({len(rest)} issues to file)." in summary
+    filed = sum(int(line.split(" | ")[3]) for line in summary.split("By the upstream project")[1].split("## ")[0]
+                .splitlines() if line.startswith("| ") and not line.startswith("| project"))
+    assert filed == len(bugs) - 1 == len(rest)
+    assert "1 entries are left out of the issues to file, as already known upstream" in summary
+    assert f"- {known}: {KNOWN}" in summary
+    page = Page((out / "index.html").read_text())
+    assert len(page.having("td", "upstream")) == len(names(root))
+    assert (root / known / "issue.md").read_text().count(f"Known upstream: {KNOWN}") == 1
+    assert not (root / design / "issue.md").exists()
+    assert all("Known upstream" not in (root / name / "issue.md").read_text() for name in rest)
 
 
 def test_regenerating_an_unchanged_corpus_gives_the_same_bytes(small: tuple[Path, Path], tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from roundtrip import cli, corpus, reports, triage
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 runner = CliRunner()
 PR_427 = "https://github.com/PINTO0309/onnx2tf/pull/427"
+ISSUE = "https://github.com/gmalivenko/onnx2keras/issues/1"
 
 
 def copied(tmp_path: Path, prefixes: list[str]) -> Path:
@@ -43,6 +44,8 @@ def test_an_entry_without_triage_is_new_and_a_status_round_trips(tmp_path: Path)
     ("fixed-upstream", {}, "triage.version"),
     ("wontfix", {}, "triage.status"),
     ("reported", {"url": "github.com/x"}, "triage.url"),
+    ("known", {}, "triage.url"),
+    ("known", {"url": "https://github.com/onnx/tensorflow-onnx"}, "triage.url"),
 ])
 def test_bad_triage_names_the_file_and_the_field(tmp_path: Path, status: str, given: dict[str, str],
                                                  field: str) -> None:
@@ -66,6 +69,43 @@ def test_the_command_sets_a_status_and_refuses_bad_input_with_status_2(tmp_path:
     assert "reported" in shown.output and "https://example.org/1" in shown.output
 
 
+def test_the_command_marks_an_entry_known_upstream_and_refuses_an_address_that_is_no_issue(tmp_path: Path) -> None:
+    root = copied(tmp_path, ["tf2onnx-convert-exception-keyerror"])
+    folder = next(root.iterdir())
+    before = (folder / "meta.json").read_text()
+    bad = runner.invoke(cli.app, ["triage", folder.name, "--status", "known", "--url", "https://github.com/onnx",
+                                  "--corpus", str(root)])
+    assert bad.exit_code == 2 and str(folder / "meta.json") in bad.output and "'triage.url'" in bad.output
+    assert (folder / "meta.json").read_text() == before
+    good = runner.invoke(cli.app, ["triage", folder.name, "--status", "known", "--url", ISSUE, "--corpus", str(root)])
+    assert good.exit_code == 0 and "known" in good.output
+    read = triage.of(json.loads((folder / "meta.json").read_text()))
+    assert (read.status, read.url, read.counts_as_bug, read.to_file) == ("known", ISSUE, True, False)
+    assert read.text() == f"known ({ISSUE})"
+
+
+def test_a_known_entry_stays_a_bug_leaves_the_issues_to_file_and_its_issue_says_where(tmp_path: Path) -> None:
+    root = copied(tmp_path, ["onnx2keras-load-exception-unsupported-op-less", "tf2onnx-convert-exception-keyerror"])
+    less = next(f for f in root.iterdir() if f.name.startswith("onnx2keras"))
+    other = next(f for f in root.iterdir() if f.name.startswith("tf2onnx"))
+    triage.set_status(less, "known", url=ISSUE)
+    triage.set_status(other, "new")
+    reports.write_reports(root, tmp_path / "reports")
+    rows = [reports.row_of(e) for e in corpus.entries(root)]
+    assert sorted(project for project, _ in reports.distinct_failures(rows)) == ["onnx2keras", "tf2onnx"]
+    assert [r.name for r in rows if reports.to_file(r)] == [other.name]
+    issue = (less / "issue.md").read_text()
+    assert f"Known upstream: {ISSUE}\n" in issue and issue.index("Known upstream") < issue.index("**Versions:**")
+    assert "Known upstream" not in (other / "issue.md").read_text()
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    assert "They hold 2 distinct bugs" in summary and "Upstream: 1 new, 1 known (1 issues to file)." in summary
+    assert "1 entries are left out of the issues to file" in summary and f"- {less.name}: {ISSUE}" in summary
+    assert "| onnx2keras | 1 | 1 | 0 | " in summary and "| tf2onnx | 1 | 1 | 1 | " in summary
+    assert f"| known ({ISSUE}) |" in summary and "| new |" in summary
+    page = (tmp_path / "reports" / "index.html").read_text()
+    assert f'known (<a href="{ISSUE}">{ISSUE}</a>)' in page
+
+
 def test_a_by_design_entry_leaves_the_bug_counts_and_the_issue_drafts(tmp_path: Path) -> None:
     root = copied(tmp_path, ["onnx2tf-compare-dtype", "tf2onnx-convert-exception-keyerror"])
     dtype = next(f for f in root.iterdir() if f.name.startswith("onnx2tf-compare-dtype"))
@@ -81,6 +121,7 @@ def test_a_by_design_entry_leaves_the_bug_counts_and_the_issue_drafts(tmp_path: 
     assert not (dtype / "issue.md").exists() and len(corpus.entries(root)) == 2
     summary = (tmp_path / "reports" / "summary.md").read_text()
     assert "They hold 1 distinct bugs" in summary and f"{dtype.name}: onnx2tf makes float16" in summary
+    assert f"| by design ({PR_427}, onnx2tf makes float16 models float32 on purpose.) |" in summary
     assert PR_427 in (tmp_path / "reports" / "index.html").read_text()
 
 

@@ -33,6 +33,7 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
     package = finding.package
     lines = [f"# {title(src)}", "",
              f"<!-- roundtrip corpus entry {name}: file at {TRACKERS.get(package, package)} -->", "",
+             *[f"Known upstream: {t['url']}\n" for t in [src.meta.get("triage") or {}] if t.get("status") == "known"],
              f"**Versions:** {', '.join(f'{k} {v}' for k, v in script_versions(src).items())}; {platform}.", "",
              *history_lines(src.meta),
              "**Reproduce** (the script runs as pasted, reads no file, and exits 1 while the bug shows):", "",
