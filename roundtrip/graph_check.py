@@ -48,7 +48,9 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
     opset = back_opset(spec.opset)
     run = run_back(job.back, proto, [c.inputs for c in outcome.cases], job.path, opset)
     if run.load_error is not None:
-        outcome.findings.append(run.load_error.finding(job.leg, Stage.LOAD, kind=category(run.load_error, proto)))
+        earlier = wrong_before(job, spec, outcome.cases, run.load_error)
+        outcome.findings.append(earlier or run.load_error.finding(job.leg, Stage.LOAD,
+                                                                  kind=category(run.load_error, proto)))
         return outcome
     report(Stage.COMPARE)
 
@@ -61,6 +63,36 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
         second_leg(job.name, job.back, run, outcome, agreed)
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
+
+
+def wrong_before(job: GraphJob, spec: GraphSpec, cases: list[Case], error: Error) -> Finding | None:
+    """When a conversion fails at a node, the first earlier node whose own conversion is already wrong: the
+    graph cut after each node before it, converted and run, its output against ONNX Runtime's.  That
+    mismatch is the finding (the failure downstream is its consequence); None when every earlier cut
+    converts right, or the failing node is not known."""
+    kinds = [node.kind for node in spec.nodes]
+    if not error.node or error.node not in kinds:
+        return None
+    for k in range(1, kinds.index(error.node) + 1):
+        cut = replace(spec, nodes=spec.nodes[:k])
+        proto = cut.to_onnx()
+        try:
+            expected = [OrtSession.load(proto.SerializeToString()).run(c.inputs) for c in cases]
+            run = run_back(job.back, proto, [c.inputs for c in cases])
+        except Exception:  # noqa: BLE001 - a cut the suite cannot run says nothing
+            continue
+        if run.load_error is not None:
+            return None  # an earlier node fails to convert too: that failure is its own finding
+        for case, want, got in zip(cases, expected, run.outputs, strict=True):
+            if isinstance(got, Error):
+                break
+            found = compare(job.leg, case.label, want, got, [None], SIDES)
+            found = [f for f in found if f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.output is not None]
+            if found:
+                cut_case = Case(case.batch, case.sizes, case.inputs, want, got)
+                return _named(replace(found[0], details={**found[0].details, "downstream": error.message[:300]}),
+                              cut_case, kinds[k - 1])
+    return None
 
 
 def first_leg(leg: str, locate: Callable[[Case], str | None], run: BackRun, outcome: Outcome) -> list[bool]:

@@ -145,3 +145,17 @@ def test_a_release_history_blames_the_release_that_changed_the_status(tmp_path: 
     kept, why = corpus.reblamed(finding, fixed)
     assert kept.package == "tf2onnx" and "work around" in why
     assert corpus.reblamed(finding, {"tf2onnx": {"shows_since": "1.17.0"}}) == (finding, "")
+
+
+def test_a_load_failure_downstream_of_a_wrong_node_is_that_nodes_mismatch() -> None:
+    """onnx2keras converts Flatten(axis=2) with the batch baked in, and then fails on the MatMul after it:
+    the finding is the Flatten's, not the MatMul's."""
+    from roundtrip.check import run_job
+    from roundtrip.outcome import GraphJob
+
+    chain = graph(NodeSpec.make("Flatten", axis=2), NodeSpec.make("MatMul", units=1), shape=(2,))
+    [finding] = run_job(GraphJob(chain.to_json(), "onnx2keras")).findings
+    assert (finding.stage, finding.symptom) == (Stage.COMPARE, Symptom.SHAPE)
+    assert "not compatible" in finding.details["downstream"]
+    alone = run_job(GraphJob(graph(NodeSpec.make("Flatten", axis=2), shape=(2,)).to_json(), "onnx2keras"))
+    assert finding.signature in {f.signature for f in alone.findings}
