@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from roundtrip import corpus, triage
+from roundtrip import corpus, gaps, triage
 from roundtrip.findings import Stage, headline
 
 REPLAY_KIND = "roundtrip-replay"
@@ -368,9 +368,12 @@ def write_from(sources: Sources, reports_root: Path) -> list[Path]:
     written = [_write(reports_root / "summary.md", summary_markdown(sources, reports_root)),
                _write(reports_root / "index.html", index_html(sources, reports_root))]
     related = _related(sources.rows)
+    for home in sorted({row.entry.folder.parent for row in sources.rows if is_gap(row)}):
+        gaps.write_summary(home)  # one feature request per package, its issue.md beside its entries
+        written.append(home / "issue.md")
     for row in sources.rows:
         issue = row.entry.folder / "issue.md"
-        if by_design(row):  # nothing to file: the upstream project does it on purpose
+        if by_design(row) or is_gap(row):  # nothing to file alone: on purpose, or in its package's request
             issue.unlink(missing_ok=True)
             continue
         written.append(_write(issue, issue_markdown(row, related.get(row.name, []))))
@@ -383,6 +386,28 @@ def triage_of(row: Row) -> triage.Triage | None:
         return triage.of(row.entry.meta, str(row.entry.folder / "meta.json"))
     except triage.TriageError:
         return None
+
+
+def is_gap(row: Row) -> bool:
+    """Whether the entry is a feature gap (roundtrip.gaps): out of the bug counts, filed with its package's
+    other gaps as one feature request."""
+    return gaps.is_gap(row.entry.meta)
+
+
+def _gap_lines(rows: Sequence[Row]) -> list[str]:
+    """The feature gaps, per package: not bugs, one feature request each."""
+    homes: dict[Path, list[Row]] = collections.defaultdict(list)
+    for row in rows:
+        if is_gap(row):
+            homes[row.entry.folder.parent].append(row)
+    if not homes:
+        return []
+    lines = [f"{sum(map(len, homes.values()))} entries are feature gaps (ops or cases a package does not implement "
+             "or refuses in its own words; not counted as bugs, one feature request per package):"]
+    for home, group in sorted(homes.items()):
+        ops = ", ".join(sorted({str(r.entry.meta.get("gap")) for r in group}))
+        lines.append(f"- {home.name}: {len(group)} ({ops}); its request: {home.name}/issue.md")
+    return lines
 
 
 def by_design(row: Row) -> bool:
@@ -459,7 +484,7 @@ def distinct_failures(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
     """(project, entries) for each bug (each identity), counted once however many entries hold it."""
     groups: dict[str, list[Row]] = collections.defaultdict(list)
     for row in rows:
-        if not by_design(row):
+        if not by_design(row) and not is_gap(row):
             groups[row.entry.signature].append(row)
     return sorted(((group[0].project, sorted(group, key=lambda r: r.name)) for group in groups.values()),
                   key=lambda item: (item[0], item[1][0].name))
@@ -534,7 +559,8 @@ def summary_markdown(sources: Sources, reports_root: Path) -> str:
                                                   for d in sorted(by_direction, key=_direction_key)) + ".",
              f"They hold {len(distinct_failures(rows))} distinct bugs (one identity each: the package at fault, "
              "the stage, the symptom and the place in its code or the first layer or node that differs).",
-             _reduction_line(reports_root), "", *_triage_lines(rows), "", *_by_design_lines(rows), ""]
+             _reduction_line(reports_root), "", *_triage_lines(rows), "", *_by_design_lines(rows), "",
+             *_gap_lines(rows), ""]
     if sources.problems:
         lines += [f"**{len(sources.problems)} unreadable:**", ""] + [f"- {_md(p)}" for p in sources.problems] + [""]
     columns, table = _pivot(rows)
@@ -566,6 +592,8 @@ def summary_markdown(sources: Sources, reports_root: Path) -> str:
 def _issue_md(row: Row, reports_root: Path) -> str:
     if by_design(row):
         return "-"
+    if is_gap(row):
+        return f"[feature request]({link(row.entry.folder.parent, reports_root)}issue.md)"
     return f"[{row.project}]({link(row.entry.folder, reports_root)}issue.md)"
 
 
@@ -645,7 +673,8 @@ def index_html(sources: Sources, reports_root: Path) -> str:
              + f"; {len(distinct_failures(rows))} distinct bugs.</p>"
              + (f"<p>{_e(_reduction_line(reports_root))}</p>" if _reduction_line(reports_root) else "")
              + _lines_html(_triage_lines(rows), "triage")
-             + _lines_html(_by_design_lines(rows), "by-design"),
+             + _lines_html(_by_design_lines(rows), "by-design")
+             + _lines_html(_gap_lines(rows), "gaps"),
              '<nav><a href="#counts">counts</a><a href="#over-time">over time</a><a href="#entries">entries</a>'
              '<a href="#versions">versions</a><a href="#coverage">coverage</a>'
              + ('<a href="matrix.html">upgrade matrix</a>' if (reports_root / "matrix.html").is_file() else "")
