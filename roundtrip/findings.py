@@ -64,6 +64,9 @@ class Finding:
     # Where an exception was raised, in whichever package (identity.raised_at): with the normalised message,
     # its root cause.  "" for a finding written before it was recorded (its signature is in its meta.json).
     origin: str = field(default="", kw_only=True)
+    # Another case of a known mismatch: the param case of its culprit once reduced (harness.case_key), when
+    # it differs from the known entry's; "" for the first (or only) case.  A check never sets it.
+    variant: str = field(default="", kw_only=True)
 
     @property
     def converter(self) -> str:
@@ -95,7 +98,9 @@ class Finding:
             place = f"{self.origin or self.where}: {normalise(self.message)}"
         elif self.symptom is Symptom.CRASH:
             place = self.where or normalise(self.message)
-        return "|".join([self.package, self.stage, self.symptom, self.kind, place] + ["flaky"] * self.flaky)
+        parts = [self.package, self.stage, self.symptom, self.kind, place]
+        parts += [f"case:{self.variant}"] * bool(self.variant)
+        return "|".join(parts + ["flaky"] * self.flaky)
 
     @property
     def op(self) -> str:
@@ -154,7 +159,7 @@ class Finding:
         return Finding(data["path"], Stage(data["stage"]), Symptom(data["symptom"]), data["kind"], data["message"],
                        Blame(data.get("blame", "converter")), data.get("output"), data.get("details", {}),
                        where=data.get("where", ""), flaky=bool(data.get("flaky", False)),
-                       origin=data.get("origin", ""))
+                       origin=data.get("origin", ""), variant=data.get("variant", ""))
 
 
 @dataclass(frozen=True)

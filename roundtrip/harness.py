@@ -36,7 +36,7 @@ from typing import Any
 
 from roundtrip import corpus, pending
 from roundtrip.converters import resolve
-from roundtrip.findings import Finding
+from roundtrip.findings import Finding, Symptom
 from roundtrip.graphs import GraphSpec
 from roundtrip.outcome import GraphJob, Job, Outcome
 from roundtrip.spec import ModelSpec
@@ -146,6 +146,7 @@ class Harness:
     targets: list[str] = field(default_factory=list)  # the properties (job names) the explore now checked
     explore_began: float | None = None  # time.monotonic() when the property now exploring began
     given_up: list[str] = field(default_factory=list)  # "signature: reason" of pending bugs left pending
+    variants_tried: set[str] = field(default_factory=set)  # variant candidates kept this session
 
     @staticmethod
     def open(root: Path, limits: Limits | None = None, confirm: bool = True, plan: Plan | None = None) -> Harness:
@@ -237,11 +238,34 @@ class Harness:
             self.known_hits[finding.signature] += 1
             if self.plan.writes and finding.op and finding.op not in (entry.meta.get("ops") or [entry.finding.op]):
                 self.known[finding.signature] = corpus.add_op(entry, finding.op)
+            self._maybe_variant(finding, spec, job)
             if (self.plan.writes and finding.signature not in self.unconfirmed
                     and corpus.size_of(spec) < entry.meta.get("size", [1 << 30])):
                 self._meet(finding, spec, job, smaller=True)
         if self.explore_began is not None and self.plan.share and len(self.exploring) >= self.plan.share:
             raise EnoughExplored(f"met its share of new bugs ({len(self.exploring)})")
+
+    def known_cases(self, base: str) -> set[str]:
+        """The param cases of the known entries of a signature (harness.case_key): its first entry's and
+        its variants'."""
+        return {entry.finding.variant or case_key(entry.spec, entry.finding.op)
+                for entry in self.known.values() if base_of(entry.signature) == base}
+
+    def _maybe_variant(self, finding: Finding, spec: AnySpec, job: AnyJob) -> None:
+        """A known mismatch met on a culprit of another param case than any known entry's may be another
+        bug: kept pending as a candidate (its signature with the case), once per case a session; recording
+        reduces it and writes it only when its reduced case is still another (`_confirm_and_write`)."""
+        if not self.plan.writes or finding.symptom not in (Symptom.SHAPE, Symptom.VALUE) or not finding.op:
+            return
+        key = case_key(spec, finding.op)
+        candidate = f"{finding.signature}{CASE}{key}"
+        if not key or candidate in self.variants_tried or key in self.known_cases(finding.signature):
+            return
+        self.variants_tried.add(candidate)
+        item = pending.put(self.root, pending.Item(candidate, job.name, job, corpus.size_of(spec),
+                                                    met=pending.now(), ops=[finding.op]))
+        self.met[candidate] = item
+        self._event(event="met", signature=candidate, target=job.name, size=item.size, smaller=False, variant=True)
 
     def _stop_exploring_when_spent(self) -> None:
         if self.explore_began is None:
@@ -339,15 +363,23 @@ class Harness:
         """Two fresh runs; a bug in both is reduced and written, one in some of FLAKY_RUNS more is written
         as flaky with its rate, one in none is not written.  Returns the folder (or None) and what happened."""
         job, spec = item.job, spec_of(item.job)
+        base = base_of(item.signature)
         runs = [self.run(job, fresh=self.confirm)]
-        if _shown(runs[-1], item.signature) is not None:
+        if _shown(runs[-1], base) is not None:
             runs.append(self.run(job, fresh=self.confirm))
-        shown = [(run, f) for run in runs for f in [_shown(run, item.signature)] if f is not None]
+        shown = [(run, f) for run in runs for f in [_shown(run, base)] if f is not None]
         carried = {"ops": item.ops} if item.ops else None
         if len(shown) == 2:
             outcome, finding = shown[0]
             spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            if base != item.signature:  # a variant candidate: another bug only if its reduced case is another
+                key = case_key(spec, finding.op)
+                if key in self.known_cases(base):
+                    return None, f"{note}; once reduced, the case of the known entry of {base}: not written"
+                finding = replace(finding, variant=key)
             return self._write(finding, spec, job, outcome, carried), note
+        if base != item.signature:
+            return None, "a variant candidate that did not show twice: not written"
         runs += [self.run(job, fresh=True) for _ in range(FLAKY_RUNS)]
         shown = [(run, f) for run in runs for f in [_shown(run, item.signature)] if f is not None]
         if not shown:
@@ -412,7 +444,7 @@ class Harness:
         ('changed', findings) when something else does.  A flaky entry runs in up to FLAKY_REPLAYS fresh
         workers and still shows when it shows in any."""
         flaky = entry.finding.flaky
-        wanted = entry.signature.removesuffix("|flaky")
+        wanted = base_of(entry.signature)
         job = corpus.job_of(entry)
         findings: list[Finding] = []
         for _ in range(FLAKY_REPLAYS if flaky else 1):
@@ -433,6 +465,11 @@ class Harness:
         spec: AnySpec = entry.spec
         if finding is not None and not entry.finding.flaky:
             spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            if entry.finding.variant:  # still another case than its first entry's, or merged into it
+                key = case_key(spec, finding.op)
+                if key not in {e.finding.variant or case_key(e.spec, e.finding.op) for e in self.known.values()
+                               if base_of(e.signature) == finding.signature and e.folder != entry.folder}:
+                    finding = replace(finding, variant=key)
         else:  # flaky, or not shown this time: its rate over fresh runs
             runs = [self.run(job, fresh=True) for _ in range(FLAKY_RUNS + 1)]
             shown = [(run, f) for run in runs for f in [matching(entry, run.findings)] if f is not None]
@@ -496,7 +533,8 @@ def matching(entry: corpus.Entry, findings: list[Finding]) -> Finding | None:
     layer it named, which the localiser may now name otherwise)."""
     old = entry.finding
     for finding in findings:
-        if finding.signature == entry.signature or replace(finding, flaky=True).signature == entry.signature:
+        if finding.signature in (entry.signature, base_of(entry.signature)) \
+                or replace(finding, flaky=True).signature == entry.signature:
             return finding
     same = [f for f in findings if (f.stage, f.symptom) == (old.stage, old.symptom)]
     for strict in (True, False):
@@ -506,3 +544,35 @@ def matching(entry: corpus.Entry, findings: list[Finding]) -> Finding | None:
             if not strict and finding.kind.split("@")[0] == old.kind.split("@")[0]:
                 return finding
     return None
+
+
+CASE = "|case:"
+
+
+def base_of(signature: str) -> str:
+    """A signature as a check shows it: without an entry's variant case and flaky mark."""
+    return signature.removesuffix("|flaky").split(CASE)[0]
+
+
+def _class(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return "-" if value < 0 else str(min(value, 2)).replace("2", "+")
+    if isinstance(value, float):
+        return "0" if value == 0.0 else "x"
+    if isinstance(value, tuple | list):
+        return [_class(v) for v in value]
+    return str(value)
+
+
+def case_key(spec: AnySpec, op: str) -> str:
+    """The param case of the first layer (node) of kind `op` in `spec`: each param, by name, as a class of its
+    value (an int as negative, 0, 1 or more; a float as 0 or not; a tuple element by element; strings,
+    booleans and None as they are).  Two reduced examples of one mismatch whose culprits differ in case are
+    two bugs (another attribute case of the same op).  "" when `spec` has no such layer."""
+    items = spec.nodes if isinstance(spec, GraphSpec) else spec.layers
+    found = next((item for item in items if item.kind == op), None)
+    if found is None:
+        return ""
+    return json.dumps({key: _class(value) for key, value in sorted(found.params)}, separators=(",", ":"))

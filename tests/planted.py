@@ -163,3 +163,18 @@ def relu_after_transpose(model: Any, input_names: list[str]) -> Any:
         if node.op_type == "Relu" and produced.get(node.input[0]) == "Transpose":
             raise ValueError("planted: a Relu after a Transpose has no layout")
     return _onnx2keras(model, input_names)
+
+
+def softmax_two_cases(model: Any, input_names: list[str]) -> Any:
+    """Wrong values from two faults of one op kind, Softmax: one over the last axis (axis=-1), one over
+    axis 1.  Both show as wrong values first at the Softmax: two bugs all the same."""
+    import keras
+
+    converted = _onnx2keras(model, input_names)
+    axes = [next((a.i for a in n.attribute if a.name == "axis"), None) for n in model.graph.node
+            if n.op_type == "Softmax"]
+    shift = 0.5 if -1 in axes else 0.25 if 1 in axes else 0.0
+    if not shift:
+        return converted
+    outputs = converted.outputs if isinstance(converted.outputs, list) else [converted.outputs]
+    return keras.Model(converted.inputs, [keras.ops.add(o, shift) for o in outputs])

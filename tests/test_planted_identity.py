@@ -159,3 +159,20 @@ def test_a_load_failure_downstream_of_a_wrong_node_is_that_nodes_mismatch() -> N
     assert "not compatible" in finding.details["downstream"]
     alone = run_job(GraphJob(graph(NodeSpec.make("Flatten", axis=2), shape=(2,)).to_json(), "onnx2keras"))
     assert finding.signature in {f.signature for f in alone.findings}
+
+
+def test_another_param_case_of_a_known_mismatch_is_its_own_entry(harness: Harness) -> None:
+    back = "tests.planted:softmax_two_cases"
+    last = explore(harness, back, [graph(NodeSpec.make("Softmax", axis=-1), shape=(2, 3))])
+    assert len(last) == 1 and last[0].finding.kind == "value@Softmax"
+    # The same case on another shape is the known bug; axis 1 is another.
+    both = explore(harness, back, [graph(NodeSpec.make("Softmax", axis=-1), shape=(3, 2)),
+                                   graph(NodeSpec.make("Softmax", axis=1), shape=(2, 3))])
+    assert len(both) == 2, [e.signature for e in both]
+    axes = sorted(dict(e.spec.nodes[0].params)["axis"] for e in both)
+    assert axes == [-1, 1]
+    variant = next(e for e in both if e.finding.variant)
+    assert variant.signature == f"{last[0].signature}|case:{variant.finding.variant}"
+    # Replayed, each still shows; met again, neither is new.
+    assert [harness.replay(e)[0] for e in both] == ["still", "still"]
+    assert explore(harness, back, [graph(NodeSpec.make("Softmax", axis=1), shape=(2, 3))]) == both
