@@ -41,7 +41,7 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
              f"**Expected:** {expected(src)}", "",
              f"**Actual:** {actual(src)}", ""]
     trace = trimmed(script_traceback(src) or err_log, package)
-    if trace:
+    if re.search(r'^\s+File "', trace, re.MULTILINE):  # a frame of the package to show
         lines += [f"<details><summary>Traceback ({package}'s frames)</summary>", "", fence(trace), "", "</details>", ""]
     lines += where_to_file(src)
     if related:
