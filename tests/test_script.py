@@ -429,6 +429,9 @@ def test_actual_is_what_the_script_printed_or_says_it_did_not_run() -> None:
     flaky = issue.actual(_with_record(entry, {"checked": False}, flaky=True))
     assert flaky == "not captured: the script was not run when this report was written (its bug shows in some " \
                     "runs only)."
+    planted = source_of(entry.folder, entry.spec, entry.meta | {"repro": {"checked": False},
+                                                                 "path": "tests.planted:convert"})
+    assert issue.actual(planted).endswith("(it calls a converter of the suite's own).")
     other = issue.actual(_with_record(entry, {"checked": True, "shows": False, "why": "raised ValueError, the "
                                               "finding is KeyError", "output": "ValueError: no"}))
     assert other.startswith("the script, run when this report was written, did not show the bug (raised ValueError")
