@@ -435,3 +435,11 @@ def test_actual_is_what_the_script_printed_or_says_it_did_not_run() -> None:
     other = issue.actual(_with_record(entry, {"checked": True, "shows": False, "why": "raised ValueError, the "
                                               "finding is KeyError", "output": "ValueError: no"}))
     assert other.startswith("the script, run when this report was written, did not show the bug (raised ValueError")
+
+
+def test_a_traceback_the_script_did_not_print_is_said_to_be_the_fuzzers() -> None:
+    entry = next(e for e in corpus.entries(ROOT) if e.meta["path"] == "tf2onnx-keras" and e.finding.kind == "KeyError")
+    err_log = "Traceback:\n" + HARNESS_TRACE.replace("TypeError", "KeyError")
+    said = issue.markdown(_with_record(entry, {"checked": False}, flaky=True), entry.folder.name, "", err_log, "Py")
+    assert "<summary>Traceback (tf2onnx's frames, as the fuzzer met them)</summary>" in said
+    assert "/work/" not in said and "roundtrip/" not in said and ".../site-packages/tf2onnx/convert.py" in said

@@ -40,9 +40,11 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
              fence(repro.rstrip(), "python"), "",
              f"**Expected:** {expected(src)}", "",
              f"**Actual:** {actual(src)}", ""]
-    trace = trimmed(script_traceback(src) or err_log, package)
+    own = script_traceback(src)
+    trace = trimmed(own or err_log, package)
     if re.search(r'^\s+File "', trace, re.MULTILINE):  # a frame of the package to show
-        lines += [f"<details><summary>Traceback ({package}'s frames)</summary>", "", fence(trace), "", "</details>", ""]
+        whose = f"{package}'s frames" if own else f"{package}'s frames, as the fuzzer met them"
+        lines += [f"<details><summary>Traceback ({whose})</summary>", "", fence(trace), "", "</details>", ""]
     lines += where_to_file(src)
     if related:
         lines += ["The same bug was also met through: " + ", ".join(f"`{r}`" for r in related) + ".", ""]
@@ -141,10 +143,6 @@ def last_exception(output: str) -> str:
 def cut_tail(text: str, most: int) -> str:
     lines = text.splitlines()
     return "\n".join(([f"... ({len(lines) - most} lines before)"] if len(lines) > most else []) + lines[-most:])
-
-
-def first_line(text: str) -> str:
-    return text.splitlines()[0] if text else "(no message)"
 
 
 def cut(text: str, most: int) -> str:
