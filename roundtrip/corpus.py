@@ -34,6 +34,7 @@ import numpy as np
 
 from roundtrip.findings import Finding
 from roundtrip.graphs import GraphSpec
+from roundtrip.script.scrub import scrubbed
 from roundtrip.spec import ModelSpec, SpecError
 
 META_SCHEMA = 1
@@ -285,6 +286,7 @@ def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, ou
         "schema": META_SCHEMA,
         "signature": finding.signature,
         "finding": {k: v for k, v in shown.to_dict().items() if k not in ("details", "signature")}
+        | {"message": scrubbed(shown.message)}
         | {"details": {k: v for k, v in shown.details.items() if k not in ("log", "traceback")}},
         "path": finding.path,
         "stage": str(finding.stage),
@@ -357,12 +359,14 @@ def case_of(finding: Finding, cases: list[Any]) -> Any:
 
 
 def _err_log(finding: Finding, spec: ModelSpec | GraphSpec) -> str:
+    """err.log: the finding, the model, the traceback and the worker's log; without colour codes, machine
+    paths or the suite's own frames (`roundtrip.script.scrub`)."""
     parts = [finding.describe(), "", spec.pretty(), ""]
     if finding.details.get("traceback"):
         parts += ["Traceback:", finding.details["traceback"]]
     if finding.details.get("log"):
         parts += ["Worker log (last lines):", finding.details["log"]]
-    return "\n".join(parts) + "\n"
+    return scrubbed("\n".join(parts) + "\n")
 
 
 def _replace(tmp: Path, final: Path) -> None:

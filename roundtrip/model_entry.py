@@ -27,7 +27,17 @@ import numpy as np
 from roundtrip.corpus import _replace, versions, write_meta
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.script.issue import TRACKERS, fence, trimmed
-from roundtrip.script.render import check_lines, compare_lines, conversion, sorted_imports
+from roundtrip.script.render import (
+    KERAS_MODEL,
+    ONNX_RUNTIME_CONVERTED,
+    ONNX_RUNTIME_GIVEN,
+    check_lines,
+    compare_lines,
+    conversion,
+    keras_made_by,
+    sorted_imports,
+)
+from roundtrip.script.scrub import scrubbed
 from roundtrip.script.verdict import expected_exception
 
 FORM = "model"
@@ -63,11 +73,12 @@ def _meta(finding: Finding, direction: str, path: str, back: str, opset: int, ca
     return {
         "schema": 1, "form": FORM, "signature": finding.signature,
         "finding": {k: v for k, v in finding.to_dict().items() if k != "details"}
+        | {"message": scrubbed(finding.message)}
         | {"details": {k: v for k, v in finding.details.items() if k not in ("log", "traceback")}},
         "path": finding.path, "stage": str(finding.stage), "symptom": str(finding.symptom),
         "blame": str(finding.blame), "direction": direction, "converter": path, "back": back, "opset": opset,
         "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
-        "source": source, "versions": versions(), "python": platform.python_version(),
+        "source": Path(source).name, "versions": versions(), "python": platform.python_version(),
         "platform": platform.platform(), "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -94,7 +105,7 @@ def _write(root: Path, finding: Finding, meta: dict[str, Any], model_file: Path,
         log += ["Traceback:", finding.details["traceback"]]
     if finding.details.get("log"):
         log += ["Worker log (last lines):", finding.details["log"]]
-    (tmp / "err.log").write_text("\n".join(log) + "\n")
+    (tmp / "err.log").write_text(scrubbed("\n".join(log) + "\n"))
     (tmp / "repro.py").write_text(script)
     (tmp / "issue.md").write_text(issue(finding, meta, name, script, (tmp / "err.log").read_text()))
     meta["repro"] = _run_script(tmp, finding, meta)
@@ -186,12 +197,13 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
     lines += ['session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])',
               f"actual = session.run(None, dict(zip([i.name for i in session.get_inputs()], inputs)))[{k}]"]
     if finding.stage == Stage.COMPARE:
-        lines += compare_lines(finding, "Keras", "ONNX Runtime", half=False)
+        lines += compare_lines(finding, KERAS_MODEL, ONNX_RUNTIME_CONVERTED, half=False)
     return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
 
 
-def _way_back(finding: Finding, back: str, k: int) -> list[str]:
-    """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with the original."""
+def _way_back(finding: Finding, back: str, k: int, want: str = "the original Keras model") -> list[str]:
+    """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with `want` (what gave
+    `expected`: the original Keras model, or ONNX Runtime on the graph)."""
     from roundtrip.back import ONNX_TO_KERAS
 
     names = "[i.name for i in onnx_model.graph.input if i.name not in {t.name for t in onnx_model.graph.initializer}]"
@@ -209,7 +221,7 @@ def _way_back(finding: Finding, back: str, k: int) -> list[str]:
     if nhwc:
         lines.append("actual = np.moveaxis(actual, -1, 1) if actual.ndim >= 3 else actual")
     if finding.stage == Stage.COMPARE:
-        lines += compare_lines(finding, "Keras", f"{back} back", half=False)
+        lines += compare_lines(finding, want, keras_made_by(back), half=False)
     return lines
 
 
@@ -238,10 +250,9 @@ def onnx_script(finding: Finding, meta: dict[str, Any], input_names: list[str]) 
                "disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity='error')"]
         lines += way + _onnx2tf_run(finding, k)
     else:
-        way = _way_back(finding, back, k)
-        lines += [line.replace('"Keras"', '"ONNX Runtime"') for line in way]
+        lines += _way_back(finding, back, k, ONNX_RUNTIME_GIVEN)
     if finding.stage == Stage.COMPARE and finding.symptom != Symptom.VALUE and back == "onnx2tf":
-        lines += compare_lines(finding, "ONNX Runtime", back, half=False)
+        lines += compare_lines(finding, ONNX_RUNTIME_GIVEN, keras_made_by(back), half=False)
     head = _header(finding, meta, "model.onnx")
     return "\n".join(head + sorted_imports(imports) + [""] + _READ_INPUTS + lines) + "\n"
 
@@ -259,7 +270,7 @@ def _onnx2tf_run(finding: Finding, k: int) -> list[str]:
     if k < len(nhwc_out) and nhwc_out[k]:
         lines.append("actual = np.moveaxis(actual, -1, 1)")
     if finding.stage == Stage.COMPARE and finding.symptom == Symptom.VALUE:
-        lines += compare_lines(finding, "ONNX Runtime", "onnx2tf", half=False)
+        lines += compare_lines(finding, ONNX_RUNTIME_GIVEN, keras_made_by("onnx2tf"), half=False)
     return lines
 
 
@@ -273,7 +284,8 @@ def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_lo
              f"**Versions:** {versions_line}; Python {meta['python']}, {meta['platform']}.", "",
              f"**Reproduce** (attach `{file}` and `test_data_set_0/`: the script reads them from its own folder, "
              "and exits 1 while the bug shows):", "", fence(script.rstrip(), "python"), "",
-             f"**Actual:** {finding.stage}/{finding.symptom} ({finding.kind}):", "", fence(finding.message[:3000]), ""]
+             f"**Actual:** {finding.stage}/{finding.symptom} ({finding.kind}):", "",
+             fence(scrubbed(finding.message)[:3000]), ""]
     trace = trimmed(err_log, package)
     if trace:
         lines += [f"<details><summary>Traceback ({package}'s frames)</summary>", "", fence(trace), "", "</details>", ""]

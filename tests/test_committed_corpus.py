@@ -20,7 +20,7 @@ from roundtrip.back import missing_environment
 from roundtrip.graphs import GraphSpec
 from roundtrip.harness import FLAKY_REPLAYS, Harness, job_for
 from roundtrip.reduce import single_steps
-from roundtrip.script import verdict
+from roundtrip.script import scrub, verdict
 from roundtrip.script.entry import python_of
 from roundtrip.script.render import source_of
 
@@ -123,6 +123,32 @@ def _small(entry: corpus.Entry) -> bool:
     flow = onnx_file.is_file() and any(n.op_type in ("Loop", "If", "Scan")
                                        for n in onnx.load(str(onnx_file)).graph.node)
     return len(entry.spec.nodes if isinstance(entry.spec, GraphSpec) else entry.spec.layers) <= 3 and not flow
+
+
+TEXT_FILES = ("issue.md", "err.log", "meta.json", "repro.py", "spec.json")
+# A path of the machine that wrote the entry: under a root folder of one, or an installed package's not cut to
+# `.../site-packages/`; a frame of the suite's own code; a terminal colour code (raw, or escaped in JSON).
+MACHINE_PATH = re.compile(rf"(?<![\w./~-])/(?:{'|'.join(scrub.ROOTS)})/|(?<!\.\.\.)/(?:site|dist)-packages/|\.venv\b")
+SUITE_FRAME = re.compile(r'File "(?![^"]*-packages/)[^"]*\b(?:roundtrip|tests|properties|strategies)/[^"]*"')
+ANSI = re.compile(r"\x1b|\\u001b")
+
+
+def _unfit_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines()
+            if MACHINE_PATH.search(line) or SUITE_FRAME.search(line) or ANSI.search(line)]
+
+
+@pytest.mark.parametrize("folder", sorted(p for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                         ids=lambda p: p.name)
+def test_no_entry_file_holds_a_machine_path_a_suite_frame_or_a_colour_code(folder: Path) -> None:
+    unfit = {name: _unfit_lines((folder / name).read_text()) for name in TEXT_FILES if (folder / name).is_file()}
+    assert not any(unfit.values()), {name: lines[:3] for name, lines in unfit.items() if lines}
+
+
+def test_an_unfit_line_is_told_from_a_fit_one() -> None:
+    assert _unfit_lines('File "/work/main/roundtrip/x.py"\nat /tmp/a/b\n"/v/site-packages/k/x.py"\n\x1b[1m')
+    assert len(_unfit_lines('  File "roundtrip/converters.py", line 4, in f\n"\\u001b[0m"')) == 2
+    assert not _unfit_lines('File ".../site-packages/keras/src/x.py"\n.../python3.11/inspect.py\nnode /conv1/Conv')
 
 
 def test_repros_of_small_models_are_short() -> None:

@@ -8,6 +8,7 @@ import ast
 import shutil
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,9 @@ import strategies
 from roundtrip import ModelSpec, build_keras, corpus
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.inputs import make_inputs
-from roundtrip.script import arrays, onnx_text, verdict
+from roundtrip.script import arrays, issue, onnx_text, scrub, verdict
 from roundtrip.script.entry import write_repro
-from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, render
+from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, render, source_of
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -273,7 +274,12 @@ def test_an_entry_s_repro_is_written_checked_and_recorded(tmp_path: Path) -> Non
     shutil.copytree(entry.folder, folder)
     (folder / "repro.py").unlink()
     written = write_repro(folder, entry.spec, entry.meta)
-    assert written.record().items() >= {"checked": True, "shows": True, "why": "raised KeyError"}.items()
+    record = written.record()
+    assert record.items() >= {"checked": True, "shows": True, "why": "raised KeyError"}.items()
+    assert record["output"].splitlines()[-1].startswith("KeyError: ") and str(tmp_path) not in record["output"]
+    src = source_of(folder, entry.spec, entry.meta | {"repro": record})
+    said = issue.markdown(src, folder.name, "", "", "Python 3")
+    assert f"**Actual:** it raises KeyError:\n\n```\n{record['output'].splitlines()[-1]}\n```" in said
     text = (folder / "repro.py").read_text()
     assert text == (entry.folder / "repro.py").read_text() and len(text.splitlines()) <= 20
 
@@ -329,3 +335,111 @@ def test_a_function_traced_by_tensorflow_counts_from_its_in_user_code_frame() ->
     assert verdict.read(finding, 1, traced).status == verdict.SHOWS
     elsewhere = traced.replace("in model_fn  *", "in other_fn  *")
     assert verdict.read(finding, 1, elsewhere).why == "raised TypeError, but not in tf2onnx.convert:model_fn"
+
+
+# ---- text fit for an entry's files ---------------------------------------------------------------------------
+HARNESS_TRACE = """Traceback (most recent call last):
+  File "/work/main/roundtrip/check.py", line 141, in keras_to_onnx
+    onnx_model = convert(model)
+                 ^^^^^^^^^^^^^^
+  File "/tmp/ci/roundtrip/converters.py", line 46, in convert
+    return tf2onnx.convert.from_keras(model)
+  File "/work/main/.venv/lib/python3.11/site-packages/tf2onnx/convert.py", line 473, in model_fn
+    return model(*args, training=False)
+  File "/root/.pyenv/versions/3.11.7/lib/python3.11/inspect.py", line 3212, in bind
+    return self._bind(args, kwargs)
+TypeError: \x1b[1mtoo many positional arguments\x1b[0m (see /tmp/tmpab12/model.onnx, node /conv1/Conv,
+https://github.com/onnx/tensorflow-onnx/issues)
+"""
+
+
+def test_paths_colours_and_the_suites_frames_are_taken_out_of_a_text() -> None:
+    text = scrub.scrubbed(HARNESS_TRACE)
+    assert text.splitlines() == [
+        "Traceback (most recent call last):",
+        f"  {scrub.HARNESS_NOTE}",
+        '  File ".../site-packages/tf2onnx/convert.py", line 473, in model_fn',
+        "    return model(*args, training=False)",
+        '  File ".../python3.11/inspect.py", line 3212, in bind',
+        "    return self._bind(args, kwargs)",
+        "TypeError: too many positional arguments (see .../model.onnx, node /conv1/Conv,",
+        "https://github.com/onnx/tensorflow-onnx/issues)"]
+    assert scrub.scrubbed(text) == text
+    assert scrub.scrubbed('File "venv/lib/python3.12/site-packages/onnx2tf/x.py"') == \
+        'File ".../site-packages/onnx2tf/x.py"'
+
+
+def test_err_log_holds_no_path_of_the_machine_nor_a_frame_of_the_suite() -> None:
+    finding = replace(KEYERROR, message="\x1b[1m'x'\x1b[0m", details={"traceback": HARNESS_TRACE})
+    text = corpus._err_log(finding, next(e.spec for e in corpus.entries(ROOT)))
+    assert "/work/" not in text and "/root/" not in text and "/tmp/" not in text and "\x1b" not in text
+    assert "roundtrip/" not in text and scrub.HARNESS_NOTE in text and ".../site-packages/tf2onnx/" in text
+
+
+def test_a_scripts_output_is_kept_without_the_machines_paths(tmp_path: Path) -> None:
+    script = tmp_path / "repro.py"
+    script.write_text("import json\nraise KeyError(json.__file__)\n")
+    result = verdict.run(script, sys.executable, KEYERROR, timeout=30)
+    assert result.shows and str(tmp_path) not in result.output and sys.prefix not in result.output
+    assert 'File ".../repro.py", line 2' in result.output and "KeyError: '.../python3." in result.output
+
+
+def _compared_entries() -> list[corpus.Entry]:
+    """One committed comparison entry of each direction, converter and symptom."""
+    chosen: dict[tuple[str, str, str], corpus.Entry] = {}
+    for entry in corpus.entries(ROOT):
+        if entry.finding.stage == Stage.COMPARE and entry.finding.symptom != Symptom.DECLARED_SHAPE:
+            chosen.setdefault((entry.meta["direction"], entry.meta["back"], entry.finding.symptom), entry)
+    return list(chosen.values())
+
+
+@pytest.mark.parametrize("entry", _compared_entries(), ids=lambda e: e.folder.name)
+def test_a_comparison_names_what_gave_each_side(entry: corpus.Entry) -> None:
+    """`expected` is Keras' for a Keras -> ONNX script and ONNX Runtime's on the graph for an ONNX -> Keras
+    one; the failing assertion's message says so, and names the converter's Keras model as the other side."""
+    src = source_of(entry.folder, entry.spec, entry.meta)
+    text = render(src)
+    last = text[text.rindex("\nexpected = ") if "\nexpected = " in text else 0:]
+    keras_first = src.direction == KERAS_TO_ONNX_DIRECTION
+    want, got = (("the Keras model", "ONNX Runtime on the converted graph") if keras_first else
+                 ("ONNX Runtime on the graph", f"the Keras model {entry.meta['back'].split('-')[0]} makes"))
+    if entry.finding.symptom == Symptom.COUNT:
+        want = want if keras_first else "the graph"
+    else:
+        assert last.startswith("\nexpected = " + ("np.asarray(model(" if keras_first else "ort.InferenceSession("))
+    said = text.rstrip().splitlines()[-1]
+    if entry.finding.symptom == Symptom.VALUE:
+        assert f'err_msg="actual: {got}, desired: {want}")' in said
+    else:
+        assert f"{got} gives" in said and f"; {want}, {{" in said
+
+
+def _with_record(entry: corpus.Entry, record: dict[str, Any], **finding: Any) -> Source:
+    meta = entry.meta | {"repro": record, "finding": entry.meta["finding"] | finding}
+    return source_of(entry.folder, entry.spec, meta)
+
+
+def test_actual_is_what_the_script_printed_or_says_it_did_not_run() -> None:
+    entry = next(e for e in corpus.entries(ROOT) if e.meta["path"] == "tf2onnx-keras" and e.finding.kind == "KeyError")
+    printed = ("2026-12-07 W tensorflow: some log line\nTraceback (most recent call last):\n"
+               '  File ".../repro.py", line 9, in <module>\n    boom()\nKeyError: \'dense\'\n')
+    shown = issue.actual(_with_record(entry, {"checked": True, "shows": True, "why": "raised KeyError",
+                                              "output": printed}))
+    assert shown == "it raises KeyError:\n\n```\nKeyError: 'dense'\n```"
+    flaky = issue.actual(_with_record(entry, {"checked": False}, flaky=True))
+    assert flaky == "not captured: the script was not run when this report was written (its bug shows in some " \
+                    "runs only)."
+    planted = source_of(entry.folder, entry.spec, entry.meta | {"repro": {"checked": False},
+                                                                 "path": "tests.planted:convert"})
+    assert issue.actual(planted).endswith("(it calls a converter of the suite's own).")
+    other = issue.actual(_with_record(entry, {"checked": True, "shows": False, "why": "raised ValueError, the "
+                                              "finding is KeyError", "output": "ValueError: no"}))
+    assert other.startswith("the script, run when this report was written, did not show the bug (raised ValueError")
+
+
+def test_a_traceback_the_script_did_not_print_is_said_to_be_the_fuzzers() -> None:
+    entry = next(e for e in corpus.entries(ROOT) if e.meta["path"] == "tf2onnx-keras" and e.finding.kind == "KeyError")
+    err_log = "Traceback:\n" + HARNESS_TRACE.replace("TypeError", "KeyError")
+    said = issue.markdown(_with_record(entry, {"checked": False}, flaky=True), entry.folder.name, "", err_log, "Py")
+    assert "<summary>Traceback (tf2onnx's frames, as the fuzzer met them)</summary>" in said
+    assert "/work/" not in said and "roundtrip/" not in said and ".../site-packages/tf2onnx/convert.py" in said

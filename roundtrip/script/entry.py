@@ -30,11 +30,11 @@ class Written:
     bypassed: int = 0  # nodes bypassed after the cut (consumers read the node's input instead)
 
     def record(self) -> dict[str, Any]:
-        """What meta.json says of the script."""
+        """What meta.json says of the script (its output: what issue.md shows as "Actual")."""
         if not self.checked or self.verdict is None:
             return {"checked": False}
         return {"checked": True, "shows": self.verdict.shows, "why": self.verdict.why, "tidy": self.tidy,
-                "cut": self.cut, "in_text": self.in_text, "bypassed": self.bypassed}
+                "cut": self.cut, "in_text": self.in_text, "bypassed": self.bypassed, "output": self.verdict.output}
 
 
 def upstream(src: Source) -> bool:
@@ -71,6 +71,8 @@ def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any],
         if last.shows:
             smaller, bypassed = bypass_nodes(candidate, script, python, tidy, in_text)
             script.write_text(render(smaller, tidy=tidy, in_text=in_text))
+            if bypassed:  # what the script as written prints (issue.md shows it)
+                last = verdict.run(script, python, src.finding, cwd=folder)
             return Written(True, last, tidy, candidate.onnx is not src.onnx, in_text, bypassed)
     script.write_text(render(src))
     return Written(True, last, True)

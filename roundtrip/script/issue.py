@@ -11,9 +11,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from roundtrip.findings import Finding, Stage, Symptom, plain_text
+from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, converter_name, script_versions, title
-from roundtrip.script.verdict import expected_exception
+from roundtrip.script.scrub import scrubbed
+from roundtrip.script.verdict import expected_exception, raised
 
 TRACKERS = {
     "tf2onnx": "https://github.com/onnx/tensorflow-onnx/issues",
@@ -40,9 +41,11 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
              fence(repro.rstrip(), "python"), "",
              f"**Expected:** {expected(src)}", "",
              f"**Actual:** {actual(src)}", ""]
-    trace = trimmed(err_log, package)
-    if trace:
-        lines += [f"<details><summary>Traceback ({package}'s frames)</summary>", "", fence(trace), "", "</details>", ""]
+    own = script_traceback(src)
+    trace = trimmed(own or err_log, package)
+    if re.search(r'^\s+File "', trace, re.MULTILINE):  # a frame of the package to show
+        whose = f"{package}'s frames" if own else f"{package}'s frames, as the fuzzer met them"
+        lines += [f"<details><summary>Traceback ({whose})</summary>", "", fence(trace), "", "</details>", ""]
     lines += where_to_file(src)
     if related:
         lines += ["The same bug was also met through: " + ", ".join(f"`{r}`" for r in related) + ".", ""]
@@ -91,19 +94,56 @@ def what_compared(finding: Finding) -> str:
 
 
 def actual(src: Source) -> str:
+    """What the script printed when it was run as the entry was written (meta.json "repro"), or why there
+    is nothing to show."""
+    record = src.meta.get("repro") or {}
+    if not record.get("checked"):
+        return f"not captured: the script was not run when this report was written ({not_run(src)})."
+    if "output" not in record:
+        return "not captured: the script ran when this report was written, but its output was not kept."
+    output, why = scrubbed(str(record["output"])), str(record.get("why", ""))
+    if not record.get("shows"):
+        return f"the script, run when this report was written, did not show the bug ({why}):\n\n" + \
+            fence(cut_tail(output, 12))
     finding = src.finding
-    message = plain_text(finding.message).strip()
     if finding.symptom == Symptom.CRASH:
-        return "the process dies: " + first_line(message)
+        return f"the process dies ({why}); the script's last lines:\n\n" + fence(cut_tail(output, 12))
     if finding.symptom == Symptom.TIMEOUT:
-        return "the call does not return: " + first_line(message)
-    if finding.symptom == Symptom.EXCEPTION:
-        return f"it raises {expected_exception(finding)}:\n\n" + fence(cut(message, 30))
-    return "\n\n" + fence(cut(message, 12))
+        return f"the script does not end ({why})."
+    if why.startswith("ONNX Runtime warned"):
+        return f"{why}."
+    error = last_exception(output)
+    name = raised(output) or expected_exception(finding)
+    return f"it raises {name}:\n\n" + fence(cut(error or cut_tail(output, 12), 30))
 
 
-def first_line(text: str) -> str:
-    return text.splitlines()[0] if text else "(no message)"
+def not_run(src: Source) -> str:
+    """Why write_repro did not run the entry's script (roundtrip.script.entry)."""
+    from roundtrip.script.entry import python_of, upstream
+
+    if src.finding.flaky:
+        return "its bug shows in some runs only"
+    if not upstream(src):
+        return "it calls a converter of the suite's own"
+    if python_of(src) is None:
+        return "its converter's environment was absent"
+    return "it was written without running it"
+
+
+def last_exception(output: str) -> str:
+    """The exception a script's output ends with: its last traceback's lines after the frames."""
+    lines = output.splitlines()
+    starts = [k for k, line in enumerate(lines) if line.startswith("Traceback (most recent call last):")]
+    if not starts:
+        return ""
+    after = lines[starts[-1] + 1:]
+    first = next((k for k, line in enumerate(after) if line.strip() and not line.startswith((" ", "\t"))), None)
+    return "\n".join(after[first:]).strip() if first is not None else ""
+
+
+def cut_tail(text: str, most: int) -> str:
+    lines = text.splitlines()
+    return "\n".join(([f"... ({len(lines) - most} lines before)"] if len(lines) > most else []) + lines[-most:])
 
 
 def cut(text: str, most: int) -> str:
@@ -111,10 +151,19 @@ def cut(text: str, most: int) -> str:
     return "\n".join(lines[:most] + ([f"... ({len(lines) - most} more lines)"] if len(lines) > most else []))
 
 
+def script_traceback(src: Source) -> str:
+    """The traceback the script printed when it was run as the entry was written, in err.log's form; ''
+    when it printed none."""
+    record = src.meta.get("repro") or {}
+    output = str(record.get("output", "")) if record.get("checked") and record.get("shows") else ""
+    start = output.rfind("Traceback (most recent call last):")
+    return "Traceback:\n" + output[start:] if start >= 0 else ""
+
+
 def trimmed(err_log: str, package: str) -> str:
     """The traceback recorded in err.log, keeping the header, the frames inside `package` and the final
     exception; site-packages paths shortened."""
-    text = plain_text(err_log)
+    text = scrubbed(err_log)
     if "Traceback:\n" not in text:
         return ""
     trace = text.split("Traceback:\n", 1)[1].split("Worker log (last lines):", 1)[0]

@@ -161,7 +161,7 @@ def keras_to_onnx(src: Source) -> list[str]:
     if finding.stage == Stage.RUN:
         return lines + (declared_lines(k_out) if finding.symptom == Symptom.DECLARED_SHAPE else [])
     count = str(len(spec.outputs)) if spec.subclassed else "len(model.outputs)"  # a subclassed model has none
-    return lines + compare_lines(finding, "Keras", "ONNX Runtime", half=False, count=count)
+    return lines + compare_lines(finding, KERAS_MODEL, ONNX_RUNTIME_CONVERTED, half=False, count=count)
 
 
 def conversion(spec: ModelSpec, path: str, opset: int, upstream: bool) -> list[str]:
@@ -246,7 +246,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     args = [f"np.moveaxis({x}, 1, -1)" if flag else x for x, flag in zip(names, nhwc_in, strict=True)]
     call = f"keras_model({keras_text.one_or_list(args)}, training=False)"
     if finding.symptom == Symptom.COUNT:
-        return lines + compare_lines(finding, "the graph", converter_name(back), half=False,
+        return lines + compare_lines(finding, "the graph", keras_made_by(back), half=False,
                                      count="len(onnx_model.graph.output)", actual="len(keras_model.outputs)")
     else:
         many = len(graph.outputs) > 1
@@ -257,7 +257,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     if finding.stage == Stage.RUN:
         return lines
     half = "float16" in {d for _, _, d in graph.inputs}
-    return lines + compare_lines(finding, "ONNX Runtime", converter_name(back), half=half)
+    return lines + compare_lines(finding, ONNX_RUNTIME_GIVEN, keras_made_by(back), half=half)
 
 
 def input_seed(src: Source, k: int, dims: tuple[int | str, ...]) -> tuple[list[int], tuple[int, ...]]:
@@ -300,17 +300,29 @@ def converter_name(back: str) -> str:
     return back.split("-")[0] if back in ONNX_TO_KERAS else back
 
 
+# What each side of a comparison is, as the assertion's message names it.
+KERAS_MODEL = "the Keras model"
+ONNX_RUNTIME_CONVERTED = "ONNX Runtime on the converted graph"
+ONNX_RUNTIME_GIVEN = "ONNX Runtime on the graph"
+
+
+def keras_made_by(back: str) -> str:
+    return f"the Keras model {converter_name(back)} makes"
+
+
 # ---- the last lines: what the finding is -------------------------------------------------------------------
 def compare_lines(finding: Finding, want: str, got: str, *, half: bool, count: str = "len(expected)",
                   actual: str = "len(actual)") -> list[str]:
-    """The assertion that fails while the bug shows; `count` and `actual`: the output counts compared."""
+    """The assertion that fails while the bug shows.  `want` and `got` name what gave `expected` and
+    `actual` (see KERAS_MODEL and the others); `count` and `actual`: the output counts compared."""
     if finding.symptom == Symptom.COUNT:
-        return [f'assert {actual} == {count}, f"{got} gives {{{actual}}} outputs, {want} {{{count}}}"']
+        return [f'assert {actual} == {count}, f"{got} gives {{{actual}}} outputs; {want}, {{{count}}}"']
     if finding.symptom == Symptom.SHAPE:
-        message = f"{got} gives shape {{actual.shape}}, {want} {{expected.shape}}"
+        message = f"{got} gives shape {{actual.shape}}; {want}, {{expected.shape}}"
         return [f'assert actual.shape == expected.shape, f"{message}"']
     if finding.symptom == Symptom.DTYPE:
-        return [f'assert actual.dtype == expected.dtype, f"{got} gives {{actual.dtype}}, {want} {{expected.dtype}}"']
+        message = f"{got} gives {{actual.dtype}}; {want}, {{expected.dtype}}"
+        return [f'assert actual.dtype == expected.dtype, f"{message}"']
     if finding.symptom == Symptom.DECLARED_SHAPE:
         return declared_lines(finding.output or 0)
     tol = "1e-2" if half else "1e-4"

@@ -20,16 +20,18 @@ from pathlib import Path
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.lifetime import die_with_parent
 from roundtrip.runners import SHAPE_WARNINGS
+from roundtrip.script.scrub import scrubbed
 
 SHOWS, FIXED, OTHER = 1, 0, 2
 TIMEOUT_SECONDS = 300.0
+OUTPUT_LINES = 120  # kept of a script's output: enough for the traceback of a traced TensorFlow function
 
 
 @dataclass(frozen=True)
 class Verdict:
     status: int  # SHOWS, FIXED or OTHER
     why: str  # one line
-    output: str = ""  # the script's stdout and stderr, the last lines
+    output: str = ""  # the script's stdout and stderr, the last lines (see `tail_of`)
 
     @property
     def shows(self) -> bool:
@@ -120,5 +122,9 @@ def run(script: Path, python: str, finding: Finding, *, cwd: Path | None = None,
             out, err = process.communicate()
             code = None
     verdict = read(finding, code, err)
-    tail = "\n".join((out + err).splitlines()[-40:])
-    return Verdict(verdict.status, verdict.why, tail)
+    return Verdict(verdict.status, scrubbed(verdict.why), tail_of(out, err))
+
+
+def tail_of(out: str, err: str) -> str:
+    """The last OUTPUT_LINES lines a script printed (stdout, then stderr), fit for an entry's files."""
+    return "\n".join(scrubbed(out + err).rstrip().splitlines()[-OUTPUT_LINES:])
