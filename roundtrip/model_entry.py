@@ -19,11 +19,13 @@ import datetime
 import platform
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from roundtrip.back import onnx2tf_script
 from roundtrip.corpus import _replace, versions, write_meta
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.script.issue import TRACKERS, fence, trimmed
@@ -51,7 +53,7 @@ def write_onnx_entry(root: Path, finding: Finding, job: Any, checked: Any, model
     meta = _meta(finding, "onnx-keras-onnx", job.path, job.back, checked.described.opset, checked.outcome.cases,
                  job.model)
     nodes = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.nodes)
-    script = onnx_script(finding, meta, [n for n, _, _ in checked.described.inputs])
+    script = onnx_script(finding, meta, checked.described.inputs)
     return _write(root, finding, meta, model_file, "model.onnx", checked.outcome, nodes, script)
 
 
@@ -167,7 +169,8 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
         module, _, function = path.partition("@")[0].partition(":")
         imports += [f"from {module} import {function}  # a converter of one's own",
                     "from roundtrip.spec import ModelSpec"]
-    imports += _back_imports(back) if back else []
+    ranks = [1 + len(i.shape) for i in spec.inputs]
+    imports += _back_imports(back, ranks) if back else []
     if custom:
         module = Path(custom).stem if custom.endswith(".py") else custom
         imports.append(f"import {module}  # registers the custom layers")
@@ -178,7 +181,7 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
              f"expected = np.asarray(keras.tree.flatten(model(fed, training=False))[{k}])", "",
              *conversion(spec, path, opset, upstream)]
     if back:
-        return "\n".join(_header(finding, meta, "model.keras") + lines + _way_back(finding, back, k)) + "\n"
+        return "\n".join(_header(finding, meta, "model.keras") + lines + _way_back(finding, back, k, ranks)) + "\n"
     if finding.stage == Stage.CONVERT:
         return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
     if finding.stage == Stage.CHECK:
@@ -190,10 +193,12 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
     return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
 
 
-def _way_back(finding: Finding, back: str, k: int) -> list[str]:
+def _way_back(finding: Finding, back: str, k: int, input_ranks: Sequence[int]) -> list[str]:
     """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with the original."""
     from roundtrip.back import ONNX_TO_KERAS
 
+    if back == "onnx2tf":
+        return onnx2tf_script(input_ranks)[1] + _onnx2tf_run(finding, k, "Keras", "onnx2tf back")
     names = "[i.name for i in onnx_model.graph.input if i.name not in {t.name for t in onnx_model.graph.initializer}]"
     lines = [f"input_names = {names}"]
     if back.startswith("onnx2keras"):
@@ -213,40 +218,39 @@ def _way_back(finding: Finding, back: str, k: int) -> list[str]:
     return lines
 
 
-def _back_imports(back: str) -> list[str]:
+def _back_imports(back: str, input_ranks: Sequence[int]) -> list[str]:
     if back.startswith("onnx2keras"):
         return ["import onnx2keras"]
     if back == "onnx2tf":
-        return ["import tempfile", "import onnx2tf"]
+        return onnx2tf_script(input_ranks)[0]
     module, _, function = back.partition(":")
     return [f"from {module} import {function}  # a converter of one's own"]
 
 
-def onnx_script(finding: Finding, meta: dict[str, Any], input_names: list[str]) -> str:
+def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[str, Sequence[Any], str]]) -> str:
     """An ONNX model entry's repro.py: the graph loaded, run by ONNX Runtime, converted by the ONNX -> Keras
-    converter, the Keras model run (through the layout a reordering converter takes) and compared."""
+    converter, the Keras model run (through the layout a reordering converter takes) and compared.  `inputs`:
+    the graph's (name, dims, dtype)."""
     back = str(meta["back"])
+    input_names, input_ranks = [n for n, _, _ in inputs], [len(d) for _, d, _ in inputs]
     imports = ["import pathlib", "import numpy as np", "import onnx", "from onnx import numpy_helper",
                "import onnxruntime as ort"] + (["import keras"] if back != "onnx2tf" else [])
     k = finding.output or 0
     lines = ['onnx_model = onnx.load(str(here / "model.onnx"))',
              "session = ort.InferenceSession(onnx_model.SerializeToString(), providers=['CPUExecutionProvider'])",
              f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
-    imports += _back_imports(back)
+    imports += _back_imports(back, input_ranks)
     if back == "onnx2tf":
-        way = ["keras_model = onnx2tf.convert(onnx_graph=onnx_model, output_folder_path=tempfile.mkdtemp(), "
-               "disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity='error')"]
-        lines += way + _onnx2tf_run(finding, k)
+        lines += onnx2tf_script(input_ranks)[1] + _onnx2tf_run(finding, k, "ONNX Runtime", "onnx2tf")
     else:
-        way = _way_back(finding, back, k)
+        way = _way_back(finding, back, k, input_ranks)
         lines += [line.replace('"Keras"', '"ONNX Runtime"') for line in way]
-    if finding.stage == Stage.COMPARE and finding.symptom != Symptom.VALUE and back == "onnx2tf":
-        lines += compare_lines(finding, "ONNX Runtime", back, half=False)
     head = _header(finding, meta, "model.onnx")
     return "\n".join(head + sorted_imports(imports) + [""] + _READ_INPUTS + lines) + "\n"
 
 
-def _onnx2tf_run(finding: Finding, k: int) -> list[str]:
+def _onnx2tf_run(finding: Finding, k: int, want: str, got: str) -> list[str]:
+    """onnx2tf's Keras model run on `inputs` (channels-last where it took them so) and compared with `expected`."""
     layouts = finding.details.get("layouts") or {}
     nhwc_in = list(layouts.get("inputs_nhwc", []))
     nhwc_out = list(layouts.get("outputs_nhwc", []))
@@ -258,8 +262,8 @@ def _onnx2tf_run(finding: Finding, k: int) -> list[str]:
              f"actual = np.asarray(outputs[{k}] if isinstance(outputs, (list, tuple)) else outputs)"]
     if k < len(nhwc_out) and nhwc_out[k]:
         lines.append("actual = np.moveaxis(actual, -1, 1)")
-    if finding.stage == Stage.COMPARE and finding.symptom == Symptom.VALUE:
-        lines += compare_lines(finding, "ONNX Runtime", "onnx2tf", half=False)
+    if finding.stage == Stage.COMPARE:
+        lines += compare_lines(finding, want, got, half=False)
     return lines
 
 

@@ -287,7 +287,8 @@ def call_environment(converter: str, onnx_bytes: bytes, cases: Sequence[Sequence
                      export_opset: int | None = None) -> Any:
     """`roundtrip.back.run_back` for a converter in an environment of its own: a `BackRun` whose exported
     model is wrapped in Transposes (`in_onnx_layout`), so it takes and gives the graph's layout like the
-    outputs do.  RemoteDied (a crash or a hang of the converter) propagates."""
+    outputs do.  RemoteDied (a crash or a hang of the converter) propagates.  The errors come back as the
+    converter's; run_back then refuses those of the machine (`roundtrip.environmental`)."""
     from roundtrip.findings import Error
     from roundtrip.outcome import BackRun
 

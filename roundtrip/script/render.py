@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from roundtrip.back import ONNX_TO_KERAS
+from roundtrip.back import ONNX_TO_KERAS, onnx2tf_script
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.graphs import GraphSpec
@@ -211,7 +211,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     if back.startswith("onnx2keras"):
         imports.append("from onnx2keras import onnx_to_keras")
     elif back == "onnx2tf":
-        imports += ["import tempfile", "import onnx2tf"]
+        imports += onnx2tf_script([len(dims) for _, dims, _ in graph.inputs])[0]
     else:
         module, _, function = back.partition(":")
         imports.append(f"from {module} import {function}  # a converter of the suite's own")
@@ -234,8 +234,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
         lines.append(f"keras_model = onnx_to_keras(onnx_model, [{input_names}], verbose=False, "
                      f"change_ordering={ordering})")
     elif back == "onnx2tf":
-        lines.append("keras_model = onnx2tf.convert(onnx_graph=onnx_model, output_folder_path=tempfile.mkdtemp(), "
-                     "disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity=\"error\")")
+        lines += onnx2tf_script([len(dims) for _, dims, _ in graph.inputs])[1]
     else:
         lines.append(f"keras_model = {back.partition(':')[2]}(onnx_model, [{input_names}])")
     if finding.stage == Stage.LOAD and not way_back:
