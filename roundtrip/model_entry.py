@@ -50,8 +50,12 @@ def write_keras_entry(root: Path, finding: Finding, job: Any, checked: Any, mode
 
 def write_onnx_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path) -> Path:
     """The entry of `finding`, met by `job` (a user_onnx.OnnxJob) on the graph saved at `model_file`."""
+    from roundtrip.user_onnx import RUNTIME
+
     meta = _meta(finding, "onnx-keras-onnx", job.path, job.back, checked.described.opset, checked.outcome.cases,
                  job.model)
+    if checked.expected_by != RUNTIME:  # test_data_set_0's outputs, and the script's expected, are its
+        meta |= {"expected_by": checked.expected_by, "runtime_refused": checked.refused}
     nodes = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.nodes)
     script = onnx_script(finding, meta, checked.described.inputs)
     return _write(root, finding, meta, model_file, "model.onnx", checked.outcome, nodes, script)
@@ -193,12 +197,15 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
     return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
 
 
-def _way_back(finding: Finding, back: str, k: int, input_ranks: Sequence[int]) -> list[str]:
-    """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with the original."""
+def _way_back(finding: Finding, back: str, k: int, input_ranks: Sequence[int], want: str = "Keras",
+              got: str = "") -> list[str]:
+    """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with `expected`, which
+    `want` computed (the original Keras model, for a round trip); `got` names the converter's side."""
     from roundtrip.back import ONNX_TO_KERAS
 
+    got = got or f"{back} back"
     if back == "onnx2tf":
-        return onnx2tf_script(input_ranks)[1] + _onnx2tf_run(finding, k, "Keras", "onnx2tf back")
+        return onnx2tf_script(input_ranks)[1] + _onnx2tf_run(finding, k, want, got)
     names = "[i.name for i in onnx_model.graph.input if i.name not in {t.name for t in onnx_model.graph.initializer}]"
     lines = [f"input_names = {names}"]
     if back.startswith("onnx2keras"):
@@ -214,7 +221,7 @@ def _way_back(finding: Finding, back: str, k: int, input_ranks: Sequence[int]) -
     if nhwc:
         lines.append("actual = np.moveaxis(actual, -1, 1) if actual.ndim >= 3 else actual")
     if finding.stage == Stage.COMPARE:
-        lines += compare_lines(finding, "Keras", f"{back} back", half=False)
+        lines += compare_lines(finding, want, got, half=False)
     return lines
 
 
@@ -233,18 +240,23 @@ def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[s
     the graph's (name, dims, dtype)."""
     back = str(meta["back"])
     input_names, input_ranks = [n for n, _, _ in inputs], [len(d) for _, d, _ in inputs]
-    imports = ["import pathlib", "import numpy as np", "import onnx", "from onnx import numpy_helper",
-               "import onnxruntime as ort"] + (["import keras"] if back != "onnx2tf" else [])
+    imports = ["import pathlib", "import numpy as np", "import onnx", "from onnx import numpy_helper"]
+    imports += ["import keras"] if back != "onnx2tf" else []
     k = finding.output or 0
-    lines = ['onnx_model = onnx.load(str(here / "model.onnx"))',
-             "session = ort.InferenceSession(onnx_model.SerializeToString(), providers=['CPUExecutionProvider'])",
-             f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
+    lines = ['onnx_model = onnx.load(str(here / "model.onnx"))']
+    want = str(meta.get("expected_by", "ONNX Runtime"))
+    if "expected_by" in meta:  # ONNX Runtime cannot run the graph
+        imports.append("from onnx.reference import ReferenceEvaluator")
+        lines.append(f"expected = ReferenceEvaluator(onnx_model).run(None, dict(zip({input_names!r}, inputs)))[{k}]")
+    else:
+        imports.append("import onnxruntime as ort")
+        lines += ["session = ort.InferenceSession(onnx_model.SerializeToString(), providers=['CPUExecutionProvider'])",
+                  f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
     imports += _back_imports(back, input_ranks)
     if back == "onnx2tf":
-        lines += onnx2tf_script(input_ranks)[1] + _onnx2tf_run(finding, k, "ONNX Runtime", "onnx2tf")
+        lines += onnx2tf_script(input_ranks)[1] + _onnx2tf_run(finding, k, want, "onnx2tf")
     else:
-        way = _way_back(finding, back, k, input_ranks)
-        lines += [line.replace('"Keras"', '"ONNX Runtime"') for line in way]
+        lines += _way_back(finding, back, k, input_ranks, want, back)
     head = _header(finding, meta, "model.onnx")
     return "\n".join(head + sorted_imports(imports) + [""] + _READ_INPUTS + lines) + "\n"
 
@@ -268,6 +280,14 @@ def _onnx2tf_run(finding: Finding, k: int, want: str, got: str) -> list[str]:
 
 
 # ---- issue.md ---------------------------------------------------------------------------------------------------
+def _expected_lines(meta: dict[str, Any]) -> list[str]:
+    """Where the expected outputs come from, when not from ONNX Runtime."""
+    if "expected_by" not in meta:
+        return []
+    return [f"**Expected outputs:** {meta['expected_by']} on the graph: ONNX Runtime cannot run it "
+            f"({meta.get('runtime_refused', '')}).", ""]
+
+
 def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_log: str) -> str:
     package = finding.package
     tracker = TRACKERS.get(package, package)
@@ -275,6 +295,7 @@ def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_lo
     lines = [f"# {title(finding, meta)}", "",
              f"<!-- roundtrip model entry {finding.slug}: file at {tracker} -->", "",
              f"**Versions:** {versions_line}; Python {meta['python']}, {meta['platform']}.", "",
+             *_expected_lines(meta),
              f"**Reproduce** (attach `{file}` and `test_data_set_0/`: the script reads them from its own folder, "
              "and exits 1 while the bug shows):", "", fence(script.rstrip(), "python"), "",
              f"**Actual:** {finding.stage}/{finding.symptom} ({finding.kind}):", "", fence(finding.message[:3000]), ""]

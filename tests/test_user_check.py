@@ -233,3 +233,76 @@ def test_the_rounding_slack_is_what_keras_float32_is_off_from_the_same_model_in_
     slack = rounding_slack(twin, inputs, expected)
     gap = np.abs(expected[0].astype(np.float64) - np.asarray(twin(inputs[0].astype(np.float64)))).max()
     assert slack == [pytest.approx(ROUNDING * gap)] and 0 < slack[0] < 1e-5  # float32's rounding, nothing like a bug
+
+
+# ---- a graph ONNX Runtime cannot run: the reference evaluator's outputs are expected --------------------------------
+def opset_6_graph() -> tuple[object, dict[str, object]]:
+    """BatchNormalization-6, Relu, Add-6 (ONNX Runtime 1.31 has no BatchNormalization-6 kernel), and its weights."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {"s": rng.standard_normal(3), "b": rng.standard_normal(3), "m": rng.standard_normal(3),
+               "v": rng.random(3) + 0.5}
+    weights = {k: v.astype("float32") for k, v in weights.items()}
+    nodes = [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"], epsilon=1e-5, is_test=1,
+                              name="bn"),
+             helper.make_node("Relu", ["bn"], ["r"], name="relu"),
+             helper.make_node("Add", ["r", "x"], ["y"], name="add")]
+    graph = helper.make_graph(nodes, "opset6", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 4, 4])],
+                              [numpy_helper.from_array(v, k) for k, v in weights.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)], ir_version=4), weights
+
+
+def test_the_reference_evaluator_runs_the_opset_6_graph_onnxruntime_cannot() -> None:
+    import numpy as np
+    import onnxruntime as ort
+    from onnx.reference import ReferenceEvaluator
+
+    from roundtrip.oracle import close
+    from roundtrip.user_onnx import REFERENCE, plan_cases
+
+    model, w = opset_6_graph()
+    with pytest.raises(Exception, match="BatchNormalization"):
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    cases, by, refused = plan_cases(model, "")
+    assert by == REFERENCE and "BatchNormalization(6)" in refused and [c.batch for c in cases] == [1, 3]
+    for case in cases:  # the expected outputs are the graph's meaning, computed here by hand
+        x = case.inputs[0]
+        s, b, m, v = (w[k].reshape(1, 3, 1, 1) for k in "sbmv")
+        want = np.maximum((x - m) / np.sqrt(v + 1e-5) * s + b, 0) + x
+        assert close(case.expected[0], want).all()
+        assert np.array_equal(case.expected[0], ReferenceEvaluator(model).run(None, {"x": x})[0])
+
+
+@pytest.mark.slow
+def test_an_opset_6_graph_is_checked_against_the_reference_evaluator(tmp_path: Path) -> None:
+    """onnx2keras converts it right: clean; a planted fault (BatchNormalization's epsilon made 1) is found at that
+    node, and written as a model entry of that node alone (which ONNX Runtime cannot run either) whose script takes
+    the reference evaluator's outputs, and shows the fault."""
+    import onnx
+
+    model, _ = opset_6_graph()
+    onnx.save(model, tmp_path / "opset6.onnx")
+    planted = "tests.planted_reference:epsilon_made_one"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "400"}  # a row a line
+    shown = subprocess.run([sys.executable, "-m", "roundtrip.cli", "check", "opset6.onnx", "--path", "onnx2keras",
+                            "--path", planted, "--corpus", "corpus"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    rows = {line.split("│")[1].strip(): line.split("│")[2:] for line in shown.stdout.splitlines() if "│ onnx>" in line}
+    against = " (expected: onnx's ReferenceEvaluator; ONNX Runtime cannot run the graph)"
+    assert rows["onnx>onnx2keras"][0].strip() == "clean" + against, shown.stdout
+    assert rows[f"onnx>{planted}"][0].strip() == "compare/value" + against, shown.stdout
+    assert rows[f"onnx>{planted}"][3].strip() == "bn", shown.stdout  # the first wrong node
+    [folder] = [p for p in (tmp_path / "corpus").iterdir() if not p.name.startswith(".")]
+    assert [n.op_type for n in onnx.load(folder / "model.onnx").graph.node] == ["BatchNormalization"]
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["expected_by"] == "onnx's ReferenceEvaluator" and "BatchNormalization(6)" in meta["runtime_refused"]
+    script = (folder / "repro.py").read_text()
+    assert "ReferenceEvaluator(onnx_model).run(" in script and "import onnxruntime" not in script
+    assert "desired: onnx's ReferenceEvaluator" in script
+    assert "**Expected outputs:** onnx's ReferenceEvaluator" in (folder / "issue.md").read_text()
+    replayed = cli("repro", folder.name, "--corpus", "corpus", cwd=tmp_path)
+    assert replayed.returncode == 1, replayed.stdout + replayed.stderr
