@@ -73,7 +73,7 @@ def _meta(finding: Finding, direction: str, path: str, back: str, opset: int, ca
         "path": finding.path, "stage": str(finding.stage), "symptom": str(finding.symptom),
         "blame": str(finding.blame), "direction": direction, "converter": path, "back": back, "opset": opset,
         "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
-        "source": source, "versions": versions(), "python": platform.python_version(),
+        "source": source, "versions": versions(back), "python": platform.python_version(),
         "platform": platform.platform(), "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 

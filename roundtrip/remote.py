@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import select
@@ -73,6 +74,20 @@ def environment(name: str) -> str:
         raise EnvironmentMissing(f"no {name} environment: {python} is missing (set it up with `{command}` "
                                  f"in {ROOT}, or point ${variable} at one)")
     return python
+
+
+# The packages a script that runs in a converter's environment imports, whose versions its entry states.
+SCRIPT_PACKAGES = {"onnx2tf": ("onnx2tf", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime", "numpy")}
+
+
+@functools.cache
+def environment_versions(converter: str) -> dict[str, str]:
+    """The versions installed in the environment of `converter` (asked of its interpreter, once a process) of the
+    packages a script run there imports; EnvironmentMissing when it is absent."""
+    from roundtrip.envs import versions_in
+
+    name = CONVERTER_ENVIRONMENTS.get(converter, converter)
+    return versions_in(environment(name), SCRIPT_PACKAGES[name])
 
 
 @dataclass(frozen=True)

@@ -278,11 +278,13 @@ def up_to(model: Any, outputs: list[str]) -> Any:
 
 # ---- locating the first node that goes wrong ----------------------------------------------------------------------
 def first_wrong_node(back: str, model: Any, case: Case, by: str = RUNTIME) -> Any:
-    """The first node (in graph order) one of whose outputs differs between ONNX Runtime and the converter's
+    """The first computing node (in graph order) one of whose outputs differs between `by` and the converter's
     Keras model: the graph with every typed node output as an output; when that copy does not convert or run, a
-    bisection over the graph cut after each node.  None when neither finds one."""
+    bisection over the graph cut after each node.  None when neither finds one.  Constant nodes are left out: a
+    constant made a graph output is not what the converter is asked to convert (onnx2tf gives one channels-last
+    without saying so), and a constant it reads wrong shows at the node that uses it."""
     types = typed(model)
-    tensors = [(node, o) for node in model.graph.node for o in node.output if o and o in types]
+    tensors = [(node, o) for node in computing(model) for o in node.output if o and o in types]
     if not tensors:
         return None
     found = _differing(back, with_outputs(model, [o for _, o in tensors]), case.inputs, by)
@@ -303,6 +305,11 @@ def first_wrong_node(back: str, model: Any, case: Case, by: str = RUNTIME) -> An
         else:
             low = middle + 1
     return next(node for node in model.graph.node if node.name == nodes[low])
+
+
+def computing(model: Any) -> list[Any]:
+    """The nodes that compute (all but Constant nodes), in graph order."""
+    return [node for node in model.graph.node if node.op_type != "Constant"]
 
 
 def _differing(back: str, probe: Any, inputs: list[np.ndarray], by: str) -> int | None:
@@ -352,7 +359,7 @@ def check(job: OnnxJob, model: Any, report: Report) -> Checked:
     found: list[str] = []
 
     def locate(case: Case) -> str | None:
-        node = first_wrong_node(job.back, model, case, by) if job.locate else model.graph.node[-1]
+        node = first_wrong_node(job.back, model, case, by) if job.locate else (computing(model) or [None])[-1]
         found.append(node.name if node is not None else "")
         return node.op_type if node is not None else None
 

