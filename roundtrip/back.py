@@ -74,17 +74,17 @@ ONNX2TF_CALL = ("keras_model = onnx2tf.convert(onnx_graph=onnx_model, output_fol
                 'disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity="error")')
 
 
-def onnx2tf_script(input_ranks: Sequence[int]) -> tuple[list[str], list[str]]:
+def onnx2tf_script(input_dims: Sequence[Sequence[Any]]) -> tuple[list[str], list[str]]:
     """The imports and the lines with which a script converts `onnx_model` (numpy imported as np) by onnx2tf as
-    the suite's server does: offline.  Where every input is 4-D, onnx2tf would download sample images
-    (roundtrip/remote_server.py, SAMPLE_IMAGES says when and why no option avoids it): the script writes the
-    server's own sample images into a folder of its own and makes it the working folder, where onnx2tf reads
-    them."""
+    the suite's server does: offline.  `input_dims` are the graph inputs' dims (an int where static).  Where
+    onnx2tf may download sample images (every input 4-D with a static batch of at most 20: see SAMPLE_IMAGES in
+    roundtrip/remote_server.py, which says why no option avoids it), the script writes the server's own sample
+    images into a folder of its own and makes it the working folder, where onnx2tf reads them."""
     from roundtrip.remote_server import SAMPLE_IMAGES, SAMPLE_IMAGES_TEXT
 
     imports = ["import tempfile", "import onnx2tf"]
     lines = ["work = tempfile.mkdtemp()"]
-    if input_ranks and all(r == 4 for r in input_ranks):
+    if input_dims and all(len(d) == 4 and isinstance(d[0], int) and 0 < d[0] <= 20 for d in input_dims):
         imports.append("import os")
         lines += ["# onnx2tf downloads sample images for 4-D inputs unless they are in its working folder: offline",
                   f'np.save(os.path.join(work, "{SAMPLE_IMAGES}"), {SAMPLE_IMAGES_TEXT})',
@@ -102,7 +102,8 @@ ONNX_TO_KERAS: dict[str, OnnxToKeras] = {
     # onnx2tf (TensorFlow 2.19, tf_keras) in .venv-onnx2tf: the server gives outputs, and the ONNX made again
     # by tf2onnx from_keras, in the graph's own layout (see roundtrip/remote.py).
     "onnx2tf": OnnxToKeras(
-        "onnx2tf", in_its_environment, identity, identity, "\n".join(onnx2tf_script([4])[1]) + "\n", remote=True),
+        "onnx2tf", in_its_environment, identity, identity, "\n".join(onnx2tf_script([(1, 3, 8, 8)])[1]) + "\n",
+        remote=True),
 }
 
 

@@ -173,8 +173,8 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
         module, _, function = path.partition("@")[0].partition(":")
         imports += [f"from {module} import {function}  # a converter of one's own",
                     "from roundtrip.spec import ModelSpec"]
-    ranks = [1 + len(i.shape) for i in spec.inputs]
-    imports += _back_imports(back, ranks) if back else []
+    dims = [(None, *i.shape) for i in spec.inputs]  # a Keras model's batch is unknown
+    imports += _back_imports(back, dims) if back else []
     if custom:
         module = Path(custom).stem if custom.endswith(".py") else custom
         imports.append(f"import {module}  # registers the custom layers")
@@ -185,7 +185,7 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
              f"expected = np.asarray(keras.tree.flatten(model(fed, training=False))[{k}])", "",
              *conversion(spec, path, opset, upstream)]
     if back:
-        return "\n".join(_header(finding, meta, "model.keras") + lines + _way_back(finding, back, k, ranks)) + "\n"
+        return "\n".join(_header(finding, meta, "model.keras") + lines + _way_back(finding, back, k, dims)) + "\n"
     if finding.stage == Stage.CONVERT:
         return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
     if finding.stage == Stage.CHECK:
@@ -197,7 +197,7 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
     return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
 
 
-def _way_back(finding: Finding, back: str, k: int, input_ranks: Sequence[int], want: str = "Keras",
+def _way_back(finding: Finding, back: str, k: int, input_dims: Sequence[Sequence[Any]], want: str = "Keras",
               got: str = "") -> list[str]:
     """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with `expected`, which
     `want` computed (the original Keras model, for a round trip); `got` names the converter's side."""
@@ -205,7 +205,7 @@ def _way_back(finding: Finding, back: str, k: int, input_ranks: Sequence[int], w
 
     got = got or f"{back} back"
     if back == "onnx2tf":
-        return onnx2tf_script(input_ranks)[1] + _onnx2tf_run(finding, k, want, got)
+        return onnx2tf_script(input_dims)[1] + _onnx2tf_run(finding, k, want, got)
     names = "[i.name for i in onnx_model.graph.input if i.name not in {t.name for t in onnx_model.graph.initializer}]"
     lines = [f"input_names = {names}"]
     if back.startswith("onnx2keras"):
@@ -225,11 +225,11 @@ def _way_back(finding: Finding, back: str, k: int, input_ranks: Sequence[int], w
     return lines
 
 
-def _back_imports(back: str, input_ranks: Sequence[int]) -> list[str]:
+def _back_imports(back: str, input_dims: Sequence[Sequence[Any]]) -> list[str]:
     if back.startswith("onnx2keras"):
         return ["import onnx2keras"]
     if back == "onnx2tf":
-        return onnx2tf_script(input_ranks)[0]
+        return onnx2tf_script(input_dims)[0]
     module, _, function = back.partition(":")
     return [f"from {module} import {function}  # a converter of one's own"]
 
@@ -239,7 +239,7 @@ def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[s
     converter, the Keras model run (through the layout a reordering converter takes) and compared.  `inputs`:
     the graph's (name, dims, dtype)."""
     back = str(meta["back"])
-    input_names, input_ranks = [n for n, _, _ in inputs], [len(d) for _, d, _ in inputs]
+    input_names, input_dims = [n for n, _, _ in inputs], [d for _, d, _ in inputs]
     imports = ["import pathlib", "import numpy as np", "import onnx", "from onnx import numpy_helper"]
     imports += ["import keras"] if back != "onnx2tf" else []
     k = finding.output or 0
@@ -252,11 +252,11 @@ def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[s
         imports.append("import onnxruntime as ort")
         lines += ["session = ort.InferenceSession(onnx_model.SerializeToString(), providers=['CPUExecutionProvider'])",
                   f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
-    imports += _back_imports(back, input_ranks)
+    imports += _back_imports(back, input_dims)
     if back == "onnx2tf":
-        lines += onnx2tf_script(input_ranks)[1] + _onnx2tf_run(finding, k, want, "onnx2tf")
+        lines += onnx2tf_script(input_dims)[1] + _onnx2tf_run(finding, k, want, "onnx2tf")
     else:
-        lines += _way_back(finding, back, k, input_ranks, want, back)
+        lines += _way_back(finding, back, k, input_dims, want, back)
     head = _header(finding, meta, "model.onnx")
     return "\n".join(head + sorted_imports(imports) + [""] + _READ_INPUTS + lines) + "\n"
 

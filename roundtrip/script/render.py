@@ -210,7 +210,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     if back.startswith("onnx2keras"):
         imports.append("from onnx2keras import onnx_to_keras")
     elif back == "onnx2tf":
-        imports += onnx2tf_script([len(dims) for _, dims, _ in graph.inputs])[0]
+        imports += onnx2tf_script([dims for _, dims, _ in graph.inputs])[0]
     else:
         module, _, function = back.partition(":")
         imports.append(f"from {module} import {function}  # a converter of the suite's own")
@@ -233,7 +233,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
         lines.append(f"keras_model = onnx_to_keras(onnx_model, [{input_names}], verbose=False, "
                      f"change_ordering={ordering})")
     elif back == "onnx2tf":
-        lines += onnx2tf_script([len(dims) for _, dims, _ in graph.inputs])[1]
+        lines += onnx2tf_script([dims for _, dims, _ in graph.inputs])[1]
     else:
         lines.append(f"keras_model = {back.partition(':')[2]}(onnx_model, [{input_names}])")
     if finding.stage == Stage.LOAD and not way_back:
