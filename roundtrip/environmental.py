@@ -3,6 +3,7 @@ converter meant to download and could not get.  Such an error met while a conver
 
     environmental(error_type, message, traceback) -> bool   the predicate, for any caught error
     refuse_environmental(run, converter) -> run              an ONNX -> Keras BackRun, or EnvironmentFailure
+    raise_if_environmental(error, converter)                 EnvironmentFailure for a caught exception
 
 `roundtrip.back.run_back` passes every BackRun through `refuse_environmental`: an environmental error there
 raises EnvironmentFailure, which the worker answers as the check's own error and the harness reports as the
@@ -59,15 +60,32 @@ def refuse_environmental(run: Any, converter: str) -> Any:
     """`run` (a roundtrip.outcome.BackRun) as it is; EnvironmentFailure when its load error, a case's error or
     its export error is the environment's.  A converter's crash or hang (an Error of type "crash" or "timeout",
     its traceback the log of a process that served other calls) stays what it is."""
-    from roundtrip.findings import Error, headline
+    from roundtrip.findings import Error
 
     errors = [run.load_error, *[o for o in run.outputs if isinstance(o, Error)], run.export_error]
     for error in errors:
         if error is None or error.type in ("crash", "timeout"):
             continue
         if environmental(error.type, error.message, error.traceback):
-            raise EnvironmentFailure(
-                f"{converter} failed for a reason of this machine, not of its code ({error.type}: "
-                f"{headline(error.message)[:300]}): no finding is made.  Run it where it can reach what it "
-                f"fetches, or give it locally (see roundtrip/remote_server.py, SAMPLE_IMAGES).\n{error.traceback}")
+            raise failure(converter, error.type, error.message, error.traceback)
     return run
+
+
+def raise_if_environmental(error: BaseException, converter: str) -> None:
+    """EnvironmentFailure (caused by `error`) when `error`, caught while `converter` ran, is the environment's:
+    for the places that make a finding of a caught exception (a Keras -> ONNX conversion's, say)."""
+    import traceback
+
+    text = "".join(traceback.format_exception(error))
+    message = str(error) or repr(error)
+    if environmental(type(error).__name__, message, text):
+        raise failure(converter, type(error).__name__, message, text) from error
+
+
+def failure(converter: str, error_type: str, message: str, traceback: str) -> EnvironmentFailure:
+    from roundtrip.findings import headline
+
+    return EnvironmentFailure(
+        f"{converter} failed for a reason of this machine, not of its code ({error_type}: "
+        f"{headline(message)[:300]}): no finding is made.  Run it where it can reach what it fetches, or give it "
+        f"locally (see roundtrip/remote_server.py, SAMPLE_IMAGES).\n{traceback}")

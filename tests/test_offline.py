@@ -19,10 +19,10 @@ from onnx import TensorProto, helper
 
 from roundtrip import GraphSpec, NodeSpec, pending
 from roundtrip.back import onnx2tf_script, run_back
-from roundtrip.environmental import EnvironmentFailure, environmental
+from roundtrip.environmental import EnvironmentFailure, environmental, raise_if_environmental
 from roundtrip.harness import Harness, Plan
 from roundtrip.oracle import close
-from roundtrip.remote import EnvironmentMissing, Remote, environment
+from roundtrip.remote import EnvironmentMissing, Remote, close_servers, environment, server
 from roundtrip.remote_server import SAMPLE_IMAGES, SAMPLE_IMAGES_TEXT, sample_images
 from roundtrip.worker import Limits, SuiteError
 from tests.planted_environment import OFFLINE_MESSAGE
@@ -93,6 +93,13 @@ def test_run_back_refuses_an_error_of_the_machine(planted: str) -> None:
         run_back(f"tests.planted_environment:{planted}", RELU.to_onnx(), [RELU.make_inputs(1)])
 
 
+def test_a_caught_exception_of_the_machine_raises_and_a_converters_own_does_not() -> None:
+    with pytest.raises(EnvironmentFailure, match="tf2onnx failed for a reason of this machine") as raised:
+        raise_if_environmental(ConnectionError(OFFLINE_MESSAGE), "tf2onnx")
+    assert isinstance(raised.value.__cause__, ConnectionError)
+    raise_if_environmental(KeyError("Less"), "onnx2keras")  # returns: the converter's own
+
+
 def test_a_converters_own_missing_file_is_still_its_error() -> None:
     run = run_back("tests.planted_environment:read_its_own_missing_table", RELU.to_onnx(), [RELU.make_inputs(1)])
     assert run.load_error is not None and run.load_error.type == "FileNotFoundError"
@@ -137,6 +144,22 @@ def test_onnx2tf_converts_an_image_graph_offline(tmp_path: Path) -> None:
     assert result.load_error is None, f"{result.load_error}\n{result.load_error.traceback}"
     [got] = result.cases
     assert isinstance(got, list) and got[0].shape == want[0].shape and close(got[0], want[0]).all()
+
+
+@pytest.mark.slow
+def test_onnx2tf_without_its_sample_images_is_refused_as_the_machines_failure() -> None:
+    """The server's sample images taken away: onnx2tf itself goes to the network, fails, and run_back says so
+    instead of returning its error (this machine has no network)."""
+    onnx2tf_python()
+    remote = server("onnx2tf")
+    try:
+        (remote.folder / SAMPLE_IMAGES).unlink()
+        proto = image_graph()
+        with pytest.raises(EnvironmentFailure, match="onnx2tf failed for a reason of this machine") as raised:
+            run_back("onnx2tf", proto, [[np.zeros((1, 3, 8, 8), np.float32)]])
+        assert "ConnectionError" in str(raised.value)
+    finally:
+        close_servers()
 
 
 @pytest.mark.slow
