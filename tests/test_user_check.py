@@ -362,3 +362,25 @@ def test_onnx2tf_giving_a_constant_channels_last_names_no_culprit() -> None:
     want = run_graph("ONNX Runtime", probe, cases[0].inputs)[1]
     assert np.allclose(outputs[1], want, atol=1e-5)
     assert first_wrong_node("onnx2tf", model, cases[0]) is None
+
+
+# ---- onnx2tf offline -----------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_static_batch_image_graph_is_checked_through_onnx2tf_offline(tmp_path: Path) -> None:
+    """Every input 4-D, 3 channels, batch 1: onnx2tf would download sample images (this machine has no network);
+    the check runs it with its own and gets a verdict against ONNX Runtime."""
+    import onnx
+
+    from roundtrip.remote import EnvironmentMissing, environment
+    from tests.test_offline import image_graph
+
+    try:
+        environment("onnx2tf")
+    except EnvironmentMissing as e:
+        pytest.skip(str(e))
+    onnx.save(image_graph(), tmp_path / "image.onnx")
+    result = check_model(Options(tmp_path / "image.onnx", paths=("onnx2tf",), corpus=tmp_path / "corpus"))
+    [row] = result.rows
+    assert row.verdict == "clean" and row.shown == "clean", [f.describe() for f in row.findings]
+    assert row.worst is not None and row.worst[0] <= row.worst[1]
+    assert not (tmp_path / "corpus").exists() or not any((tmp_path / "corpus").iterdir())
