@@ -80,14 +80,18 @@ def environment(name: str) -> str:
 SCRIPT_PACKAGES = {"onnx2tf": ("onnx2tf", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime", "numpy")}
 
 
-@functools.cache
 def environment_versions(converter: str) -> dict[str, str]:
     """The versions installed in the environment of `converter` (asked of its interpreter, once a process) of the
     packages a script run there imports; EnvironmentMissing when it is absent."""
+    name = CONVERTER_ENVIRONMENTS.get(converter, converter)
+    return dict(_installed(environment(name), SCRIPT_PACKAGES[name]))
+
+
+@functools.cache
+def _installed(python: str, packages: tuple[str, ...]) -> dict[str, str]:
     from roundtrip.envs import versions_in
 
-    name = CONVERTER_ENVIRONMENTS.get(converter, converter)
-    return versions_in(environment(name), SCRIPT_PACKAGES[name])
+    return versions_in(python, packages)
 
 
 @dataclass(frozen=True)
