@@ -13,6 +13,7 @@ node alone, its inputs fed with the values the whole graph computes for them.  R
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -373,7 +374,7 @@ def check(job: OnnxJob, model: Any, report: Report) -> Checked:
         if job.path:
             report(Stage.CONVERT)
             second_leg(job.name, job.back, run, outcome, agreed)
-    outcome.findings = run.noted(first_of_each(outcome.findings))
+    outcome.findings = run.noted(first_of_each([named_expected(f, by) for f in outcome.findings]))
     described = describe(model)
     if job.save:
         import onnx
@@ -382,6 +383,16 @@ def check(job: OnnxJob, model: Any, report: Report) -> Checked:
         onnx.save(model, os.path.join(job.save, "model.onnx"))
     return Checked(outcome, worst_error(cases), next((n for n in found if n), ""), described, spread(cases), by,
                    refused)
+
+
+_GRAPH_SIDE = re.compile(r"ONNX Runtime on the graph(?! made again)")  # graph_check's name of the expected side
+
+
+def named_expected(finding: Finding, by: str) -> Finding:
+    """A comparison's finding naming what computed the expected outputs, where that is not ONNX Runtime."""
+    if by == RUNTIME or finding.stage != Stage.COMPARE:
+        return finding
+    return replace(finding, message=_GRAPH_SIDE.sub(f"{by} on the graph", finding.message))
 
 
 # ---- reducing (in the parent) ---------------------------------------------------------------------------------------

@@ -299,6 +299,8 @@ def test_an_opset_6_graph_is_checked_against_the_reference_evaluator(tmp_path: P
     script = (folder / "repro.py").read_text()
     assert "ReferenceEvaluator(onnx_model).run(" in script and "import onnxruntime" not in script
     assert "desired: onnx's ReferenceEvaluator" in script
+    err_log = (folder / "err.log").read_text()
+    assert "onnx's ReferenceEvaluator on the graph" in err_log and "ONNX Runtime on the graph" not in err_log
     assert "**Expected outputs:** onnx's ReferenceEvaluator" in (folder / "issue.md").read_text()
     replayed = cli("repro", folder.name, "--corpus", "corpus", cwd=tmp_path)
     assert replayed.returncode == 1, replayed.stdout + replayed.stderr
