@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +70,28 @@ def in_its_environment(model: Any, input_names: list[str]) -> Any:
     raise RuntimeError("this converter runs in an environment of its own: roundtrip.remote calls it")
 
 
+ONNX2TF_CALL = ("keras_model = onnx2tf.convert(onnx_graph=onnx_model, output_folder_path=work, "
+                'disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity="error")')
+
+
+def onnx2tf_script(input_dims: Sequence[Sequence[Any]]) -> tuple[list[str], list[str]]:
+    """The imports and the lines with which a script converts `onnx_model` (numpy imported as np) by onnx2tf as
+    the suite's server does: offline.  `input_dims` are the graph inputs' dims (an int where static).  Where
+    onnx2tf may download sample images (every input 4-D with a static batch of at most 20: see SAMPLE_IMAGES in
+    roundtrip/remote_server.py, which says why no option avoids it), the script writes the server's own sample
+    images into a folder of its own and makes it the working folder, where onnx2tf reads them."""
+    from roundtrip.remote_server import SAMPLE_IMAGES, SAMPLE_IMAGES_TEXT
+
+    imports = ["import tempfile", "import onnx2tf"]
+    lines = ["work = tempfile.mkdtemp()"]
+    if input_dims and all(len(d) == 4 and isinstance(d[0], int) and 0 < d[0] <= 20 for d in input_dims):
+        imports.append("import os")
+        lines += ["# onnx2tf downloads sample images for 4-D inputs unless they are in its working folder: offline",
+                  f'np.save(os.path.join(work, "{SAMPLE_IMAGES}"), {SAMPLE_IMAGES_TEXT})',
+                  "os.chdir(work)"]
+    return imports, [*lines, ONNX2TF_CALL]
+
+
 ONNX_TO_KERAS: dict[str, OnnxToKeras] = {
     "onnx2keras": OnnxToKeras(
         "onnx2keras", onnx2keras_plain, identity, identity,
@@ -80,9 +102,7 @@ ONNX_TO_KERAS: dict[str, OnnxToKeras] = {
     # onnx2tf (TensorFlow 2.19, tf_keras) in .venv-onnx2tf: the server gives outputs, and the ONNX made again
     # by tf2onnx from_keras, in the graph's own layout (see roundtrip/remote.py).
     "onnx2tf": OnnxToKeras(
-        "onnx2tf", in_its_environment, identity, identity,
-        "keras_model = onnx2tf.convert(onnx_graph=onnx_model, disable_model_save=True, not_use_onnxsim=True, "
-        "output_folder_path=tempfile.mkdtemp(), verbosity='error')\n",
+        "onnx2tf", in_its_environment, identity, identity, "\n".join(onnx2tf_script([(1, 3, 8, 8)])[1]) + "\n",
         remote=True),
 }
 
@@ -170,7 +190,15 @@ def back_opset(opset: int) -> int:
 def run_back(back_name: str, proto: Any, cases: list[list[np.ndarray]], path: str = "", opset: int = 13) -> BackRun:
     """The ONNX -> Keras converter `back_name` on `proto`, its Keras model on each case's inputs (arrays
     in the ONNX layout both ways), and (with `path`) that model converted to ONNX again at `opset`: in this
-    process, or behind `roundtrip.remote` for a converter with an environment of its own."""
+    process, or behind `roundtrip.remote` for a converter with an environment of its own.  An error of the
+    machine rather than the code (no network: `roundtrip.environmental`) raises EnvironmentFailure instead of
+    coming back as the converter's error: it is never a finding."""
+    from roundtrip.environmental import refuse_environmental
+
+    return refuse_environmental(_run_back(back_name, proto, cases, path, opset), back_name)
+
+
+def _run_back(back_name: str, proto: Any, cases: list[list[np.ndarray]], path: str, opset: int) -> BackRun:
     back = resolve_back(back_name)
     if back.remote:
         from roundtrip.remote import RemoteDied, RemoteTimeout, call_environment

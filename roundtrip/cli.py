@@ -749,7 +749,7 @@ def _print_check(console: Console, result: Any) -> None:
         worst = f"{row.worst[0]:.2g} / {row.worst[1]:.2g}" if row.worst else "-"
         entries = "; ".join(dict.fromkeys(w.folder.name if w.folder else w.note for w in row.entries.values()))
         style = "green" if row.verdict == "clean" else "dim" if row.skipped else "red"
-        table.add_row(row.direction, Text(row.skipped and f"skipped: {row.skipped}" or row.verdict, style=style),
+        table.add_row(row.direction, Text(row.shown, style=style),
                       worst, f"{row.spread:.3g}" if row.spread is not None else "-", row.where or "-", entries or "-")
     console.print(table)
     flat = [row for row in result.rows if row.spread is not None and row.spread < 1]

@@ -45,7 +45,14 @@ class CorpusError(ValueError):
     """A corpus entry is unreadable; the message names the file and the field."""
 
 
-def versions() -> dict[str, str]:
+def versions(back: str = "") -> dict[str, str]:
+    """The versions of the packages an entry's script runs with: for a way back through a converter with an
+    environment of its own (onnx2tf), that environment's, asked of it (roundtrip.remote.environment_versions);
+    else this interpreter's."""
+    from roundtrip.remote import CONVERTER_ENVIRONMENTS, environment_versions
+
+    if back in CONVERTER_ENVIRONMENTS:
+        return dict(environment_versions(back))
     found = {}
     for name in PACKAGES:
         try:
@@ -299,7 +306,7 @@ def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, ou
         "seeds": {"spec": spec.seed},
         "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
         "size": size_of(spec),
-        "versions": versions(),
+        "versions": versions(job.back),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

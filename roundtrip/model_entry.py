@@ -19,11 +19,13 @@ import datetime
 import platform
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from roundtrip.back import onnx2tf_script
 from roundtrip.corpus import _replace, versions, write_meta
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.script.issue import TRACKERS, fence, trimmed
@@ -58,10 +60,14 @@ def write_keras_entry(root: Path, finding: Finding, job: Any, checked: Any, mode
 
 def write_onnx_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path) -> Path:
     """The entry of `finding`, met by `job` (a user_onnx.OnnxJob) on the graph saved at `model_file`."""
+    from roundtrip.user_onnx import RUNTIME
+
     meta = _meta(finding, "onnx-keras-onnx", job.path, job.back, checked.described.opset, checked.outcome.cases,
                  job.model)
+    if checked.expected_by != RUNTIME:  # test_data_set_0's outputs, and the script's expected, are its
+        meta |= {"expected_by": checked.expected_by, "runtime_refused": checked.refused}
     nodes = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.nodes)
-    script = onnx_script(finding, meta, [n for n, _, _ in checked.described.inputs])
+    script = onnx_script(finding, meta, checked.described.inputs)
     return _write(root, finding, meta, model_file, "model.onnx", checked.outcome, nodes, script)
 
 
@@ -78,7 +84,7 @@ def _meta(finding: Finding, direction: str, path: str, back: str, opset: int, ca
         "path": finding.path, "stage": str(finding.stage), "symptom": str(finding.symptom),
         "blame": str(finding.blame), "direction": direction, "converter": path, "back": back, "opset": opset,
         "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
-        "source": Path(source).name, "versions": versions(), "python": platform.python_version(),
+        "source": Path(source).name, "versions": versions(back), "python": platform.python_version(),
         "platform": platform.platform(), "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -178,7 +184,8 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
         module, _, function = path.partition("@")[0].partition(":")
         imports += [f"from {module} import {function}  # a converter of one's own",
                     "from roundtrip.spec import ModelSpec"]
-    imports += _back_imports(back) if back else []
+    dims = [(None, *i.shape) for i in spec.inputs]  # a Keras model's batch is unknown
+    imports += _back_imports(back, dims) if back else []
     if custom:
         module = Path(custom).stem if custom.endswith(".py") else custom
         imports.append(f"import {module}  # registers the custom layers")
@@ -189,7 +196,7 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
              f"expected = np.asarray(keras.tree.flatten(model(fed, training=False))[{k}])", "",
              *conversion(spec, path, opset, upstream)]
     if back:
-        return "\n".join(_header(finding, meta, "model.keras") + lines + _way_back(finding, back, k)) + "\n"
+        return "\n".join(_header(finding, meta, "model.keras") + lines + _way_back(finding, back, k, dims)) + "\n"
     if finding.stage == Stage.CONVERT:
         return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
     if finding.stage == Stage.CHECK:
@@ -201,11 +208,15 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
     return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
 
 
-def _way_back(finding: Finding, back: str, k: int, want: str = "the original Keras model") -> list[str]:
-    """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with `want` (what gave
-    `expected`: the original Keras model, or ONNX Runtime on the graph)."""
+def _way_back(finding: Finding, back: str, k: int, input_dims: Sequence[Sequence[Any]], want: str = KERAS_MODEL,
+              got: str = "") -> list[str]:
+    """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with `expected`, which
+    `want` computed (the original Keras model, for a round trip); `got` names the converter's side."""
     from roundtrip.back import ONNX_TO_KERAS
 
+    got = got or keras_made_by(back)
+    if back == "onnx2tf":
+        return onnx2tf_script(input_dims)[1] + _onnx2tf_run(finding, k, want, got)
     names = "[i.name for i in onnx_model.graph.input if i.name not in {t.name for t in onnx_model.graph.initializer}]"
     lines = [f"input_names = {names}"]
     if back.startswith("onnx2keras"):
@@ -221,43 +232,48 @@ def _way_back(finding: Finding, back: str, k: int, want: str = "the original Ker
     if nhwc:
         lines.append("actual = np.moveaxis(actual, -1, 1) if actual.ndim >= 3 else actual")
     if finding.stage == Stage.COMPARE:
-        lines += compare_lines(finding, want, keras_made_by(back), half=False)
+        lines += compare_lines(finding, want, got, half=False)
     return lines
 
 
-def _back_imports(back: str) -> list[str]:
+def _back_imports(back: str, input_dims: Sequence[Sequence[Any]]) -> list[str]:
     if back.startswith("onnx2keras"):
         return ["import onnx2keras"]
     if back == "onnx2tf":
-        return ["import tempfile", "import onnx2tf"]
+        return onnx2tf_script(input_dims)[0]
     module, _, function = back.partition(":")
     return [f"from {module} import {function}  # a converter of one's own"]
 
 
-def onnx_script(finding: Finding, meta: dict[str, Any], input_names: list[str]) -> str:
+def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[str, Sequence[Any], str]]) -> str:
     """An ONNX model entry's repro.py: the graph loaded, run by ONNX Runtime, converted by the ONNX -> Keras
-    converter, the Keras model run (through the layout a reordering converter takes) and compared."""
+    converter, the Keras model run (through the layout a reordering converter takes) and compared.  `inputs`:
+    the graph's (name, dims, dtype)."""
     back = str(meta["back"])
-    imports = ["import pathlib", "import numpy as np", "import onnx", "from onnx import numpy_helper",
-               "import onnxruntime as ort"] + (["import keras"] if back != "onnx2tf" else [])
+    input_names, input_dims = [n for n, _, _ in inputs], [d for _, d, _ in inputs]
+    imports = ["import pathlib", "import numpy as np", "import onnx", "from onnx import numpy_helper"]
+    imports += ["import keras"] if back != "onnx2tf" else []
     k = finding.output or 0
-    lines = ['onnx_model = onnx.load(str(here / "model.onnx"))',
-             "session = ort.InferenceSession(onnx_model.SerializeToString(), providers=['CPUExecutionProvider'])",
-             f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
-    imports += _back_imports(back)
-    if back == "onnx2tf":
-        way = ["keras_model = onnx2tf.convert(onnx_graph=onnx_model, output_folder_path=tempfile.mkdtemp(), "
-               "disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity='error')"]
-        lines += way + _onnx2tf_run(finding, k)
+    lines = ['onnx_model = onnx.load(str(here / "model.onnx"))']
+    want = str(meta.get("expected_by", ONNX_RUNTIME_GIVEN))
+    if "expected_by" in meta:  # ONNX Runtime cannot run the graph
+        imports.append("from onnx.reference import ReferenceEvaluator")
+        lines.append(f"expected = ReferenceEvaluator(onnx_model).run(None, dict(zip({input_names!r}, inputs)))[{k}]")
     else:
-        lines += _way_back(finding, back, k, ONNX_RUNTIME_GIVEN)
-    if finding.stage == Stage.COMPARE and finding.symptom != Symptom.VALUE and back == "onnx2tf":
-        lines += compare_lines(finding, ONNX_RUNTIME_GIVEN, keras_made_by(back), half=False)
+        imports.append("import onnxruntime as ort")
+        lines += ["session = ort.InferenceSession(onnx_model.SerializeToString(), providers=['CPUExecutionProvider'])",
+                  f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
+    imports += _back_imports(back, input_dims)
+    if back == "onnx2tf":
+        lines += onnx2tf_script(input_dims)[1] + _onnx2tf_run(finding, k, want, keras_made_by("onnx2tf"))
+    else:
+        lines += _way_back(finding, back, k, input_dims, want, keras_made_by(back))
     head = _header(finding, meta, "model.onnx")
     return "\n".join(head + sorted_imports(imports) + [""] + _READ_INPUTS + lines) + "\n"
 
 
-def _onnx2tf_run(finding: Finding, k: int) -> list[str]:
+def _onnx2tf_run(finding: Finding, k: int, want: str, got: str) -> list[str]:
+    """onnx2tf's Keras model run on `inputs` (channels-last where it took them so) and compared with `expected`."""
     layouts = finding.details.get("layouts") or {}
     nhwc_in = list(layouts.get("inputs_nhwc", []))
     nhwc_out = list(layouts.get("outputs_nhwc", []))
@@ -269,12 +285,20 @@ def _onnx2tf_run(finding: Finding, k: int) -> list[str]:
              f"actual = np.asarray(outputs[{k}] if isinstance(outputs, (list, tuple)) else outputs)"]
     if k < len(nhwc_out) and nhwc_out[k]:
         lines.append("actual = np.moveaxis(actual, -1, 1)")
-    if finding.stage == Stage.COMPARE and finding.symptom == Symptom.VALUE:
-        lines += compare_lines(finding, ONNX_RUNTIME_GIVEN, keras_made_by("onnx2tf"), half=False)
+    if finding.stage == Stage.COMPARE:
+        lines += compare_lines(finding, want, got, half=False)
     return lines
 
 
 # ---- issue.md ---------------------------------------------------------------------------------------------------
+def _expected_lines(meta: dict[str, Any]) -> list[str]:
+    """Where the expected outputs come from, when not from ONNX Runtime."""
+    if "expected_by" not in meta:
+        return []
+    return [f"**Expected outputs:** {meta['expected_by']} on the graph: ONNX Runtime cannot run it "
+            f"({meta.get('runtime_refused', '')}).", ""]
+
+
 def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_log: str) -> str:
     package = finding.package
     tracker = TRACKERS.get(package, package)
@@ -282,6 +306,7 @@ def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_lo
     lines = [f"# {title(finding, meta)}", "",
              f"<!-- roundtrip model entry {finding.slug}: file at {tracker} -->", "",
              f"**Versions:** {versions_line}; Python {meta['python']}, {meta['platform']}.", "",
+             *_expected_lines(meta),
              f"**Reproduce** (attach `{file}` and `test_data_set_0/`: the script reads them from its own folder, "
              "and exits 1 while the bug shows):", "", fence(script.rstrip(), "python"), "",
              f"**Actual:** {finding.stage}/{finding.symptom} ({finding.kind}):", "",

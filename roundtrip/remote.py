@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import select
@@ -73,6 +74,24 @@ def environment(name: str) -> str:
         raise EnvironmentMissing(f"no {name} environment: {python} is missing (set it up with `{command}` "
                                  f"in {ROOT}, or point ${variable} at one)")
     return python
+
+
+# The packages a script that runs in a converter's environment imports, whose versions its entry states.
+SCRIPT_PACKAGES = {"onnx2tf": ("onnx2tf", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime", "numpy")}
+
+
+def environment_versions(converter: str) -> dict[str, str]:
+    """The versions installed in the environment of `converter` (asked of its interpreter, once a process) of the
+    packages a script run there imports; EnvironmentMissing when it is absent."""
+    name = CONVERTER_ENVIRONMENTS.get(converter, converter)
+    return dict(_installed(environment(name), SCRIPT_PACKAGES[name]))
+
+
+@functools.cache
+def _installed(python: str, packages: tuple[str, ...]) -> dict[str, str]:
+    from roundtrip.envs import versions_in
+
+    return versions_in(python, packages)
 
 
 @dataclass(frozen=True)
@@ -287,7 +306,8 @@ def call_environment(converter: str, onnx_bytes: bytes, cases: Sequence[Sequence
                      export_opset: int | None = None) -> Any:
     """`roundtrip.back.run_back` for a converter in an environment of its own: a `BackRun` whose exported
     model is wrapped in Transposes (`in_onnx_layout`), so it takes and gives the graph's layout like the
-    outputs do.  RemoteDied (a crash or a hang of the converter) propagates."""
+    outputs do.  RemoteDied (a crash or a hang of the converter) propagates.  The errors come back as the
+    converter's; run_back then refuses those of the machine (`roundtrip.environmental`)."""
     from roundtrip.findings import Error
     from roundtrip.outcome import BackRun
 

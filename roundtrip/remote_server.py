@@ -144,8 +144,38 @@ class Keras3:
             self.keras.backend.clear_session()
 
 
+# onnx2tf 1.29's convert() calls `download_test_image_data` whenever every input of the model it makes is 4-D,
+# its batch static and at most 20, its height and width static and its last dim 3 (an ONNX [N, 3, H, W] input
+# becomes [N, H, W, 3]): it fetches SAMPLE_IMAGES from GitHub for its ONNX dummy inference and, without a
+# network, raises requests' ConnectionError.  No option skips that call (`custom_input_op_name_np_data_path`
+# feeds the dummy inference, but the download comes before it, unconditionally); the function reads the file
+# from the working folder instead when it is there.  So onnx2tf runs offline the way a user can: with
+# sample images of its own in the working folder.  Those are SAMPLE_IMAGES_TEXT (uniform in [0, 1), like
+# onnx2tf's normalised MS-COCO images); roundtrip.back's script text writes the very same array.
+SAMPLE_IMAGES = "calibration_image_sample_data_20x128x128x3_float32.npy"
+SAMPLE_IMAGES_TEXT = "np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32)"
+
+
+def sample_images() -> Any:
+    import numpy as np
+
+    return np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32)
+
+
+def offline_sample_images(folder: str) -> str:
+    """SAMPLE_IMAGES written in `folder` (once): onnx2tf run with `folder` as its working folder reads it and
+    does not go to the network."""
+    import numpy as np
+
+    path = os.path.join(folder, SAMPLE_IMAGES)
+    if not os.path.isfile(path):
+        np.save(path, sample_images())
+    return path
+
+
 class Onnx2tf:
-    """onnx2tf.convert to a tf_keras model, nothing saved.  Inputs of rank 3 to 5 become channels-last
+    """onnx2tf.convert to a tf_keras model, nothing saved, offline (its sample images given in the working
+    folder: see SAMPLE_IMAGES).  Inputs of rank 3 to 5 become channels-last
     (onnx2tf's Input op moves axis 1 to the end; rank 6 and up stay as they are).  Outputs are in whatever
     layout onnx2tf left them: it records, per tensor, whether the tensor is "transposed" against ONNX
     (`before_op_output_shape_trans`, its own judgement, from comparing shapes: with all dims equal it
@@ -172,6 +202,7 @@ class Onnx2tf:
             return outputs_of(**kwargs)
 
         module.get_tf_model_outputs = recorded
+        offline_sample_images(os.getcwd())  # the server's own folder, its working folder throughout
         if simplify:  # onnx2tf finds `onnxsim` on PATH, and silently skips it when it is not there
             bin_dir = os.path.dirname(sys.executable)
             os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")

@@ -72,12 +72,21 @@ class Row:
     entries: dict[str, Written] = field(default_factory=dict)  # by signature
     skipped: str = ""
     spread: float | None = None
+    expected_by: str = ""  # what gave an ONNX model's expected outputs, where not ONNX Runtime (user_onnx.REFERENCE)
 
     @property
     def verdict(self) -> str:
         if self.skipped:
             return "skipped"
         return "clean" if not self.findings else ", ".join(dict.fromkeys(_verdict(f) for f in self.findings))
+
+    @property
+    def shown(self) -> str:
+        """The verdict as the table prints it: saying against what, where that is not ONNX Runtime."""
+        if self.skipped:
+            return f"skipped: {self.skipped}"
+        return self.verdict + (f" (expected: {self.expected_by}; ONNX Runtime cannot run the graph)"
+                               if self.expected_by else "")
 
 
 def _verdict(finding: Finding) -> str:
@@ -207,7 +216,11 @@ def _run(pool: Pool, options: Options, kind: str, first: str, second: str) -> Ro
         return Row(name, [result.finding(name)])
     if getattr(result, "problem", ""):  # the model loaded to be described, then not (a file changed meanwhile)
         raise BadInput(result.problem)
-    return Row(name, result.outcome.findings, result.worst, result.layer, spread=result.spread)
+    from roundtrip.user_onnx import RUNTIME
+
+    by = getattr(result, "expected_by", RUNTIME)  # an ONNX model's (user_onnx.Checked)
+    return Row(name, result.outcome.findings, result.worst, result.layer, spread=result.spread,
+               expected_by="" if by == RUNTIME else by)
 
 
 # ---- reducing and writing -------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """A user's own ONNX model (`roundtrip check MODEL.onnx`): loaded, described, checked through an ONNX -> Keras
 converter (and back to ONNX through a Keras -> ONNX path), cut at a node.
 
-The checks are `roundtrip.graph_check`'s legs: ONNX Runtime on the graph gives the expected outputs, the
-converter's Keras model is compared with them, then the ONNX made again from that model.  What differs from a
-drawn graph is where the graph comes from and how its first wrong node is found: a copy of the graph that
+The checks are `roundtrip.graph_check`'s legs: ONNX Runtime on the graph gives the expected outputs (onnx's
+ReferenceEvaluator where ONNX Runtime cannot run the graph, an opset-6 BatchNormalization say: `Checked.expected_by`
+says which), the converter's Keras model is compared with them, then the ONNX made again from that model.  What
+differs from a drawn graph is where the graph comes from and how its first wrong node is found: a copy of the graph that
 outputs every node's tensors, else a bisection over the graph cut after each node (`onnx.utils.Extractor`, as
 Polygraphy's `debug reduce` moves the outputs).  A cut keeps the graph up to a node's outputs, or (`alone`) that
 node alone, its inputs fed with the values the whole graph computes for them.  Runs in a worker process.
@@ -12,7 +13,8 @@ node alone, its inputs fed with the values the whole graph computes for them.  R
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from roundtrip.outcome import Case, Outcome, Report
 from roundtrip.user_model import SPATIAL, BadInput
 
 BATCHES = (1, 3)
+RUNTIME = "ONNX Runtime"
+REFERENCE = "onnx's ReferenceEvaluator"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class Checked:
     layer: str = ""  # the name of the first node whose own output differs
     described: Described | None = None
     spread: float | None = None  # margins.spread
+    expected_by: str = RUNTIME  # what ran the graph for the expected outputs: RUNTIME, or REFERENCE
+    refused: str = ""  # with REFERENCE: why ONNX Runtime could not run the graph (its error's first line)
 
 
 # ---- loading --------------------------------------------------------------------------------------------------
@@ -124,23 +130,48 @@ def describe(model: Any) -> Described:
 
 
 # ---- cases ------------------------------------------------------------------------------------------------------
-def plan_cases(model: Any, inputs_file: str) -> list[Case]:
+def plan_cases(model: Any, inputs_file: str) -> tuple[list[Case], str, str]:
     """Batch 1 and 3 where the first dim is unknown (else its own size, once), SPATIAL for every other unknown
-    dim; or the arrays of `inputs_file`.  Expected: ONNX Runtime on the graph."""
-    from roundtrip.runners import OrtSession
-
+    dim; or the arrays of `inputs_file`.  Expected: ONNX Runtime on the graph, else onnx's ReferenceEvaluator;
+    BadInput when neither can run it.  Returns the cases, which of the two ran them, and why ONNX Runtime
+    could not ("" when it could)."""
     inputs = real_inputs(model)
     if inputs_file:
         plans = [_read(inputs_file, inputs)]
     else:
         batches = BATCHES if any(dims_of(i)[:1] == (None,) for i in inputs) else (0,)
         plans = [[_draw(i, k, batch) for k, i in enumerate(inputs)] for batch in batches]
-    try:
-        session = OrtSession.load(model.SerializeToString())
-        return [Case(int(arrays[0].shape[0]) if arrays[0].ndim else 1, {}, arrays, session.run(arrays))
-                for arrays in plans]
-    except Exception as e:  # noqa: BLE001 - a graph ONNX Runtime cannot run has no expected outputs
-        raise BadInput(f"ONNX Runtime cannot run the graph ({str(e).splitlines()[0][:200]})") from None
+    return expected_on(model, [Case(int(arrays[0].shape[0]) if arrays[0].ndim else 1, {}, arrays, [])
+                               for arrays in plans])
+
+
+def expected_on(model: Any, cases: list[Case]) -> tuple[list[Case], str, str]:
+    """The cases with their expected outputs from ONNX Runtime on `model`, else from onnx's ReferenceEvaluator;
+    which of the two gave them, and why ONNX Runtime could not ("" when it could).  BadInput when neither can."""
+    refused = ""
+    for by in (RUNTIME, REFERENCE):
+        try:
+            return [replace(c, expected=run_graph(by, model, c.inputs)) for c in cases], by, refused
+        except Exception as e:  # noqa: BLE001 - the next way, else no expected outputs
+            why = _first_line(e)
+            refused = refused or why
+    raise BadInput(f"neither ONNX Runtime ({refused}) nor onnx's ReferenceEvaluator ({why}) can run the graph")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def run_graph(by: str, model: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """The graph's outputs on `arrays` (its fed inputs in order), computed by `by` (RUNTIME or REFERENCE)."""
+    if by == REFERENCE:
+        from onnx.reference import ReferenceEvaluator
+
+        names = [i.name for i in real_inputs(model)]
+        return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, dict(zip(names, arrays, strict=True)))]
+    from roundtrip.runners import OrtSession
+
+    return OrtSession.load(model.SerializeToString()).run(arrays)
 
 
 def _draw(value: Any, k: int, batch: int) -> np.ndarray:
@@ -193,12 +224,10 @@ def with_outputs(model: Any, names: list[str]) -> Any:
     return copy
 
 
-def cut_graph(model: Any, node_name: str, alone: bool, cases: list[Case]) -> tuple[Any, list[Case]]:
+def cut_graph(model: Any, node_name: str, alone: bool, cases: list[Case], by: str = RUNTIME) -> tuple[Any, list[Case]]:
     """The graph up to node `node_name`'s outputs, or that node alone on inputs `in0`, `in1`... fed with the values
-    the whole graph computes for them; and the cases on it (expected: ONNX Runtime on the cut)."""
+    the whole graph computes for them; and the cases on it (expected: `by` on the cut)."""
     from onnx import helper
-
-    from roundtrip.runners import OrtSession
 
     node = next(n for n in model.graph.node if n.name == node_name)
     types = typed(model)
@@ -221,10 +250,10 @@ def cut_graph(model: Any, node_name: str, alone: bool, cases: list[Case]) -> tup
             [helper.make_tensor_value_info(o, types[o].type.tensor_type.elem_type, None) for o in outputs],
             [weights[n] for n in dict.fromkeys(node.input) if n in weights])
         cut = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
-        whole = OrtSession.load(with_outputs(model, fed).SerializeToString())
-        feeds = [whole.run(case.inputs) for case in cases]
-    session = OrtSession.load(cut.SerializeToString())
-    return cut, [Case(case.batch, case.sizes, ins, session.run(ins)) for case, ins in zip(cases, feeds, strict=True)]
+        whole = with_outputs(model, fed)
+        feeds = [run_graph(by, whole, case.inputs) for case in cases]
+    return cut, [Case(case.batch, case.sizes, ins, run_graph(by, cut, ins))
+                 for case, ins in zip(cases, feeds, strict=True)]
 
 
 def up_to(model: Any, outputs: list[str]) -> Any:
@@ -249,15 +278,17 @@ def up_to(model: Any, outputs: list[str]) -> Any:
 
 
 # ---- locating the first node that goes wrong ----------------------------------------------------------------------
-def first_wrong_node(back: str, model: Any, case: Case) -> Any:
-    """The first node (in graph order) one of whose outputs differs between ONNX Runtime and the converter's
+def first_wrong_node(back: str, model: Any, case: Case, by: str = RUNTIME) -> Any:
+    """The first computing node (in graph order) one of whose outputs differs between `by` and the converter's
     Keras model: the graph with every typed node output as an output; when that copy does not convert or run, a
-    bisection over the graph cut after each node.  None when neither finds one."""
+    bisection over the graph cut after each node.  None when neither finds one.  Constant nodes are left out: a
+    constant made a graph output is not what the converter is asked to convert (onnx2tf gives one channels-last
+    without saying so), and a constant it reads wrong shows at the node that uses it."""
     types = typed(model)
-    tensors = [(node, o) for node in model.graph.node for o in node.output if o and o in types]
+    tensors = [(node, o) for node in computing(model) for o in node.output if o and o in types]
     if not tensors:
         return None
-    found = _differing(back, with_outputs(model, [o for _, o in tensors]), case.inputs)
+    found = _differing(back, with_outputs(model, [o for _, o in tensors]), case.inputs, by)
     if found is not None:
         return tensors[found][0] if found >= 0 else None
     nodes = list(dict.fromkeys(node.name for node, _ in tensors))
@@ -265,11 +296,11 @@ def first_wrong_node(back: str, model: Any, case: Case) -> Any:
     while low < high:
         middle = (low + high) // 2
         try:
-            cut, cut_cases = cut_graph(model, nodes[middle], False, [case])
+            cut, cut_cases = cut_graph(model, nodes[middle], False, [case], by)
         except Exception:  # noqa: BLE001 - a cut that cannot be made or run: look further on
             low = middle + 1
             continue
-        shown = _differing(back, cut, cut_cases[0].inputs)
+        shown = _differing(back, cut, cut_cases[0].inputs, by)
         if shown is not None and shown >= 0:
             high = middle
         else:
@@ -277,16 +308,20 @@ def first_wrong_node(back: str, model: Any, case: Case) -> Any:
     return next(node for node in model.graph.node if node.name == nodes[low])
 
 
-def _differing(back: str, probe: Any, inputs: list[np.ndarray]) -> int | None:
-    """The index of the first output of `probe` the converter's Keras model gets wrong, -1 when none, None when
-    the probe does not convert or run."""
+def computing(model: Any) -> list[Any]:
+    """The nodes that compute (all but Constant nodes), in graph order."""
+    return [node for node in model.graph.node if node.op_type != "Constant"]
+
+
+def _differing(back: str, probe: Any, inputs: list[np.ndarray], by: str) -> int | None:
+    """The index of the first output of `probe` the converter's Keras model gets wrong (against `by` on it), -1
+    when none, None when the probe does not convert or run."""
     from roundtrip.back import run_back
     from roundtrip.findings import Error
     from roundtrip.oracle import close
-    from roundtrip.runners import OrtSession
 
     try:
-        expected = OrtSession.load(probe.SerializeToString()).run(inputs)
+        expected = run_graph(by, probe, inputs)
         outputs = run_back(back, probe, [inputs]).outputs
     except Exception:  # noqa: BLE001
         return None
@@ -316,14 +351,16 @@ def check(job: OnnxJob, model: Any, report: Report) -> Checked:
     from roundtrip.graph_check import first_leg, second_leg
     from roundtrip.outcome import first_of_each
 
-    cases = plan_cases(model, job.inputs)
+    cases, by, refused = plan_cases(model, job.inputs)
     if job.cut:
-        model, cases = cut_graph(model, job.cut, job.alone, cases)
+        model, cases = cut_graph(model, job.cut, job.alone, cases, by)
+        if by == REFERENCE:  # ONNX Runtime may run the part it could not run the whole of
+            cases, by, refused = expected_on(model, cases)
     outcome = Outcome([], cases, model.SerializeToString())
     found: list[str] = []
 
     def locate(case: Case) -> str | None:
-        node = first_wrong_node(job.back, model, case) if job.locate else model.graph.node[-1]
+        node = first_wrong_node(job.back, model, case, by) if job.locate else (computing(model) or [None])[-1]
         found.append(node.name if node is not None else "")
         return node.op_type if node is not None else None
 
@@ -337,14 +374,25 @@ def check(job: OnnxJob, model: Any, report: Report) -> Checked:
         if job.path:
             report(Stage.CONVERT)
             second_leg(job.name, job.back, run, outcome, agreed)
-    outcome.findings = run.noted(first_of_each(outcome.findings))
+    outcome.findings = run.noted(first_of_each([named_expected(f, by) for f in outcome.findings]))
     described = describe(model)
     if job.save:
         import onnx
 
         os.makedirs(job.save, exist_ok=True)
         onnx.save(model, os.path.join(job.save, "model.onnx"))
-    return Checked(outcome, worst_error(cases), next((n for n in found if n), ""), described, spread(cases))
+    return Checked(outcome, worst_error(cases), next((n for n in found if n), ""), described, spread(cases), by,
+                   refused)
+
+
+_GRAPH_SIDE = re.compile(r"ONNX Runtime on the graph(?! made again)")  # graph_check's name of the expected side
+
+
+def named_expected(finding: Finding, by: str) -> Finding:
+    """A comparison's finding naming what computed the expected outputs, where that is not ONNX Runtime."""
+    if by == RUNTIME or finding.stage != Stage.COMPARE:
+        return finding
+    return replace(finding, message=_GRAPH_SIDE.sub(f"{by} on the graph", finding.message))
 
 
 # ---- reducing (in the parent) ---------------------------------------------------------------------------------------
@@ -352,7 +400,6 @@ def reduce_onnx(pool: Any, options: Any, result: Any, row: Any, finding: Finding
     """The smallest graph that still shows `finding` (the node that goes wrong alone, else the graph cut after it,
     else the graph as it is), written as a model entry.  Returns a user_check.Written."""
     import tempfile
-    from dataclasses import replace
 
     from roundtrip.model_entry import write_onnx_entry
     from roundtrip.user_check import Written, _bisect

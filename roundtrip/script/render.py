@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from roundtrip.back import ONNX_TO_KERAS
+from roundtrip.back import ONNX_TO_KERAS, onnx2tf_script
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.graphs import GraphSpec
@@ -36,7 +36,6 @@ from roundtrip.spec import ModelSpec
 ORDER = (Stage.BUILD, Stage.CONVERT, Stage.CHECK, Stage.LOAD, Stage.RUN, Stage.COMPARE)
 KERAS_TO_ONNX_DIRECTION = "keras-onnx"
 ROUND_TRIP_DIRECTION = "keras-onnx-keras"
-ONNX2TF_PINS = Path(__file__).resolve().parent.parent.parent / "envs" / "onnx2tf.txt"
 
 
 @dataclass(frozen=True)
@@ -211,7 +210,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     if back.startswith("onnx2keras"):
         imports.append("from onnx2keras import onnx_to_keras")
     elif back == "onnx2tf":
-        imports += ["import tempfile", "import onnx2tf"]
+        imports += onnx2tf_script([dims for _, dims, _ in graph.inputs])[0]
     else:
         module, _, function = back.partition(":")
         imports.append(f"from {module} import {function}  # a converter of the suite's own")
@@ -234,8 +233,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
         lines.append(f"keras_model = onnx_to_keras(onnx_model, [{input_names}], verbose=False, "
                      f"change_ordering={ordering})")
     elif back == "onnx2tf":
-        lines.append("keras_model = onnx2tf.convert(onnx_graph=onnx_model, output_folder_path=tempfile.mkdtemp(), "
-                     "disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity=\"error\")")
+        lines += onnx2tf_script([dims for _, dims, _ in graph.inputs])[1]
     else:
         lines.append(f"keras_model = {back.partition(':')[2]}(onnx_model, [{input_names}])")
     if finding.stage == Stage.LOAD and not way_back:
@@ -414,13 +412,17 @@ def layer_kinds(spec: ModelSpec | GraphSpec) -> str:
 
 
 def script_versions(src: Source) -> dict[str, str]:
-    """The versions of the packages the script imports, where it runs."""
+    """The versions of the packages the script imports, where it runs: as the entry recorded them, or (an onnx2tf
+    entry recorded with this interpreter's versions) as onnx2tf's environment has them."""
     back = str(src.meta.get("back", ""))
-    if src.direction != KERAS_TO_ONNX_DIRECTION and back == "onnx2tf":
-        pins = dict(line.split("==", 1) for line in ONNX2TF_PINS.read_text().splitlines()
-                    if "==" in line and not line.startswith("#"))
-        return {k: pins[k] for k in ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxruntime", "numpy") if k in pins}
     recorded = src.meta.get("versions", {})
+    if src.direction != KERAS_TO_ONNX_DIRECTION and back == "onnx2tf":
+        from roundtrip.remote import environment_versions
+
+        found = recorded if "onnx2tf" in recorded else environment_versions(back)
+        wanted: tuple[str, ...] = ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxruntime", "numpy")
+        wanted += ("tf2onnx",) if src.finding.package == "tf2onnx" else ()  # the way back to ONNX
+        return {k: found[k] for k in wanted if k in found}
     wanted = (("tf2onnx", "tensorflow", "keras", "onnx", "onnxruntime", "numpy")
               if src.direction == KERAS_TO_ONNX_DIRECTION else ("onnx2keras", "keras", "tensorflow", "onnx",
                                                                    "onnxruntime", "numpy"))
