@@ -15,6 +15,7 @@ import numpy as np
 from roundtrip.back import category, run_back
 from roundtrip.build import build_keras, run_keras
 from roundtrip.converters import resolve
+from roundtrip.environmental import raise_if_environmental
 from roundtrip.findings import Blame, Error, Finding, Stage, Symptom
 from roundtrip.identity import node_kind, package_of, place, raised_at
 from roundtrip.inputs import make_inputs
@@ -162,6 +163,7 @@ _KERAS_CALL = re.compile(r"Exception encountered when calling (\w+)\.call\(\)")
 def _exception(path: str, stage: Stage, error: BaseException, label: str = "", kind: str = "") -> Finding:
     """A Keras -> ONNX exception, placed at the deepest frame of the converter's package or of Keras (which
     traces the model for the converter: Keras' own export fails there too) with the node or layer kind."""
+    raise_if_environmental(error, path)  # no network, a missing download: the machine's, never a finding
     text = "".join(traceback.format_exception(error))
     details = {"traceback": text} | ({"case": label} if label else {})
     message = str(error) or repr(error)

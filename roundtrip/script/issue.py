@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from roundtrip.findings import Finding, Stage, Symptom
-from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, converter_name, script_versions, title
+from roundtrip.script.render import (
+    KERAS_TO_ONNX_DIRECTION,
+    Source,
+    converter_name,
+    script_versions,
+    title,
+    traced_alone,
+)
 from roundtrip.script.scrub import scrubbed
 from roundtrip.script.verdict import expected_exception, raised
 
@@ -36,7 +43,7 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
              f"<!-- roundtrip corpus entry {name}: file at {TRACKERS.get(package, package)} -->", "",
              *[f"Known upstream: {t['url']}\n" for t in [src.meta.get("triage") or {}] if t.get("status") == "known"],
              f"**Versions:** {', '.join(f'{k} {v}' for k, v in script_versions(src).items())}; {platform}.", "",
-             *history_lines(src.meta),
+             *history_lines(src.meta), *evidence_lines(src),
              "**Reproduce** (the script runs as pasted, reads no file, and exits 1 while the bug shows):", "",
              fence(repro.rstrip(), "python"), "",
              f"**Expected:** {expected(src)}", "",
@@ -70,8 +77,19 @@ def history_lines(meta: dict[str, Any]) -> list[str]:
     return [f"**Releases:** {'; '.join(said)}, each release run with the same other packages.", ""]
 
 
+def evidence_lines(src: Source) -> list[str]:
+    """Why the entry blames its package, when the evidence says more than where it raised: a failure shown
+    without the converter, a runtime's failure on a graph the reference evaluator runs, a release history."""
+    said = [str(text) for text in (src.finding.details.get("evidence"), src.meta.get("blame_evidence")) if text]
+    if src.finding.gap:
+        said.append(f"a feature {src.finding.package} does not have ({src.finding.gap}), refused in its own code")
+    return [f"**Why {src.finding.package}:** {'; '.join(said)}.", ""] if said else []
+
+
 def expected(src: Source) -> str:
     finding = src.finding
+    if traced_alone(finding):
+        return "TensorFlow traces the Keras model in a tf.function (every converter starts there)."
     if src.direction == KERAS_TO_ONNX_DIRECTION:
         return {Stage.CONVERT: "the conversion succeeds.",
                 Stage.CHECK: "onnx.checker accepts the converted graph.",

@@ -112,9 +112,11 @@ def keras_to_onnx(src: Source) -> list[str]:
     spec, finding = src.spec, src.finding
     assert isinstance(spec, ModelSpec)
     path, opset = str(src.meta["path"]), int(src.meta["opset"])
-    upstream = path in KERAS_TO_ONNX
+    if traced_alone(finding):
+        path = TRACE_ALONE
+    upstream = path in KERAS_TO_ONNX or path == TRACE_ALONE
     imports = ["import numpy as np"]
-    needs_tf = path != "keras-export" or spec.subclassed or keras_text.uses_custom_layer(spec)
+    needs_tf = path != "keras-export" or spec.subclassed or keras_text.uses_custom_layer(spec) or path == TRACE_ALONE
     imports += ["import tensorflow as tf"] if needs_tf else []
     imports += ["import keras"]
     imports += ["import tf2onnx"] if path.startswith("tf2onnx") else []
@@ -163,6 +165,15 @@ def keras_to_onnx(src: Source) -> list[str]:
     return lines + compare_lines(finding, KERAS_MODEL, ONNX_RUNTIME_CONVERTED, half=False, count=count)
 
 
+TRACE_ALONE = "tf.function"  # what a script runs instead of a converter for a failure of Keras alone
+
+
+def traced_alone(finding: Finding) -> bool:
+    """Whether a conversion failure showed without the converter: Keras raised while a plain `tf.function`
+    traced the model (check.keras_alone); its script has no converter, its title blames Keras."""
+    return finding.stage == Stage.CONVERT and bool(finding.details.get("alone"))
+
+
 def conversion(spec: ModelSpec, path: str, opset: int, upstream: bool) -> list[str]:
     signature = ", ".join(f"tf.TensorSpec({(None, *i.declared)!r}, tf.{'int32' if i.ids else 'float32'}, "
                           f"name={keras_text.text(i.name)})" for i in spec.inputs)
@@ -173,7 +184,10 @@ def conversion(spec: ModelSpec, path: str, opset: int, upstream: bool) -> list[s
             'path = os.path.join(tempfile.mkdtemp(), "model.onnx")',
             f'model.export(path, format="onnx", opset_version={opset}, verbose=False{given})',
             "onnx_model = onnx.load(path)"]
-    if path == "tf2onnx-function":
+    if path == TRACE_ALONE:  # no converter: Keras raises while TensorFlow traces the model
+        call = "model(list(xs), training=False)" if len(spec.inputs) > 1 else "model(xs[0], training=False)"
+        lines += [f"function = tf.function(lambda *xs: {call})", "function.get_concrete_function(*signature)"]
+    elif path == "tf2onnx-function":
         call = "model(list(xs), training=False)" if len(spec.inputs) > 1 else "model(xs[0], training=False)"
         lines += [f"function = tf.function(lambda *xs: {call})",
                   f"onnx_model, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset={opset})"]
@@ -364,6 +378,8 @@ def title(src: Source) -> str:
         who = {"tf2onnx-function": "tf2onnx.convert.from_function", "tf2onnx-keras": "tf2onnx.convert.from_keras",
                "keras-export": 'Keras model.export(format="onnx")'}.get(str(src.meta["path"]), str(src.meta["path"]))
         model = layer_kinds(src.spec)
+        if traced_alone(finding):
+            return f"Keras raises {finding.kind} when a plain tf.function traces the model, no converter ({model})"
         what = {Stage.CONVERT: f"{who} raises {finding.kind}",
                 Stage.CHECK: f"{who} writes a graph onnx.checker rejects",
                 Stage.LOAD: f"ONNX Runtime cannot load what {who} writes",
@@ -416,6 +432,8 @@ def script_versions(src: Source) -> dict[str, str]:
     entry recorded with this interpreter's versions) as onnx2tf's environment has them."""
     back = str(src.meta.get("back", ""))
     recorded = src.meta.get("versions", {})
+    if traced_alone(src.finding):
+        return {k: recorded[k] for k in ("tensorflow", "keras", "numpy") if k in recorded}
     if src.direction != KERAS_TO_ONNX_DIRECTION and back == "onnx2tf":
         from roundtrip.remote import environment_versions
 
