@@ -384,8 +384,12 @@ def bisect_command(
 
 # ---- report -------------------------------------------------------------------------------------------
 @app.command()
-def report(corpus_dir: CorpusDir = Path("corpus"), reports_dir: ReportsDir = Path("reports")) -> None:
-    """Regenerates reports/summary.md, reports/index.html and each entry's issue.md (and the upgrade
+def report(corpus_dir: CorpusDir = Path("corpus"), reports_dir: ReportsDir = Path("reports"),
+           readme: Annotated[Path | None, typer.Option("--readme", help="A README whose corpus table (between its "
+                                                      "corpus-table markers) is written again.",
+                                                      show_default=False)] = None) -> None:
+    """Regenerates reports/summary.md, reports/index.html, reports/corpus-table.md and each entry's issue.md
+    (and the upgrade
     matrix's .md and .html from reports/matrix.json, when there is one: its cells as they were run).
 
     Campaign coverage comes from reports/campaigns.jsonl when it exists.  Exit status: 0, or 2 when an
@@ -406,6 +410,11 @@ def report(corpus_dir: CorpusDir = Path("corpus"), reports_dir: ReportsDir = Pat
             found.changes = matrix.changes(found)
             matrix_report.write(found, reports_dir)
     written = reports.write_from(sources, reports_dir)
+    if readme is not None:
+        try:
+            reports.write_readme_table(readme, reports.corpus_table(sources.rows))
+        except (OSError, ValueError) as e:
+            fail(str(e))
     console = _console()
     table = Table(title=f"{len(sources.rows)} entries in {root}")
     table.add_column("direction")

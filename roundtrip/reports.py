@@ -366,7 +366,8 @@ def write_from(sources: Sources, reports_root: Path) -> list[Path]:
     """write_reports for sources already read (so a caller can show their problems first)."""
     reports_root.mkdir(parents=True, exist_ok=True)
     written = [_write(reports_root / "summary.md", summary_markdown(sources, reports_root)),
-               _write(reports_root / "index.html", index_html(sources, reports_root))]
+               _write(reports_root / "index.html", index_html(sources, reports_root)),
+               _write(reports_root / "corpus-table.md", corpus_table(sources.rows))]
     related = _related(sources.rows)
     for home in sorted({row.entry.folder.parent for row in sources.rows if is_gap(row)}):
         gaps.write_summary(home)  # one feature request per package, its issue.md beside its entries
@@ -378,6 +379,51 @@ def write_from(sources: Sources, reports_root: Path) -> list[Path]:
             continue
         written.append(_write(issue, issue_markdown(row, related.get(row.name, []))))
     return written
+
+
+README_MARKERS = ("<!-- corpus-table -->", "<!-- /corpus-table -->")
+
+
+def model_text(spec: Any) -> str:
+    """A spec in one line: its layers (nodes) with their params, in order (`ONNX ...` for a graph)."""
+    def call(kind: str, params: Any) -> str:
+        return f"{kind}({', '.join(f'{k}={v!r}' for k, v in params)})"
+
+    if hasattr(spec, "nodes"):
+        return "ONNX " + " -> ".join(call(n.kind, n.params) for n in spec.nodes)
+    text = " -> ".join(call(layer.kind, layer.params) for layer in spec.layers)
+    dynamic = " (dynamic)" if getattr(spec, "dynamic", False) else ""
+    dtype = f" [{spec.dtype}]" if getattr(spec, "dtype", "float32") != "float32" else ""
+    return text + dynamic + dtype
+
+
+def corpus_table(rows: Sequence[Row]) -> str:
+    """The README's table of the corpus: one line per entry (package, stage/symptom, kind, the ops it was met
+    on, how it stands upstream, the minimal model), bugs first, then the feature gaps."""
+    head = ["package", "stage/symptom", "kind", "met on", "upstream", "the minimal model"]
+
+    def line(row: Row) -> list[str]:
+        ops = ", ".join(row.entry.meta.get("ops") or []) or "-"
+        return [row.project, f"{row.stage}/{row.symptom}", _md_text(_short(row.kind, 60)), ops,
+                _md_text(_short(triage_text(row), 70)), _md_text(_short(model_text(row.entry.spec), 110))]
+
+    ordered = sorted(rows, key=lambda r: (is_gap(r), r.project, r.stage, r.symptom, r.kind, r.name))
+    bugs = len(distinct_failures(rows))
+    gap_count = sum(map(is_gap, rows))
+    lines = [f"{len(rows)} entries: {bugs} bugs, {gap_count} feature gaps "
+             f"({sum(map(by_design, rows))} by design, {sum(map(known_upstream, rows))} known upstream).", ""]
+    return "\n".join(lines + _md_table(head, [line(r) for r in ordered])) + "\n"
+
+
+def write_readme_table(readme: Path, table: str) -> None:
+    """Replaces what stands between the README's corpus-table markers with `table`."""
+    text = readme.read_text()
+    start, end = README_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"{readme}: no {start} ... {end} markers")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    readme.write_text(f"{before}{start}\n{table}\n{end}{after}")
 
 
 def triage_of(row: Row) -> triage.Triage | None:
