@@ -229,3 +229,64 @@ def test_a_reduction_out_of_budget_does_not_claim_a_minimal_graph() -> None:
     reduction = Reduction(shows, budget=1)
     smaller, minimal = reduction.reduce(source(side_chain_graph(), (2,)))
     assert reduction.runs == 1 and not minimal and shows(smaller)
+
+
+# ---- a Loop's body -------------------------------------------------------------------------------------------------
+def refuse_loop_without_condition(model: Any, input_names: list[str]) -> Any:
+    """onnx2keras that fails on a Loop whose condition input is left out (as onnx2tf's Loop fails on an
+    omitted trip count)."""
+    if any(n.op_type == "Loop" and len(n.input) > 1 and not n.input[1] for n in model.graph.node):
+        raise PlantedFault("Loop without a condition")
+    return _onnx2keras(model, input_names)
+
+
+def loop_graph() -> Any:
+    """x [N, 2] -> Relu -> a Loop of 2 trips whose body adds a step and negates, its condition left out."""
+    value = helper.make_tensor_value_info
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["carried", "step"], ["stepped"]),
+         helper.make_node("Neg", ["stepped"], ["carried_out"])], "body",
+        [value("iteration", TensorProto.INT64, []), value("cond_in", TensorProto.BOOL, []),
+         value("carried", TensorProto.FLOAT, ["unk__3", 2])],
+        [value("cond_out", TensorProto.BOOL, []), value("carried_out", TensorProto.FLOAT, ["unk__3", 2])],
+        initializer=[numpy_helper.from_array(np.array(1.0, np.float32), "step")])
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Loop", ["trips", "", "r"], ["y"], body=body)]
+    ends = [value("x", TensorProto.FLOAT, ["unk__1", 2])], [value("y", TensorProto.FLOAT, ["unk__1", 2])]
+    return model_of(nodes, *ends, {"trips": np.array(2, np.int64)})
+
+
+def test_a_loop_body_loses_the_nodes_the_bug_does_not_need() -> None:
+    shows = shows_with(refuse_loop_without_condition)
+    src = source(loop_graph(), (2,))
+    smaller, minimal = Reduction(shows).reduce(src)
+    body = graph_steps.body_of(smaller.onnx, smaller.onnx.graph.node[0].output[0], "body")
+    assert minimal and runs_here(smaller) and kinds(smaller) == ["Loop"]
+    assert body is not None and len(body.node) == 2  # the condition's Identity and one of Add, Neg
+
+
+# ---- a real converter ----------------------------------------------------------------------------------------------
+def test_onnx2keras_missing_less_reduces_to_the_less_alone() -> None:
+    """onnx2keras 0.0.25 has no converter for Less (KeyError: 'Less'): the graph around it goes, each step
+    a graph ONNX Runtime runs (a bool graph output included)."""
+    from onnx2keras import onnx_to_keras
+
+    def shows(src: Source) -> bool:
+        try:
+            onnx_to_keras(src.onnx, [v.name for v in src.onnx.graph.input], verbose=False)
+        except KeyError as error:
+            return error.args == ("Less",)
+        except Exception:  # noqa: BLE001 - another failure
+            return False
+        return False
+
+    value = helper.make_tensor_value_info
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Less", ["r", "half"], ["small"]),
+             helper.make_node("Cast", ["small"], ["mask"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["mask", "x"], ["y"])]
+    model = model_of(nodes, [value("x", TensorProto.FLOAT, ["N", 2])], [value("y", TensorProto.FLOAT, ["N", 2])],
+                     {"half": np.array(0.5, np.float32)})
+    src = source(model, (2,))
+    assert shows(src)
+    smaller, minimal = Reduction(shows).reduce(src)
+    assert minimal and runs_here(smaller) and kinds(smaller) == ["Less"]

@@ -20,7 +20,7 @@ from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, input_seed,
 from roundtrip.spec import ModelSpec
 
 MAX_CUTS = 3  # graphs cut after a node of the kind at fault, tried before the whole graph (a run each)
-MAX_STEP_RUNS = 60  # script runs spent making the graph smaller, after it first shows the bug
+MAX_STEP_RUNS = 80  # script runs spent making the graph smaller, after it first shows the bug
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ class Reduction:
     (`still_valid`) and whose script still shows the bug, within MAX_STEP_RUNS runs of the script.
 
     A pass tries, in order: folding each side input into a constant, bypassing each node through each of
-    its inputs, keeping one graph output, dropping unused graph inputs, simpler small float initializers.
+    its inputs (in the main graph, then in Loop and If bodies), keeping one graph output, dropping unused
+    graph inputs, simpler small float initializers.
     Passes repeat until one keeps nothing: the graph is then 1-minimal (no node can be bypassed)."""
 
     shows: Callable[[Source], bool]  # whether the script of a source shows the bug (one run)
@@ -134,7 +135,7 @@ class Reduction:
             return src, False
         while self.runs < self.budget:
             before = self.taken
-            for step in (self.fold, self.bypass, self.outputs, self.inputs, self.initializers):
+            for step in (self.fold, self.bypass, self.bodies, self.outputs, self.inputs, self.initializers):
                 src = step(src)
             if self.taken == before:
                 return src, not self.refused
@@ -177,6 +178,19 @@ class Reduction:
                 if kept is not None:
                     src = kept
                     break
+        return src
+
+    def bodies(self, src: Source) -> Source:
+        """Each node of each Loop's or If's body bypassed through each of its inputs, last node first."""
+        for holder, attribute in graph_steps.bodies(src.onnx):
+            body = graph_steps.body_of(src.onnx, holder, attribute)
+            made = [(n.output[0], len(n.input)) for n in reversed(body.node) if n.output] if body is not None else []
+            for name, count in made:
+                for via in range(count):
+                    kept = self.keeps(src, graph_steps.body_bypassed(src.onnx, holder, attribute, name, via))
+                    if kept is not None:
+                        src = kept
+                        break
         return src
 
     def outputs(self, src: Source) -> Source:

@@ -8,7 +8,8 @@ if any, and a maintainer would send it back.
 
 The steps:
 - `bypassed` / `output_bypassed` (onnx_text, here): a node removed, its consumers (or the graph output it
-  made) reading one of its inputs instead;
+  made) reading one of its inputs instead; `body_bypassed`: the same for a node of a Loop's or an If's
+  body;
 - `folded`: a tensor that a node reads as a side input (not its first input) replaced by an initializer
   holding its value on the script's inputs (`values`), and the chain of nodes that made it removed;
 - `simpler_initializer`: a small float initializer made all ones, or its values rounded to one decimal;
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from roundtrip.script.arrays import INLINE_LIMIT
-from roundtrip.script.onnx_text import bypassed, pruned, subgraph_reads, valid
+from roundtrip.script.onnx_text import bypassed, pruned, pruned_graph, subgraph_reads, valid
 
 
 def runs(model: Any, feeds: dict[str, np.ndarray]) -> bool:
@@ -199,4 +200,45 @@ def without_unused_inputs(model: Any) -> Any | None:
     out.CopyFrom(model)
     del out.graph.input[:]
     out.graph.input.extend(kept)
+    return out
+
+
+def bodies(model: Any) -> list[tuple[str, str]]:
+    """(the first output of a node of the main graph, the name of its graph attribute) for every subgraph
+    that a main graph node holds."""
+    from onnx import AttributeProto
+
+    return [(node.output[0], a.name) for node in model.graph.node for a in node.attribute
+            if a.type == AttributeProto.GRAPH and node.output]
+
+
+def body_of(model: Any, holder: str, attribute: str) -> Any | None:
+    """The subgraph `attribute` of the node whose first output is `holder` (in `model`, not a copy)."""
+    for node in model.graph.node:
+        if node.output[:1] == [holder]:
+            return next((a.g for a in node.attribute if a.name == attribute), None)
+    return None
+
+
+def body_bypassed(model: Any, holder: str, attribute: str, made: str, via: int) -> Any | None:
+    """`model` without the node of that subgraph whose first output is `made`, its consumers in the
+    subgraph reading its input `via` instead, and without what then feeds none of the subgraph's outputs;
+    None where that node makes a subgraph output or has no such input."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    body = body_of(out, holder, attribute)
+    found = [k for k, n in enumerate(body.node) if n.output[:1] == [made]] if body is not None else []
+    if body is None or not found:
+        return None
+    node = body.node[found[0]]
+    shown = {o.name for o in body.output}
+    if via >= len(node.input) or not node.input[via] or shown & set(node.output):
+        return None
+    source, gone = node.input[via], set(node.output)
+    del body.node[found[0]]
+    for other in body.node:
+        other.input[:] = [source if name in gone else name for name in other.input]
+    pruned_graph(body)
     return out

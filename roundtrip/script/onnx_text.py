@@ -300,7 +300,12 @@ def bypassed(model: Any, index: int, via: int = 0) -> Any | None:
 
 def pruned(model: Any) -> Any:
     """`model` without the nodes and initializers that no graph output depends on (in place)."""
-    graph = model.graph
+    pruned_graph(model.graph)
+    return model
+
+
+def pruned_graph(graph: Any) -> None:
+    """`graph` (a model's, or a subgraph) without the nodes and initializers no output of it depends on."""
     needed = {o.name for o in graph.output}
     kept = []
     for node in reversed(graph.node):
@@ -313,7 +318,6 @@ def pruned(model: Any) -> Any:
     inits = [t for t in graph.initializer if t.name in needed]
     del graph.initializer[:]
     graph.initializer.extend(inits)
-    return model
 
 
 def subgraph_reads(node: Any) -> set[str]:
