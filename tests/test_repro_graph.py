@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from roundtrip.back import keras_config_restored
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.graphs import GraphSpec
 from roundtrip.script import graph_steps, onnx_text
@@ -41,10 +42,12 @@ def refuse_matmul(model: Any, input_names: list[str]) -> Any:
 
 
 def shows_with(converter: Callable[[Any, list[str]], Any]) -> Callable[[Source], bool]:
-    """What a script run says of a source: whether the converter raises its planted fault on the graph."""
+    """What a script run says of a source: whether the converter raises its planted fault on the graph
+    (Keras' global settings, which onnx2keras changes, restored after each call)."""
     def shows(src: Source) -> bool:
         try:
-            converter(src.onnx, [v.name for v in src.onnx.graph.input])
+            with keras_config_restored():
+                converter(src.onnx, [v.name for v in src.onnx.graph.input])
         except PlantedFault:
             return True
         except Exception:  # noqa: BLE001 - another failure: the script would not show the bug
@@ -273,7 +276,8 @@ def test_onnx2keras_missing_less_reduces_to_the_less_alone() -> None:
 
     def shows(src: Source) -> bool:
         try:
-            onnx_to_keras(src.onnx, [v.name for v in src.onnx.graph.input], verbose=False)
+            with keras_config_restored():
+                onnx_to_keras(src.onnx, [v.name for v in src.onnx.graph.input], verbose=False)
         except KeyError as error:
             return error.args == ("Less",)
         except Exception:  # noqa: BLE001 - another failure
