@@ -3,21 +3,24 @@ and kept in the tidiest form that still shows the bug."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from roundtrip.back import ONNX_TO_KERAS, python_for
 from roundtrip.converters import KERAS_TO_ONNX
+from roundtrip.findings import Symptom
 from roundtrip.graphs import GraphSpec
 from roundtrip.remote import EnvironmentMissing
-from roundtrip.script import onnx_text, verdict
-from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, render, smaller_graphs, source_of
+from roundtrip.script import graph_steps, onnx_text, verdict
+from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, input_seed, render, smaller_graphs, source_of
 from roundtrip.spec import ModelSpec
 
 MAX_CUTS = 3  # graphs cut after a node of the kind at fault, tried before the whole graph (a run each)
-SMALL_GRAPH = 3  # nodes: a graph this small is not cut
-MAX_BYPASS_RUNS = 12  # script runs spent bypassing nodes of a bigger graph, after it shows the bug
+MAX_STEP_RUNS = 80  # script runs spent making the graph smaller, after it first shows the bug
 
 
 @dataclass(frozen=True)
@@ -27,14 +30,16 @@ class Written:
     tidy: bool
     cut: bool = False  # the script holds the graph cut after the node at fault, not all of it
     in_text: bool = True  # the graph's small initializers are in its parser text
-    bypassed: int = 0  # nodes bypassed after the cut (consumers read the node's input instead)
+    steps: int = 0  # reduction steps kept after the cut (nodes bypassed, side inputs folded, ...)
+    minimal: bool = False  # no single node of the graph can be bypassed and the bug still show
 
     def record(self) -> dict[str, Any]:
         """What meta.json says of the script (its output: what issue.md shows as "Actual")."""
         if not self.checked or self.verdict is None:
             return {"checked": False}
         return {"checked": True, "shows": self.verdict.shows, "why": self.verdict.why, "tidy": self.tidy,
-                "cut": self.cut, "in_text": self.in_text, "bypassed": self.bypassed, "output": self.verdict.output}
+                "cut": self.cut, "in_text": self.in_text, "steps": self.steps, "minimal": self.minimal,
+                "output": self.verdict.output}
 
 
 def upstream(src: Source) -> bool:
@@ -55,7 +60,8 @@ def python_of(src: Source) -> str | None:
 def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any], *, check: bool = True) -> Written:
     """Writes folder/repro.py.  With `check`, runs it (a flaky finding is not run: it shows in some runs
     only), trying first the ONNX graph cut after the node at fault, then the whole graph with short names,
-    then as the converter had it; the first that shows the bug stays."""
+    then as the converter had it; the first that shows the bug stays, and is then made smaller step by step
+    (`Reduction`), each step a graph ONNX Runtime runs on the script's inputs that still shows the bug."""
     src = source_of(folder, spec, meta)
     script = folder / "repro.py"
     python = python_of(src)
@@ -69,34 +75,160 @@ def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any],
         script.write_text(render(candidate, tidy=tidy, in_text=in_text))
         last = verdict.run(script, python, src.finding, cwd=folder)
         if last.shows:
-            smaller, bypassed = bypass_nodes(candidate, script, python, tidy, in_text)
+            reduction = Reduction(script_shows(script, python, tidy, in_text))
+            smaller, minimal = reduction.reduce(candidate)
             script.write_text(render(smaller, tidy=tidy, in_text=in_text))
-            if bypassed:  # what the script as written prints (issue.md shows it)
+            if reduction.taken:  # what the script as written prints (issue.md shows it)
                 last = verdict.run(script, python, src.finding, cwd=folder)
-            return Written(True, last, tidy, candidate.onnx is not src.onnx, in_text, bypassed)
+            return Written(True, last, tidy, candidate.onnx is not src.onnx, in_text, reduction.taken, minimal)
     script.write_text(render(src))
     return Written(True, last, True)
 
 
-def bypass_nodes(src: Source, script: Path, python: str, tidy: bool, in_text: bool) -> tuple[Source, int]:
-    """The graph of `src` with nodes bypassed one at a time (consumers read the node's input instead)
-    while the script still shows the bug, within MAX_BYPASS_RUNS runs; and how many went."""
-    if src.direction == KERAS_TO_ONNX_DIRECTION or len(src.onnx.graph.node) <= SMALL_GRAPH:
-        return src, 0
-    runs = gone = index = 0
-    while index < len(src.onnx.graph.node) and runs < MAX_BYPASS_RUNS:
-        smaller = onnx_text.bypassed(src.onnx, index)
-        if smaller is None:
-            index += 1
-            continue
-        candidate = replace(src, onnx=smaller)
-        script.write_text(render(candidate, tidy=tidy, in_text=in_text))
-        runs += 1
-        if verdict.run(script, python, src.finding, cwd=script.parent).shows:
-            src, gone = candidate, gone + 1  # the next node now has this index
-        else:
-            index += 1
-    return src, gone
+def script_inputs(src: Source) -> dict[str, np.ndarray]:
+    """The arrays the script feeds the graph, by input name (as `render` draws them; a script that stops
+    before running its graph is given these too)."""
+    weights = {t.name for t in src.onnx.graph.initializer}
+    fed = [v for v in src.onnx.graph.input if v.name not in weights]
+    out = {}
+    for k, value in enumerate(fed):
+        seed, shape = input_seed(src, k, ())
+        out[value.name] = np.random.default_rng(seed).standard_normal(shape).astype(onnx_text.dtype_of(value))
+    return out
+
+
+def still_valid(src: Source) -> bool:
+    """Whether the full checker accepts the script's graph and ONNX Runtime runs it on the script's inputs."""
+    try:
+        feeds = script_inputs(src)
+    except (IndexError, KeyError, ValueError):  # an input the spec does not describe
+        return False
+    return graph_steps.runs(src.onnx, feeds)
+
+
+def script_shows(script: Path, python: str, tidy: bool, in_text: bool) -> Callable[[Source], bool]:
+    """Whether the script written from a source shows the bug, run in a process of its own."""
+    def shows(src: Source) -> bool:
+        script.write_text(render(src, tidy=tidy, in_text=in_text))
+        return verdict.run(script, python, src.finding, cwd=script.parent).shows
+    return shows
+
+
+@dataclass
+class Reduction:
+    """Makes a script's ONNX graph smaller one step at a time, keeping each step whose graph is valid
+    (`still_valid`) and whose script still shows the bug, within MAX_STEP_RUNS runs of the script.
+
+    A pass tries, in order: folding each side input into a constant, bypassing each node through each of
+    its inputs (in the main graph, then in Loop and If bodies), keeping one graph output, dropping unused
+    graph inputs, simpler small float initializers.
+    Passes repeat until one keeps nothing: the graph is then 1-minimal (no node can be bypassed)."""
+
+    shows: Callable[[Source], bool]  # whether the script of a source shows the bug (one run)
+    budget: int = MAX_STEP_RUNS
+    runs: int = 0
+    taken: int = 0
+    refused: bool = False  # a step went untried: the budget was spent
+
+    def reduce(self, src: Source) -> tuple[Source, bool]:
+        """The smallest graph found, and whether the last pass tried every step and kept none."""
+        if src.direction == KERAS_TO_ONNX_DIRECTION or src.onnx is None:
+            return src, False
+        if not still_valid(src):  # the graph as given (the converter's own) is not reduced further
+            return src, False
+        while self.runs < self.budget:
+            before = self.taken
+            for step in (self.fold, self.bypass, self.bodies, self.outputs, self.inputs, self.initializers):
+                src = step(src)
+            if self.taken == before:
+                return src, not self.refused
+        return src, False
+
+    def keeps(self, src: Source, model: Any | None, meta: dict[str, Any] | None = None) -> Source | None:
+        """`src` with `model` as its graph when that is valid and its script shows the bug, else None."""
+        if model is None:
+            return None
+        candidate = replace(src, onnx=model, meta=meta if meta is not None else src.meta)
+        if not still_valid(candidate):
+            return None
+        if self.runs >= self.budget:
+            self.refused = True
+            return None
+        self.runs += 1
+        if not self.shows(candidate):
+            return None
+        self.taken += 1
+        return candidate
+
+    def fold(self, src: Source) -> Source:
+        """Each side input (a node's input after its first, made by nodes) replaced by its value on the
+        script's inputs, the chains that fold most nodes away first."""
+        found = graph_steps.values(src.onnx, script_inputs(src))
+        folds = [graph_steps.folded(src.onnx, n, found[n]) for n in graph_steps.side_inputs(src.onnx) if n in found]
+        for model in sorted(folds, key=lambda m: len(m.graph.node)):
+            if len(model.graph.node) < len(src.onnx.graph.node):
+                src = self.keeps(src, model) or src
+                if src.onnx is model:
+                    return self.fold(src)  # the values and side inputs of the smaller graph
+        return src
+
+    def bypass(self, src: Source) -> Source:
+        """Each node bypassed through each of its inputs, last node first."""
+        for name in [node.output[0] for node in reversed(src.onnx.graph.node)]:
+            index = next((k for k, n in enumerate(src.onnx.graph.node) if n.output[:1] == [name]), None)
+            for model in graph_steps.bypasses(src.onnx, index) if index is not None else []:
+                kept = self.keeps(src, model)
+                if kept is not None:
+                    src = kept
+                    break
+        return src
+
+    def bodies(self, src: Source) -> Source:
+        """Each node of each Loop's or If's body bypassed through each of its inputs, last node first."""
+        for holder, attribute in graph_steps.bodies(src.onnx):
+            body = graph_steps.body_of(src.onnx, holder, attribute)
+            made = [(n.output[0], len(n.input)) for n in reversed(body.node) if n.output] if body is not None else []
+            for name, count in made:
+                for via in range(count):
+                    kept = self.keeps(src, graph_steps.body_bypassed(src.onnx, holder, attribute, name, via))
+                    if kept is not None:
+                        src = kept
+                        break
+        return src
+
+    def outputs(self, src: Source) -> Source:
+        """One graph output kept: the one the finding compares, or each in turn for a failure to convert or run."""
+        finding = src.finding
+        if finding.symptom == Symptom.COUNT or len(src.onnx.graph.output) < 2:
+            return src
+        for k in [finding.output] if finding.output is not None else range(len(src.onnx.graph.output)):
+            kept = self.keeps(src, graph_steps.only_output(src.onnx, k), one_output_meta(src.meta, k))
+            if kept is not None:
+                return kept
+        return src
+
+    def inputs(self, src: Source) -> Source:
+        return self.keeps(src, graph_steps.without_unused_inputs(src.onnx)) or src
+
+    def initializers(self, src: Source) -> Source:
+        for name in [t.name for t in src.onnx.graph.initializer]:
+            for model in graph_steps.simpler_initializer(src.onnx, name):
+                kept = self.keeps(src, model)
+                if kept is not None:
+                    src = kept
+                    break
+        return src
+
+
+def one_output_meta(meta: dict[str, Any], k: int) -> dict[str, Any]:
+    """`meta` for a graph that keeps output `k` alone: the finding's output is 0, the layouts recorded for
+    output `k` alone."""
+    finding = dict(meta["finding"]) | {"output": 0}
+    layouts = (finding.get("details") or {}).get("layouts")
+    if layouts and "outputs_nhwc" in layouts:
+        nhwc = list(layouts["outputs_nhwc"])
+        finding["details"] = finding["details"] | {"layouts": layouts | {"outputs_nhwc": nhwc[k:k + 1]}}
+    return meta | {"finding": finding}
 
 
 def attempts(src: Source) -> list[tuple[Source, bool, bool]]:
@@ -105,7 +237,7 @@ def attempts(src: Source) -> list[tuple[Source, bool, bool]]:
     converter had it (a converter may depend on a name or a tensor layout that tidying changes)."""
     if src.direction == KERAS_TO_ONNX_DIRECTION:
         return [(src, True, True)]
-    cuts = smaller_graphs(src)[:MAX_CUTS] if len(src.onnx.graph.node) > SMALL_GRAPH else []
+    cuts = [c for c in smaller_graphs(src) if still_valid(c)][:MAX_CUTS]
     # onnx2keras 0.0.25 reads an initializer's name by field position (`ListFields()[3]`), right only for
     # tensors stored as raw bytes: for its graphs the parser's typed fields are tried last.
     forms = (False, True) if str(src.meta.get("back", "")).startswith("onnx2keras") else (True, False)

@@ -27,39 +27,23 @@ class Graph:
 
 
 def tidy(model: Any) -> Any:
-    """A copy of `model` with short tensor names and without names, docs and annotations nobody needs."""
+    """A copy of `model` with short tensor names (in its subgraphs too), plain names for the graph's inputs
+    and outputs and their symbolic dims (no `unk__`, no `:0`), and without names, docs and annotations
+    nobody needs."""
     import onnx
 
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
-    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
-    names: dict[str, str] = {}
+    names = end_names(graph)
     counts: dict[str, int] = {}
 
     def fresh(stem: str) -> str:
         counts[stem] = counts.get(stem, 0) + 1
         return f"{stem}{counts[stem]}"
 
-    for init in graph.initializer:
-        if init.name not in keep:
-            names[init.name] = fresh("c")
-    for node in graph.node:
-        for k, name in enumerate(node.output):
-            if name and name not in keep:
-                first = names.get(node.output[0], node.output[0])  # a graph output keeps its name
-                names[name] = fresh(node.op_type.lower()) if k == 0 else f"{first}_{k}"
-    for init in graph.initializer:
-        init.name = names.get(init.name, init.name)
-    for value in graph.input:
-        value.name = names.get(value.name, value.name)
-    for node in graph.node:
-        node.name = ""
-        node.doc_string = ""
-        node.input[:] = [names.get(n, n) for n in node.input]
-        node.output[:] = [names.get(n, n) for n in node.output]
-    del graph.value_info[:]
-    graph.doc_string = ""
+    _rename(graph, names, fresh, outer=True)
+    _plain_dims(out)
     graph.name = "graph"
     for field in ("producer_name", "producer_version", "doc_string"):
         out.ClearField(field)
@@ -69,6 +53,92 @@ def tidy(model: Any) -> Any:
     del out.opset_import[:]
     out.opset_import.extend(kept)
     return out
+
+
+def plain(name: str) -> bool:
+    return name.isidentifier() and not name.startswith("unk__")
+
+
+def end_names(graph: Any) -> dict[str, str]:
+    """New names for the graph's inputs and outputs that are not plain: `input`, `output` (numbered when
+    there are more)."""
+    weights = {t.name for t in graph.initializer}
+    fed = [v.name for v in graph.input if v.name not in weights]
+    shown = [v.name for v in graph.output]
+    taken = set(fed) | set(shown)
+    names: dict[str, str] = {}
+    for stem, ends in (("input", fed), ("output", shown)):
+        for k, name in enumerate(ends):
+            if not plain(name) and name not in names:
+                new = stem if len(ends) == 1 else f"{stem}{k + 1}"
+                while new in taken:
+                    new += "_"
+                names[name], taken = new, taken | {new}
+    return names
+
+
+def _rename(graph: Any, names: dict[str, str], fresh: Any, *, outer: bool) -> None:
+    """Renames the tensors of `graph` (and of its nodes' subgraphs) in place: initializers `c1`, `c2`, ...;
+    a node's outputs after its kind; a subgraph's inputs `arg1`, ...  The outer graph's inputs and outputs
+    keep the names in `names` (or their own)."""
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output} if outer else set()
+    for init in graph.initializer:
+        if init.name not in keep:
+            names[init.name] = fresh("c")
+    for value in graph.input if not outer else []:
+        names[value.name] = fresh("arg")
+    for node in graph.node:
+        for k, name in enumerate(node.output):
+            if name and name not in keep:
+                first = names.get(node.output[0], node.output[0])  # a graph output keeps its name
+                names[name] = fresh(node.op_type.lower()) if k == 0 else f"{first}_{k}"
+    for value in [*graph.initializer, *graph.input, *graph.output]:
+        value.name = names.get(value.name, value.name)
+    for node in graph.node:
+        node.name = ""
+        node.doc_string = ""
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+        for attribute in node.attribute:
+            for sub in [attribute.g] if attribute.type == onnx_attribute_graph() else list(attribute.graphs):
+                _rename(sub, names, fresh, outer=False)
+                sub.name = f"{node.op_type.lower()}_body"
+    del graph.value_info[:]
+    graph.doc_string = ""
+
+
+def onnx_attribute_graph() -> int:
+    from onnx import AttributeProto
+
+    return int(AttributeProto.GRAPH)
+
+
+def _plain_dims(model: Any) -> None:
+    """Symbolic dims that are not plain names (`unk__16`, `N*2`) named again: `N` for the first met as a
+    first dim, then `d1`, `d2`, ...; one name keeps one name."""
+    values = _ends(model.graph)
+    taken = {d.dim_param for v in values for d in v.type.tensor_type.shape.dim if plain(d.dim_param)}
+    names: dict[str, str] = {}
+    for value in values:
+        for axis, d in enumerate(value.type.tensor_type.shape.dim):
+            if not d.dim_param or plain(d.dim_param):
+                continue
+            if d.dim_param not in names:
+                new = "N" if axis == 0 and "N" not in taken else f"d{sum(v != 'N' for v in names.values()) + 1}"
+                while new in taken:
+                    new += "_"
+                names[d.dim_param], taken = new, taken | {new}
+            d.dim_param = names[d.dim_param]
+
+
+def _ends(graph: Any) -> list[Any]:
+    """The inputs and outputs of `graph` and of every subgraph in it."""
+    found = [*graph.input, *graph.output]
+    for node in graph.node:
+        for attribute in node.attribute:
+            for sub in [attribute.g] if attribute.type == onnx_attribute_graph() else list(attribute.graphs):
+                found += _ends(sub)
+    return found
 
 
 def source(model: Any, *, in_text: bool = True) -> Graph:
@@ -95,7 +165,7 @@ def source(model: Any, *, in_text: bool = True) -> Graph:
     del bare.graph.initializer[:]
     bare.graph.initializer.extend(kept)
     _plain_dim_names(bare)
-    inputs = tuple((v.name, _dims(v), _dtype(v)) for v in model.graph.input if v.name not in weights)
+    inputs = tuple((v.name, _dims(v), dtype_of(v)) for v in model.graph.input if v.name not in weights)
     text = onnx.printer.to_text(bare).replace('[""] ', "")  # nodes without names
     return Graph(text, initializers, inputs, tuple(v.name for v in model.graph.output))
 
@@ -113,7 +183,8 @@ def _dims(value: Any) -> tuple[int | str, ...]:
                  for d in value.type.tensor_type.shape.dim)
 
 
-def _dtype(value: Any) -> str:
+def dtype_of(value: Any) -> str:
+    """The numpy dtype name of a graph input or output."""
     from onnx import helper
 
     return np.dtype(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)).name
@@ -206,20 +277,20 @@ def valid(model: Any) -> bool:
     return True
 
 
-def bypassed(model: Any, index: int) -> Any | None:
-    """The graph without node `index`, its consumers reading the node's first input instead, and without
-    what then feeds nothing; None for a node that makes a graph output or has no input, or when the graph
-    that is left is not valid."""
+def bypassed(model: Any, index: int, via: int = 0) -> Any | None:
+    """The graph without node `index`, its consumers reading the node's input `via` instead, and without
+    what then feeds nothing; None for a node that makes a graph output or has no such input, or when the
+    graph that is left is not valid."""
     import onnx
 
     node = model.graph.node[index]
     outputs = {o.name for o in model.graph.output}
-    if not node.input or not node.input[0] or outputs & set(node.output):
+    if via >= len(node.input) or not node.input[via] or outputs & set(node.output):
         return None
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
-    source, gone = node.input[0], set(node.output)
+    source, gone = node.input[via], set(node.output)
     del graph.node[index]
     for other in graph.node:
         other.input[:] = [source if name in gone else name for name in other.input]
@@ -229,17 +300,33 @@ def bypassed(model: Any, index: int) -> Any | None:
 
 def pruned(model: Any) -> Any:
     """`model` without the nodes and initializers that no graph output depends on (in place)."""
-    graph = model.graph
+    pruned_graph(model.graph)
+    return model
+
+
+def pruned_graph(graph: Any) -> None:
+    """`graph` (a model's, or a subgraph) without the nodes and initializers no output of it depends on."""
     needed = {o.name for o in graph.output}
     kept = []
     for node in reversed(graph.node):
         if needed & set(node.output):
             kept.append(node)
-            needed |= set(node.input)
+            needed |= set(node.input) | subgraph_reads(node)
     nodes = list(reversed(kept))
     del graph.node[:]
     graph.node.extend(nodes)
     inits = [t for t in graph.initializer if t.name in needed]
     del graph.initializer[:]
     graph.initializer.extend(inits)
-    return model
+
+
+def subgraph_reads(node: Any) -> set[str]:
+    """Every tensor name the subgraphs of `node` (a Loop's body, an If's branches) read."""
+    from onnx import AttributeProto
+
+    read: set[str] = set()
+    for attribute in node.attribute:
+        for sub in [attribute.g] if attribute.type == AttributeProto.GRAPH else list(attribute.graphs):
+            for inner in sub.node:
+                read |= set(inner.input) | subgraph_reads(inner)
+    return read

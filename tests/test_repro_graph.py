@@ -1,0 +1,296 @@
+"""A repro script's ONNX graph made smaller (roundtrip.script.entry.Reduction, roundtrip.script.graph_steps):
+every step keeps a graph the full checker accepts and ONNX Runtime runs on the script's inputs, side-input
+chains fold into constants, names come out plain, and the result is 1-minimal.  The bugs are planted in
+ONNX -> Keras converters of this file, run in this process (a script run costs seconds; these cost
+milliseconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from roundtrip.back import keras_config_restored
+from roundtrip.findings import Finding, Stage, Symptom
+from roundtrip.graphs import GraphSpec
+from roundtrip.script import graph_steps, onnx_text
+from roundtrip.script.entry import Reduction, script_inputs, still_valid
+from roundtrip.script.render import Source, render
+from tests.planted import _onnx2keras
+
+
+class PlantedFault(Exception):
+    """What a planted converter raises where its bug is."""
+
+
+def reshape_into_concat(model: Any, input_names: list[str]) -> Any:
+    """onnx2keras that fails on a Reshape feeding a Concat: a bug that needs two nodes."""
+    made_by = {o: n.op_type for n in model.graph.node for o in n.output}
+    if any(n.op_type == "Concat" and made_by.get(i) == "Reshape" for n in model.graph.node for i in n.input):
+        raise PlantedFault("Reshape into Concat")
+    return _onnx2keras(model, input_names)
+
+
+def refuse_matmul(model: Any, input_names: list[str]) -> Any:
+    """onnx2keras that fails on any MatMul."""
+    if any(n.op_type == "MatMul" for n in model.graph.node):
+        raise PlantedFault("MatMul")
+    return _onnx2keras(model, input_names)
+
+
+def shows_with(converter: Callable[[Any, list[str]], Any]) -> Callable[[Source], bool]:
+    """What a script run says of a source: whether the converter raises its planted fault on the graph
+    (Keras' global settings, which onnx2keras changes, restored after each call)."""
+    def shows(src: Source) -> bool:
+        try:
+            with keras_config_restored():
+                converter(src.onnx, [v.name for v in src.onnx.graph.input])
+        except PlantedFault:
+            return True
+        except Exception:  # noqa: BLE001 - another failure: the script would not show the bug
+            return False
+        return False
+    return shows
+
+
+def source(model: Any, input_shape: tuple[int, ...]) -> Source:
+    """A source as an ONNX -> Keras entry of `model` gives, its inputs drawn as the suite draws them."""
+    finding = Finding("onnx>planted", Stage.LOAD, Symptom.EXCEPTION, "PlantedFault", "planted")
+    meta = {"direction": "onnx-keras", "back": "tests.test_repro_graph:planted", "finding": finding.to_dict(),
+            "case": {"batch": 1, "sizes": {}}, "opset": 13}
+    return Source(GraphSpec(input_shape=input_shape, nodes=()), meta, {}, model)
+
+
+def model_of(nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: dict[str, np.ndarray],
+             opset: int = 13) -> Any:
+    graph = helper.make_graph(nodes, "g", inputs, outputs,
+                              initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def kinds(src: Source) -> list[str]:
+    return [n.op_type for n in src.onnx.graph.node]
+
+
+def runs_here(src: Source) -> bool:
+    return graph_steps.runs(src.onnx, script_inputs(src))
+
+
+def one_bypass_keeps_the_bug(src: Source, shows: Callable[[Source], bool]) -> list[str]:
+    """The nodes of `src` that one valid bypass removes while the bug still shows (none: 1-minimal)."""
+    found = []
+    for index, node in enumerate(src.onnx.graph.node):
+        for model in graph_steps.bypasses(src.onnx, index):
+            smaller = Source(src.spec, src.meta, src.weights, model)
+            if still_valid(smaller) and shows(smaller):
+                found.append(node.op_type)
+    return found
+
+
+# ---- a bug that needs two nodes --------------------------------------------------------------------------
+def reshape_concat_graph() -> Any:
+    """x [N, 1, 1]: a Reshape to [N, 1, 2] of a MatMul, its target from x's shape, concatenated with x.
+    Bypassing the MatMul leaves a Reshape of 1 element to [1, 1, 2]: the checker accepts it, ORT does not."""
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "first_two"], ["dims"], axis=0),
+             helper.make_node("Concat", ["dims", "two"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "flat"], ["rows"]),
+             helper.make_node("MatMul", ["rows", "w"], ["wide"]),
+             helper.make_node("Reshape", ["wide", "target"], ["back"]),
+             helper.make_node("Concat", ["x", "back"], ["joined"], axis=2),
+             helper.make_node("Relu", ["joined"], ["y:0"])]
+    inits = {"first_two": np.array([0, 1], np.int64), "two": np.array([2], np.int64),
+             "flat": np.array([-1, 1], np.int64), "w": np.array([[0.25, -0.75]], np.float32)}
+    return model_of(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["unk__1", 1, 1])],
+                    [helper.make_tensor_value_info("y:0", TensorProto.FLOAT, ["unk__1", 1, 3])], inits)
+
+
+def test_a_bug_that_needs_two_nodes_never_reduces_to_a_graph_onnx_runtime_cannot_run() -> None:
+    shows = shows_with(reshape_into_concat)
+    src = source(reshape_concat_graph(), (1, 1))
+    assert runs_here(src) and shows(src)
+    # the step the rule turns down: the checker accepts it and the planted bug shows on it, ORT cannot run it
+    trap = onnx_text.bypassed(src.onnx, kinds(src).index("MatMul"))
+    assert trap is not None and shows(Source(src.spec, src.meta, {}, trap))
+    assert not graph_steps.runs(trap, script_inputs(src))
+    smaller, minimal = Reduction(shows).reduce(src)
+    assert minimal and runs_here(smaller) and shows(smaller)
+    assert kinds(smaller) == ["Reshape", "Concat"]  # the Reshape of the MatMul's weight: 2 values to [1, 1, 2]
+
+
+def test_every_step_taken_is_a_graph_onnx_runtime_runs() -> None:
+    """The reduction asks about a graph only once it is valid: every graph the planted converter is given
+    (after the first) passes the full checker and runs in ONNX Runtime."""
+    asked: list[Source] = []
+    shows = shows_with(reshape_into_concat)
+
+    def recording(src: Source) -> bool:
+        asked.append(src)
+        return shows(src)
+
+    Reduction(recording).reduce(source(reshape_concat_graph(), (1, 1)))
+    assert asked and all(runs_here(s) for s in asked)
+
+
+# ---- a side-input chain in front of the culprit ---------------------------------------------------------
+def side_chain_graph() -> Any:
+    """x [N, 2] -> Relu -> MatMul -> Sigmoid, the MatMul's weight made by Cast -> Less -> Cast -> Add from
+    constants; a second output (Neg) and an input nothing reads."""
+    nodes = [helper.make_node("Cast", ["ints"], ["floats"], to=TensorProto.FLOAT),
+             helper.make_node("Less", ["floats", "half"], ["small"]),
+             helper.make_node("Cast", ["small"], ["mask"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["mask", "bias"], ["w"]),
+             helper.make_node("Relu", ["x"], ["r"]),
+             helper.make_node("MatMul", ["r", "w"], ["m"]),
+             helper.make_node("Sigmoid", ["m"], ["Identity:0"]),
+             helper.make_node("Neg", ["x"], ["Identity_1:0"])]
+    inits = {"ints": np.array([[1, 0], [0, 1]], np.int64), "half": np.array(0.5, np.float32),
+             "bias": np.array([[0.5, -0.5], [0.25, 2.0]], np.float32)}
+    value = helper.make_tensor_value_info
+    inputs = [value("x", TensorProto.FLOAT, ["unk__7", 2]), value("spare", TensorProto.FLOAT, ["unk__7", 2])]
+    return model_of(nodes, inputs,
+                    [value("Identity:0", TensorProto.FLOAT, ["unk__7", 2]),
+                     value("Identity_1:0", TensorProto.FLOAT, ["unk__7", 2])], inits)
+
+
+def test_a_side_input_chain_in_front_of_the_culprit_folds_into_a_constant() -> None:
+    shows = shows_with(refuse_matmul)
+    src = source(side_chain_graph(), (2,))
+    smaller, minimal = Reduction(shows).reduce(src)
+    assert minimal and runs_here(smaller) and kinds(smaller) == ["MatMul"]
+    matmul = smaller.onnx.graph.node[0]
+    weights = {t.name: numpy_helper.to_array(t) for t in smaller.onnx.graph.initializer}
+    assert matmul.input[0] == "x" and matmul.input[1] in weights  # the chain's value, or simpler values
+    assert [v.name for v in smaller.onnx.graph.input] == ["x"] and len(smaller.onnx.graph.output) == 1
+
+
+def test_a_folded_side_input_holds_its_value_on_the_script_s_inputs() -> None:
+    model = side_chain_graph()
+    src = source(model, (2,))
+    values = graph_steps.values(model, script_inputs(src))
+    mask = (np.array([[1, 0], [0, 1]]) < 0.5).astype(np.float32)
+    np.testing.assert_array_equal(values["w"], mask + np.array([[0.5, -0.5], [0.25, 2.0]], np.float32))
+    folded = graph_steps.folded(model, "w", values["w"])
+    assert [n.op_type for n in folded.graph.node] == ["Relu", "MatMul", "Sigmoid", "Neg"]
+    assert graph_steps.runs(folded, script_inputs(src))
+    before = graph_steps.outputs_of(model, script_inputs(src))
+    after = graph_steps.outputs_of(folded, script_inputs(src))
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+# ---- names ---------------------------------------------------------------------------------------------------
+def test_the_script_s_names_are_plain() -> None:
+    shows = shows_with(refuse_matmul)
+    smaller, _ = Reduction(shows).reduce(source(side_chain_graph(), (2,)))
+    for src in (source(side_chain_graph(), (2,)), smaller):
+        text = render(src)
+        assert "unk__" not in text and ":0" not in text
+    whole = onnx_text.tidy(side_chain_graph())
+    assert [v.name for v in whole.graph.input] == ["x", "spare"]  # plain already
+    assert [v.name for v in whole.graph.output] == ["output1", "output2"]
+    assert [d.dim_param for d in whole.graph.input[0].type.tensor_type.shape.dim] == ["N", ""]
+
+
+def test_a_loop_body_s_names_are_tidied_with_the_graph() -> None:
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in:0"], ["cond_out:0"]),
+         helper.make_node("Add", ["carried:0", "step"], ["carried_out:0"])], "body",
+        [helper.make_tensor_value_info("iteration:0", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in:0", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("carried:0", TensorProto.FLOAT, ["unk__3", 2])],
+        [helper.make_tensor_value_info("cond_out:0", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("carried_out:0", TensorProto.FLOAT, ["unk__4", 2])])
+    loop = helper.make_node("Loop", ["trips", "", "x:0"], ["y:0"], body=body)
+    model = model_of([loop], [helper.make_tensor_value_info("x:0", TensorProto.FLOAT, ["unk__1", 2])],
+                     [helper.make_tensor_value_info("y:0", TensorProto.FLOAT, ["unk__1", 2])],
+                     {"trips": np.array(2, np.int64), "step": np.array(1.0, np.float32)})
+    tidy = onnx_text.tidy(model)
+    src = source(model, (2,))
+    assert ":0" not in onnx.printer.to_text(tidy) and "unk__" not in onnx.printer.to_text(tidy)
+    before = graph_steps.outputs_of(model, script_inputs(src))["y:0"]
+    after = graph_steps.outputs_of(tidy, {"input": script_inputs(src)["x:0"]})["output"]
+    np.testing.assert_array_equal(before, after)
+
+
+# ---- 1-minimal, within a budget ----------------------------------------------------------------------------------
+def test_no_single_node_of_a_reduced_graph_can_be_bypassed_and_keep_the_bug() -> None:
+    for converter, model, shape in ((reshape_into_concat, reshape_concat_graph(), (1, 1)),
+                                    (refuse_matmul, side_chain_graph(), (2,))):
+        shows = shows_with(converter)
+        smaller, minimal = Reduction(shows).reduce(source(model, shape))
+        assert minimal and one_bypass_keeps_the_bug(smaller, shows) == []
+
+
+def test_a_reduction_out_of_budget_does_not_claim_a_minimal_graph() -> None:
+    shows = shows_with(refuse_matmul)
+    reduction = Reduction(shows, budget=1)
+    smaller, minimal = reduction.reduce(source(side_chain_graph(), (2,)))
+    assert reduction.runs == 1 and not minimal and shows(smaller)
+
+
+# ---- a Loop's body -------------------------------------------------------------------------------------------------
+def refuse_loop_without_condition(model: Any, input_names: list[str]) -> Any:
+    """onnx2keras that fails on a Loop whose condition input is left out (as onnx2tf's Loop fails on an
+    omitted trip count)."""
+    if any(n.op_type == "Loop" and len(n.input) > 1 and not n.input[1] for n in model.graph.node):
+        raise PlantedFault("Loop without a condition")
+    return _onnx2keras(model, input_names)
+
+
+def loop_graph() -> Any:
+    """x [N, 2] -> Relu -> a Loop of 2 trips whose body adds a step and negates, its condition left out."""
+    value = helper.make_tensor_value_info
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["carried", "step"], ["stepped"]),
+         helper.make_node("Neg", ["stepped"], ["carried_out"])], "body",
+        [value("iteration", TensorProto.INT64, []), value("cond_in", TensorProto.BOOL, []),
+         value("carried", TensorProto.FLOAT, ["unk__3", 2])],
+        [value("cond_out", TensorProto.BOOL, []), value("carried_out", TensorProto.FLOAT, ["unk__3", 2])],
+        initializer=[numpy_helper.from_array(np.array(1.0, np.float32), "step")])
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Loop", ["trips", "", "r"], ["y"], body=body)]
+    ends = [value("x", TensorProto.FLOAT, ["unk__1", 2])], [value("y", TensorProto.FLOAT, ["unk__1", 2])]
+    return model_of(nodes, *ends, {"trips": np.array(2, np.int64)})
+
+
+def test_a_loop_body_loses_the_nodes_the_bug_does_not_need() -> None:
+    shows = shows_with(refuse_loop_without_condition)
+    src = source(loop_graph(), (2,))
+    smaller, minimal = Reduction(shows).reduce(src)
+    body = graph_steps.body_of(smaller.onnx, smaller.onnx.graph.node[0].output[0], "body")
+    assert minimal and runs_here(smaller) and kinds(smaller) == ["Loop"]
+    assert body is not None and len(body.node) == 2  # the condition's Identity and one of Add, Neg
+
+
+# ---- a real converter ----------------------------------------------------------------------------------------------
+def test_onnx2keras_missing_less_reduces_to_the_less_alone() -> None:
+    """onnx2keras 0.0.25 has no converter for Less (KeyError: 'Less'): the graph around it goes, each step
+    a graph ONNX Runtime runs (a bool graph output included)."""
+    from onnx2keras import onnx_to_keras
+
+    def shows(src: Source) -> bool:
+        try:
+            with keras_config_restored():
+                onnx_to_keras(src.onnx, [v.name for v in src.onnx.graph.input], verbose=False)
+        except KeyError as error:
+            return error.args == ("Less",)
+        except Exception:  # noqa: BLE001 - another failure
+            return False
+        return False
+
+    value = helper.make_tensor_value_info
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Less", ["r", "half"], ["small"]),
+             helper.make_node("Cast", ["small"], ["mask"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["mask", "x"], ["y"])]
+    model = model_of(nodes, [value("x", TensorProto.FLOAT, ["N", 2])], [value("y", TensorProto.FLOAT, ["N", 2])],
+                     {"half": np.array(0.5, np.float32)})
+    src = source(model, (2,))
+    assert shows(src)
+    smaller, minimal = Reduction(shows).reduce(src)
+    assert minimal and runs_here(smaller) and kinds(smaller) == ["Less"]
