@@ -85,8 +85,8 @@ def test_the_command_marks_an_entry_known_upstream_and_refuses_an_address_that_i
 
 
 def test_a_known_entry_stays_a_bug_leaves_the_issues_to_file_and_its_issue_says_where(tmp_path: Path) -> None:
-    root = copied(tmp_path, ["onnx2keras-load-exception-unsupported-op-less", "tf2onnx-convert-exception-keyerror"])
-    less = next(f for f in root.iterdir() if f.name.startswith("onnx2keras"))
+    root = copied(tmp_path, ["onnx2keras-load-exception-typeerror", "tf2onnx-convert-exception-keyerror"])
+    less = next(f for f in root.iterdir() if f.name.startswith("onnx2keras"))  # a Cast bug, known or not
     other = next(f for f in root.iterdir() if f.name.startswith("tf2onnx"))
     triage.set_status(less, "known", url=ISSUE)
     triage.set_status(other, "new")
