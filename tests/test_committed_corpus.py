@@ -206,3 +206,50 @@ def test_every_entry_is_one_minimal() -> None:
     finally:
         harness.close()
     assert not not_minimal, "\n\n".join(not_minimal)
+
+
+_CONVERTER_LINE = re.compile(r"^(keras_model = |.*onnx2tf\.convert\(|.*onnx_to_keras\()")
+_CONVERTER_IMPORT = re.compile(r"^(import onnx2tf|from onnx2keras |import onnx2keras|from onnx2tf )")
+
+
+def _graph_and_feeds(script: str, data: Path) -> tuple[onnx.ModelProto, dict[str, object]]:
+    """The ONNX graph an ONNX -> Keras script hands its converter, and the inputs it feeds: the script run up
+    to the conversion (without importing the converter); a script that draws none (a conversion failure)
+    is fed the entry's own inputs (test_data_set_0)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    kept = []
+    for line in script.splitlines():
+        if _CONVERTER_LINE.match(line):
+            break
+        if not _CONVERTER_IMPORT.match(line):
+            kept.append(line)
+    space: dict[str, object] = {}
+    exec(compile("\n".join(kept), "repro.py", "exec"), space)  # noqa: S102 - the corpus' own script
+    model = space["onnx_model"]
+    assert isinstance(model, onnx.ModelProto)
+    weights = {t.name for t in model.graph.initializer}
+    names = [i for i in model.graph.input if i.name not in weights]
+    drawn = [v for k, v in space.items() if isinstance(v, np.ndarray) and re.fullmatch(r"x(_\w+)?|inputs?", k)]
+    if len(drawn) == len(names):
+        return model, {i.name: a for i, a in zip(names, drawn, strict=True)}
+    given = [numpy_helper.to_array(onnx.load_tensor(str(data / f"input_{k}.pb"))) for k in range(len(names))]
+    return model, {i.name: a for i, a in zip(names, given, strict=True)}
+
+
+GRAPH_ENTRIES = [e for e in ENTRIES if e.meta.get("direction") != "keras-onnx" and not e.finding.flaky]
+
+
+@pytest.mark.parametrize("entry", GRAPH_ENTRIES, ids=[e.folder.name for e in GRAPH_ENTRIES])
+def test_every_onnx_to_keras_graph_is_valid_and_runs_in_onnx_runtime(entry: corpus.Entry, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph a script hands its ONNX -> Keras converter passes the full checker and runs in ONNX Runtime
+    on the script's inputs: what the converter fails on is a graph a runtime runs."""
+    import onnxruntime as ort
+
+    monkeypatch.chdir(tmp_path)
+    model, feeds = _graph_and_feeds((entry.folder / "repro.py").read_text(), entry.folder / "test_data_set_0")
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert session.run(None, feeds)

@@ -288,10 +288,16 @@ def layouts(src: Source, back: str, graph: onnx_text.Graph) -> tuple[list[bool],
     if back == "onnx2keras-nhwc":
         out_ranks = [len(d) for d in output_dims(src.onnx)]
         return [r >= 3 for r in ranks_in], [r >= 3 for r in out_ranks]
-    if back == "onnx2tf":
+    if back == "onnx2tf":  # as it chose on the graph it was given; by rank on a graph that lost inputs/outputs
         recorded = src.finding.details.get("layouts") or {}
-        return (list(recorded.get("inputs_nhwc", [3 <= r <= 5 for r in ranks_in])),
-                list(recorded.get("outputs_nhwc", [])))
+        nhwc_in = list(recorded.get("inputs_nhwc", []))
+        nhwc_out = list(recorded.get("outputs_nhwc", []))
+        out_ranks = [len(d) for d in output_dims(src.onnx)]
+        if len(nhwc_in) != len(ranks_in):
+            nhwc_in = [3 <= r <= 5 for r in ranks_in]
+        if nhwc_out and len(nhwc_out) != len(out_ranks):
+            nhwc_out = [3 <= r <= 5 for r in out_ranks]
+        return nhwc_in, nhwc_out
     return [False] * len(ranks_in), []
 
 
