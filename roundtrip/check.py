@@ -377,7 +377,7 @@ def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Out
         case.actual = outputs
         found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual),
                         slack=case.slack)
-        if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.kind != "shape:batch" for f in found):
+        if any(f.symptom in (Symptom.SHAPE, Symptom.VALUE) for f in found):
             culprit = blamer.locate(case)  # once per case, not per mismatch
             found = [_named(f, blamer, case, culprit) for f in found]
         outcome.findings += found
@@ -401,12 +401,9 @@ def _valid_for(proto: Any, spec: ModelSpec) -> bool:
 
 def _named(finding: Finding, blamer: Blamer, case: Case, culprit: str | None) -> Finding:
     """A round trip's mismatch, named after the first layer whose output differs in the model that came
-    back (the layer producing the output when that cannot be told).  A batch that differs is the whole
-    model's (a converter that bakes the batch in), so it names no layer."""
+    back (the layer producing the output when that cannot be told); a batch baked in too."""
     if finding.output is None or finding.symptom not in (Symptom.SHAPE, Symptom.VALUE):
         return finding
-    if finding.kind == "shape:batch":
-        return replace(finding, details={**finding.details, "case": case.label})
     culprit = culprit or blamer.producer(finding.output)
     return replace(finding, kind=f"{finding.kind}@{culprit}",
                    details={**finding.details, "case": case.label, "culprit": culprit})

@@ -93,6 +93,12 @@ class Finding:
         `op` says which), so two faults on one op kind are two bugs when they raise apart or say otherwise.
         A crash's is its place (or message); a mismatch's the kind of mismatch and the first layer or node
         whose own output differs."""
+        if self.symptom in (Symptom.SHAPE, Symptom.VALUE):
+            # Wrong shapes and wrong values of one culprit are one bug: which shows depends on the sizes
+            # (a transposed square output has the right shape), not on the fault.
+            culprit = self.kind.split("@", 1)[1] if "@" in self.kind else self.kind
+            parts = [self.package, self.stage, "mismatch", culprit] + [f"case:{self.variant}"] * bool(self.variant)
+            return "|".join(parts + ["flaky"] * self.flaky)
         place = ""
         if self.symptom is Symptom.EXCEPTION:
             place = f"{self.origin or self.where}: {normalise(self.message)}"
@@ -118,8 +124,11 @@ class Finding:
 
     @property
     def slug(self) -> str:
+        """The folder name: the signature's first four parts (package, stage, symptom or `mismatch`, kind or
+        culprit) in words, then its key: one signature, one folder."""
+        package, stage, symptom, kind = self.signature.split("|")[:4]
         words = [re.sub(r"[^A-Za-z0-9]+", "-", part).strip("-").lower()
-                 for part in (self.package, self.stage, self.symptom + "-flaky" * self.flaky, self.kind[:40])]
+                 for part in (package, stage, symptom + "-flaky" * self.flaky, kind[:40])]
         return "-".join([*words, self.key])
 
     @property
@@ -132,6 +141,9 @@ class Finding:
             return ""
         if self.kind.startswith("unsupported-op:"):
             return self.kind.split(":", 1)[1]
+        unconverted = _UNCONVERTED.search(self.message) if self.stage is Stage.CHECK else None
+        if unconverted:
+            return unconverted.group(1)
         own = self.origin.split(":")[0].split(".")[0] == self.package
         text = headline(self.message)
         refused = self.kind in ("NotImplementedError", "NotImplemented") or _REFUSAL.search(text)
@@ -195,11 +207,17 @@ class Error:
 
 
 # A package's own refusal of a case it does not implement (raised in its own code, in its own words).
-_REFUSAL = re.compile(r"not (yet )?(supported|implemented)|\bunsupported\b|\bcan(not|'t) (convert|modify this type)"
-                      r"|could not find an implementation", re.I)
+_REFUSAL = re.compile(r"not (yet )?(supported|implemented)|\bunsupported\b"
+                      r"|\bcan(not|'t) (convert|modify this type|gather from)|could not find an implementation", re.I)
+# onnx.checker on a graph that holds an op the converter left unconverted (tf2onnx's StatelessRandomUniformV2).
+_UNCONVERTED = re.compile(r"No Op registered for (\w+) with domain_version")
 _NO_KERNEL = re.compile(r"Could not find an implementation for (\w+)\((\d+)\)")
 
 _NORMALISE = [
+    (re.compile(r"while running \w+ node"), "while running <op> node"),  # ORT names the op its kernel ran
+    (re.compile(r"calling \w+\.call\(\)"), "calling <layer>.call()"),  # Keras names the layer: `op` says it
+    (re.compile(r"calling layer ['\"][^'\"]*['\"]"), "calling layer <layer>"),  # tf_keras names it so
+    (re.compile(r"\{\{node [^}]*\}\}"), "{{node <name>}}"),  # TensorFlow's node names: layer names
     (re.compile(r"Name:\s*'[^']*'"), "Name:'<node>'"),  # ORT's node names carry Keras' per-session counters
     (re.compile(r"input feed \(\[[^\]]*\]\)"), "input feed (<inputs>)"),  # ORT names the model's own inputs
     (re.compile(r"node name: [^)]*"), "node name: <name>"),  # onnx's: tf2onnx numbers its nodes per process

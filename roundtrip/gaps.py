@@ -61,13 +61,13 @@ def write_summary(home: Path) -> None:
 def issue_text(package: str, rows: list[dict[str, Any]], home: Path) -> str:
     """One feature request for every gap of `package`, each op's one-node repro inline."""
     ops = ", ".join(dict.fromkeys(str(r["op"]) for r in rows))
-    versions = rows[0]["versions"] if rows else {}
-    lines = [f"# Feature request: {package} does not convert {len(rows)} ONNX operator case(s): {ops}", "",
+    does = "has no kernel for" if package == "onnxruntime" else "does not convert"
+    lines = [f"# Feature request: {package} {does} {len(rows)} ONNX operator case(s): {ops}", "",
              f"<!-- roundtrip feature gaps of {package}: file at {TRACKERS.get(package, package)} -->", "",
-             f"**Versions:** {', '.join(f'{k} {v}' for k, v in versions.items())}.", "",
-             f"{package} refuses each of these in its own code (no converter for the op, or the case refused "
-             "with its own message). They are listed together as one request, not as bugs. Each script below "
-             "builds a one-node graph and exits 1 while the op is not converted.", "",
+             f"**Versions:** {versions_said(home, rows)}.", "",
+             f"{package} refuses each of these in its own code (no converter or kernel for the op, or the case "
+             "refused with its own message). They are listed together as one request, not as bugs. Each script "
+             "below is the smallest graph (or model) found that shows it, and exits 1 while the op is missing.", "",
              "| op | opset | what it says |", "| --- | --- | --- |"]
     lines += [f"| {r['op']} | {r['opset']} | {str(r['says']).replace('|', '/')} |" for r in rows]
     lines.append("")
@@ -78,6 +78,16 @@ def issue_text(package: str, rows: list[dict[str, Any]], home: Path) -> str:
                   "", "</details>", ""]
     lines += ["---", "", "Found by roundtrip, a property-based fuzzer of Keras <-> ONNX converters."]
     return "\n".join(lines) + "\n"
+
+
+def versions_said(home: Path, rows: list[dict[str, Any]]) -> str:
+    """The versions the scripts run with, as the first script's header says them."""
+    for row in rows:
+        script = home / str(row["entry"]) / "repro.py"
+        lines = script.read_text().splitlines() if script.exists() else []
+        if len(lines) > 1 and lines[1].startswith("# "):
+            return lines[1][2:].rstrip(".")
+    return "(no script)"
 
 
 def runner_text(package: str, folders: list[str]) -> str:

@@ -143,12 +143,11 @@ def second_leg(name: str, back_name: str, run: BackRun, outcome: Outcome, agreed
 
 
 def _named(finding: Finding, case: Case, culprit: str | None) -> Finding:
-    """A mismatch named after the first node whose own output already differs (shape:batch names none:
-    it is the whole model's)."""
+    """A mismatch named after the first node whose own output already differs (a batch baked in too)."""
     if finding.output is None or finding.symptom not in (Symptom.SHAPE, Symptom.VALUE):
         return finding
     details = {**finding.details, "case": case.label}
-    if finding.kind == "shape:batch" or culprit is None:
+    if culprit is None:
         return replace(finding, details=details)
     return replace(finding, kind=f"{finding.kind}@{culprit}", details={**details, "culprit": culprit})
 

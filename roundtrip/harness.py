@@ -231,7 +231,7 @@ class Harness:
             self._event(event="check", target=job.name, **kinds, seconds=round(time.monotonic() - began, 3),
                         signatures=[f.signature for f in outcome.findings])
         for finding in outcome.findings:
-            entry = self.known.get(finding.signature) or self.known.get(replace(finding, flaky=True).signature)
+            entry = self.entry_for(finding)
             if entry is None:
                 self._meet(finding, spec, job, smaller=False)
                 continue
@@ -244,6 +244,13 @@ class Harness:
                 self._meet(finding, spec, job, smaller=True)
         if self.explore_began is not None and self.plan.share and len(self.exploring) >= self.plan.share:
             raise EnoughExplored(f"met its share of new bugs ({len(self.exploring)})")
+
+    def entry_for(self, finding: Finding) -> corpus.Entry | None:
+        """The known entry of a finding: its signature's (or its flaky form's), else one of its variants'."""
+        entry = self.known.get(finding.signature) or self.known.get(replace(finding, flaky=True).signature)
+        if entry is None:
+            entry = next((e for e in self.known.values() if base_of(e.signature) == finding.signature), None)
+        return entry
 
     def known_cases(self, base: str) -> set[str]:
         """The param cases of the known entries of a signature (harness.case_key): its first entry's and
@@ -465,10 +472,14 @@ class Harness:
         spec: AnySpec = entry.spec
         if finding is not None and not entry.finding.flaky:
             spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
-            if entry.finding.variant:  # still another case than its first entry's, or merged into it
+            if finding.symptom in (Symptom.SHAPE, Symptom.VALUE):
+                # Another entry of the same mismatch: the same bug when its culprit's case is the same (merged
+                # into the smaller), else another case of the op, written as a variant of its own.
                 key = case_key(spec, finding.op)
-                if key not in {e.finding.variant or case_key(e.spec, e.finding.op) for e in self.known.values()
-                               if base_of(e.signature) == finding.signature and e.folder != entry.folder}:
+                others = {e.finding.variant or case_key(e.spec, e.finding.op) for e in self.known.values()
+                          if base_of(e.finding.signature) == finding.signature and e.folder != entry.folder
+                          and e.folder.exists()}
+                if others and key not in others:
                     finding = replace(finding, variant=key)
         else:  # flaky, or not shown this time: its rate over fresh runs
             runs = [self.run(job, fresh=True) for _ in range(FLAKY_RUNS + 1)]
@@ -492,6 +503,7 @@ class Harness:
             aside.rename(entry.folder)
             raise
         shutil.rmtree(aside, ignore_errors=True)
+        self.known[finding.signature] = corpus.load(folder)  # what the next entry is checked against
         kept = json.loads((folder / "meta.json").read_text())
         if kept.get("size") != corpus.size_of(spec):
             note += f"; merged into {folder.name} (a smaller example of the same bug)"

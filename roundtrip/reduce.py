@@ -193,10 +193,13 @@ def _value_moves(value: Value) -> list[Value]:
 
 
 def _int_moves(v: int, low: int = 0) -> list[int]:
-    """Strictly smaller magnitudes, largest jump first: 0, 1, |v| // 2, |v| - 1 (those >= `low`), signed."""
+    """Strictly smaller magnitudes, largest jump first: 0, 1, |v| // 2, then (for |v| > 64) |v| less a
+    quarter, an eighth, ... of itself, and |v| - 1 (those >= `low`), signed: a bug that needs a large value
+    (past 2**31, say) comes down to its edge in a few dozen steps, not one at a time."""
     m, sign = abs(v), (1 if v > 0 else -1)
     out: list[int] = []
-    for x in (0, 1, m // 2, m - 1):
+    steps = [m - m // 2**k for k in range(2, m.bit_length()) if m // 2**k > 1] if m > 64 else []
+    for x in (0, 1, m // 2, *steps, m - 1):
         if low <= x < m and x not in out:
             out.append(x)
     return [sign * x for x in out]

@@ -31,7 +31,9 @@ def test_signature_fields() -> None:
     crash = Finding("p", Stage.CONVERT, Symptom.CRASH, "SIGSEGV", "the worker died (SIGSEGV) during convert")
     value = Finding("p", Stage.COMPARE, Symptom.VALUE, "value@Flatten", "output 0 (batch 1): 3 of 4 differ", output=0)
     assert crash.signature == "p|convert|crash|SIGSEGV|the worker died (SIGSEGV) during convert"
-    assert value.signature == "p|compare|value|value@Flatten|"  # a comparison's message is not part of it
+    assert value.signature == "p|compare|mismatch|Flatten"  # a comparison's message is not part of it
+    shape = Finding("p", Stage.COMPARE, Symptom.SHAPE, "shape:dims@Flatten", "output 0: (1, 3), (3, 1)", output=0)
+    assert shape.signature == value.signature  # wrong shapes or wrong values of one culprit: one bug
     other = Finding("p", Stage.COMPARE, Symptom.VALUE, "value@Flatten", "output 1 (batch 3): 1 of 9 differ", output=1)
     assert value.signature == other.signature and value.key == other.key
 

@@ -55,7 +55,7 @@ def test_wrong_values_after_a_softmax_shrink_to_one_softmax(harness: Harness) ->
 
 def test_a_batch_baked_in_shows_at_batch_3(harness: Harness) -> None:
     entries = hunt(harness, "tests.planted:first_example_only", ["Relu", "Transpose"])
-    entry = entries["shape/shape:batch"]
+    entry = entries["shape/shape:batch@Transpose"]
     assert [n.kind for n in entry.spec.nodes] == ["Transpose"]
     assert entry.meta["case"]["batch"] == 3
 

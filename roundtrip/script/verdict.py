@@ -79,8 +79,23 @@ def raised_where(finding: Finding, stderr: str) -> bool:
     return any(frame.search(line.strip()) for line in stderr.splitlines())
 
 
-def read(finding: Finding, returncode: int | None, stderr: str) -> Verdict:
-    """The verdict on a finished run (`returncode` None: killed at the timeout)."""
+def compared_by(script: str, stderr: str) -> bool:
+    """Whether the last traceback in `stderr` is the script's own comparison: its innermost frames are the
+    script's, or numpy's testing helpers called from it (not an AssertionError a converter raised inside)."""
+    lines = stderr.splitlines()
+    starts = [k for k, line in enumerate(lines) if line.startswith("Traceback (most recent call last):")]
+    files = [m.group(1) for line in lines[starts[-1]:] for m in [re.match(r'\s+File "([^"]+)"', line)] if m] \
+        if starts else []
+    ours = [k for k, f in enumerate(files) if f.endswith(script)]
+    def helper(path: str) -> bool:  # numpy's testing code, or the standard library it goes through
+        return "/numpy/" in path or ("site-packages" not in path and "/python3." in path)
+
+    return bool(ours) and all(map(helper, files[ours[-1] + 1:]))
+
+
+def read(finding: Finding, returncode: int | None, stderr: str, script: str = "") -> Verdict:
+    """The verdict on a finished run (`returncode` None: killed at the timeout).  For a comparison, the
+    AssertionError must be the script's own (its last statement), not one a converter raised inside."""
     if returncode is None:
         return (Verdict(SHOWS, "ran past the timeout") if finding.symptom == Symptom.TIMEOUT
                 else Verdict(OTHER, "ran past the timeout, and the finding is no hang"))
@@ -97,6 +112,9 @@ def read(finding: Finding, returncode: int | None, stderr: str) -> Verdict:
     want, got = expected_exception(finding), raised(stderr)
     if returncode == 1 and got == want and not raised_where(finding, stderr):
         return Verdict(OTHER, f"raised {got}, but not in {finding.where}")
+    if (returncode == 1 and got == want and finding.symptom != Symptom.EXCEPTION and script
+            and not compared_by(script, stderr)):
+        return Verdict(OTHER, f"raised {got} inside the converter, not in the script's comparison")
     if returncode == 1 and got == want:
         return Verdict(SHOWS, f"raised {got}")
     if returncode == 1 and got is not None:
@@ -121,7 +139,7 @@ def run(script: Path, python: str, finding: Finding, *, cwd: Path | None = None,
             os.killpg(process.pid, signal.SIGKILL)
             out, err = process.communicate()
             code = None
-    verdict = read(finding, code, err)
+    verdict = read(finding, code, err, script.name)
     return Verdict(verdict.status, scrubbed(verdict.why), tail_of(out, err))
 
 
