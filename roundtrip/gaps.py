@@ -62,7 +62,8 @@ def issue_text(package: str, rows: list[dict[str, Any]], home: Path) -> str:
     """One feature request for every gap of `package`, each op's one-node repro inline."""
     ops = ", ".join(dict.fromkeys(str(r["op"]) for r in rows))
     does = "has no kernel for" if package == "onnxruntime" else "does not convert"
-    lines = [f"# Feature request: {package} {does} {len(rows)} ONNX operator case(s): {ops}", "",
+    what = "TensorFlow op" if package == "tf2onnx" else "ONNX operator"  # tf2onnx converts TensorFlow's ops
+    lines = [f"# Feature request: {package} {does} {len(rows)} {what} case(s): {ops}", "",
              f"<!-- roundtrip feature gaps of {package}: file at {TRACKERS.get(package, package)} -->", "",
              f"**Versions:** {versions_said(home, rows)}.", "",
              f"{package} refuses each of these in its own code (no converter or kernel for the op, or the case "

@@ -69,8 +69,9 @@ def _by_design(entry: corpus.Entry) -> bool:
 
 
 def _issue_script(entry: corpus.Entry) -> str:
-    """The python code block of the entry's issue.md (repro.py for a by-design entry: it has no issue.md)."""
-    if _by_design(entry):
+    """The python code block of the entry's issue.md (repro.py for a by-design entry or a feature gap: it has
+    no issue.md of its own; a gap's is inline in its package's request, as the test below checks)."""
+    if _by_design(entry) or gaps.is_gap(entry.meta):
         return (entry.folder / "repro.py").read_text()
     text = (entry.folder / "issue.md").read_text()
     found = re.search(r"^(`{3,})python\n(.*?)\n\1$", text, re.MULTILINE | re.DOTALL)
