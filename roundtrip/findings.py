@@ -217,6 +217,8 @@ _NORMALISE = [
     (re.compile(r"while running \w+ node"), "while running <op> node"),  # ORT names the op its kernel ran
     (re.compile(r"calling \w+\.call\(\)"), "calling <layer>.call()"),  # Keras names the layer: `op` says it
     (re.compile(r"calling layer ['\"][^'\"]*['\"]"), "calling layer <layer>"),  # tf_keras names it so
+    (re.compile(r"\bLayer [\w:/.-]+ weight shape"), "Layer <layer> weight shape"),  # Keras' set_weights
+    (re.compile(r"have types \[[^\]]*\]"), "have types [<types>]"),  # TensorFlow's Concat: whichever mix
     (re.compile(r"\{\{node [^}]*\}\}"), "{{node <name>}}"),  # TensorFlow's node names: layer names
     (re.compile(r"Name:\s*'[^']*'"), "Name:'<node>'"),  # ORT's node names carry Keras' per-session counters
     (re.compile(r"input feed \(\[[^\]]*\]\)"), "input feed (<inputs>)"),  # ORT names the model's own inputs
