@@ -96,8 +96,9 @@ def find_entry(name: str, root: Path) -> Path:
             fail(f"{path} holds no meta.json: not a corpus entry")
         root, name = path.parent, path.name
     names = sorted(str(d.relative_to(root)) for d in corpus.entry_folders(corpus_root(root)))
-    if name in names or (name := next((n for n in names if Path(n).name == name), name)) in names:
-        return root / name
+    exact = [n for n in names if name in (n, Path(n).name)]  # a gap's entry is named below its folder
+    if exact:
+        return root / exact[0]
     matches = [n for n in names if n.startswith(name) or Path(n).name.startswith(name)]
     if len(matches) == 1:
         return root / matches[0]

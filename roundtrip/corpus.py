@@ -25,14 +25,14 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from roundtrip.findings import Finding
+from roundtrip.findings import Blame, Finding
 from roundtrip.graphs import GraphSpec
 from roundtrip.script.scrub import scrubbed
 from roundtrip.spec import ModelSpec, SpecError
@@ -209,7 +209,7 @@ def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, o
         kept = merge_carried(new, carried or {}, there or {})
         if _smaller_there(final, size_of(spec)):
             shutil.rmtree(tmp, ignore_errors=True)
-            write_meta(final, merge_carried(there or {}, kept, {}))
+            write_meta(final, merge_carried(there or {}, kept))
         else:
             write_meta(tmp, kept)
             _replace(tmp, final)
@@ -226,7 +226,7 @@ def merge_carried(meta: dict[str, Any], *others: dict[str, Any]) -> dict[str, An
     ops = set(meta.get("ops") or [])
     for other in others:
         ops |= set(other.get("ops") or [])
-        for key in ("triage", "history"):
+        for key in CARRIED[:2]:  # triage, history: the entry's own when it has one
             if key not in out and other.get(key):
                 out[key] = other[key]
     if ops:
@@ -259,10 +259,6 @@ def reblamed(finding: Finding, history: Any) -> tuple[Finding, str]:
     A status that changed with a release of ONNX Runtime (or of TensorFlow/Keras) while the blamed package
     stayed the same is that release's doing: the bug shows since it (or changed in it).  A fix in another
     package's release is not a blame: it may only work around the bug (said, blame kept)."""
-    from dataclasses import replace
-
-    from roundtrip.findings import Blame
-
     if not isinstance(history, dict):
         return finding, ""
     for package, found in sorted(history.items()):

@@ -19,6 +19,13 @@ from typing import Any
 
 from roundtrip.identity import converter_under_test, node_kind, package_of, place, raised_at
 
+CASE = "|case:"  # what a variant's signature adds before its param case (harness.case_key)
+
+
+def base_of(signature: str) -> str:
+    """A signature as a check shows it: without an entry's variant case and flaky mark."""
+    return signature.removesuffix("|flaky").split(CASE)[0]
+
 
 class Stage(enum.StrEnum):
     BUILD = "build"  # the Keras model itself (a bug of the suite, never of a converter)
@@ -97,16 +104,15 @@ class Finding:
             # Wrong shapes and wrong values of one culprit are one bug: which shows depends on the sizes
             # (a transposed square output has the right shape), not on the fault.
             culprit = self.kind.split("@", 1)[1] if "@" in self.kind else self.kind
-            parts = [self.package, self.stage, "mismatch", culprit] + [f"case:{self.variant}"] * bool(self.variant)
-            return "|".join(parts + ["flaky"] * self.flaky)
-        place = ""
-        if self.symptom is Symptom.EXCEPTION:
-            place = f"{self.origin or self.where}: {normalise(self.message)}"
-        elif self.symptom is Symptom.CRASH:
-            place = self.where or normalise(self.message)
-        parts = [self.package, self.stage, self.symptom, self.kind, place]
-        parts += [f"case:{self.variant}"] * bool(self.variant)
-        return "|".join(parts + ["flaky"] * self.flaky)
+            parts = [self.package, self.stage, "mismatch", culprit]
+        else:
+            place = ""
+            if self.symptom is Symptom.EXCEPTION:
+                place = f"{self.origin or self.where}: {normalise(self.message)}"
+            elif self.symptom is Symptom.CRASH:
+                place = self.where or normalise(self.message)
+            parts = [self.package, self.stage, self.symptom, self.kind, place]
+        return "|".join(parts) + f"{CASE}{self.variant}" * bool(self.variant) + "|flaky" * self.flaky
 
     @property
     def op(self) -> str:

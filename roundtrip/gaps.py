@@ -43,8 +43,7 @@ def listing(home: Path) -> list[dict[str, Any]]:
         meta = json.loads(meta_path.read_text())
         finding = Finding.from_dict(meta["finding"])
         rows.append({"op": meta.get("gap") or finding.gap, "opset": meta.get("opset"),
-                     "says": headline(plain_text(finding.message))[:200], "entry": folder.name,
-                     "versions": meta.get("versions", {})})
+                     "says": headline(plain_text(finding.message))[:200], "entry": folder.name})
     return sorted(rows, key=lambda row: (str(row["op"]), str(row["entry"])))
 
 
@@ -52,8 +51,7 @@ def write_summary(home: Path) -> None:
     """gaps.json, issue.md and repro.py of the gap folder `home`, from the entries below it."""
     package = home.name.removesuffix("-feature-gaps")
     rows = listing(home)
-    (home / "gaps.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "versions"} for r in rows],
-                                               indent=1) + "\n")
+    (home / "gaps.json").write_text(json.dumps(rows, indent=1) + "\n")
     (home / "issue.md").write_text(issue_text(package, rows, home))
     (home / "repro.py").write_text(runner_text(package, [str(r["entry"]) for r in rows]))
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from roundtrip import corpus, pending
 from roundtrip.converters import resolve
-from roundtrip.findings import Finding, Symptom
+from roundtrip.findings import CASE, Finding, Symptom, base_of
 from roundtrip.graphs import GraphSpec
 from roundtrip.outcome import GraphJob, Job, Outcome
 from roundtrip.spec import ModelSpec
@@ -252,11 +252,12 @@ class Harness:
             entry = next((e for e in self.known.values() if base_of(e.signature) == finding.signature), None)
         return entry
 
-    def known_cases(self, base: str) -> set[str]:
+    def known_cases(self, base: str, besides: Path | None = None) -> set[str]:
         """The param cases of the known entries of a signature (harness.case_key): its first entry's and
-        its variants'."""
+        its variants', the entry at `besides` left out (and any no longer on disk: merged)."""
         return {entry.finding.variant or case_key(entry.spec, entry.finding.op)
-                for entry in self.known.values() if base_of(entry.signature) == base}
+                for entry in self.known.values()
+                if base_of(entry.signature) == base and entry.folder != besides and entry.folder.exists()}
 
     def _maybe_variant(self, finding: Finding, spec: AnySpec, job: AnyJob) -> None:
         """A known mismatch met on a culprit of another param case than any known entry's may be another
@@ -476,9 +477,7 @@ class Harness:
                 # Another entry of the same mismatch: the same bug when its culprit's case is the same (merged
                 # into the smaller), else another case of the op, written as a variant of its own.
                 key = case_key(spec, finding.op)
-                others = {e.finding.variant or case_key(e.spec, e.finding.op) for e in self.known.values()
-                          if base_of(e.finding.signature) == finding.signature and e.folder != entry.folder
-                          and e.folder.exists()}
+                others = self.known_cases(finding.signature, besides=entry.folder)
                 if others and key not in others:
                     finding = replace(finding, variant=key)
         else:  # flaky, or not shown this time: its rate over fresh runs
@@ -556,14 +555,6 @@ def matching(entry: corpus.Entry, findings: list[Finding]) -> Finding | None:
             if not strict and finding.kind.split("@")[0] == old.kind.split("@")[0]:
                 return finding
     return None
-
-
-CASE = "|case:"
-
-
-def base_of(signature: str) -> str:
-    """A signature as a check shows it: without an entry's variant case and flaky mark."""
-    return signature.removesuffix("|flaky").split(CASE)[0]
 
 
 def _class(value: Any) -> Any:

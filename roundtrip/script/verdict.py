@@ -48,13 +48,16 @@ def expected_exception(finding: Finding) -> str:
     return kind.split(":", 1)[1] if kind.startswith("dtype:") else kind
 
 
-def raised(stderr: str) -> str | None:
-    """The type name (without its module) of the exception a Python traceback in `stderr` ends with."""
+def last_traceback(stderr: str) -> list[str]:
+    """The lines of the last Python traceback in `stderr`, from its header on ([] when there is none)."""
     lines = stderr.splitlines()
     starts = [k for k, line in enumerate(lines) if line.startswith("Traceback (most recent call last):")]
-    if not starts:
-        return None
-    for line in lines[starts[-1] + 1:]:
+    return lines[starts[-1]:] if starts else []
+
+
+def raised(stderr: str) -> str | None:
+    """The type name (without its module) of the exception a Python traceback in `stderr` ends with."""
+    for line in last_traceback(stderr)[1:]:
         if line and not line.startswith(" "):
             head = line.split(":", 1)[0].strip()
             return head.rsplit(".", 1)[-1] if head.replace(".", "").replace("_", "").isalnum() else None
@@ -82,10 +85,7 @@ def raised_where(finding: Finding, stderr: str) -> bool:
 def compared_by(script: str, stderr: str) -> bool:
     """Whether the last traceback in `stderr` is the script's own comparison: its innermost frames are the
     script's, or numpy's testing helpers called from it (not an AssertionError a converter raised inside)."""
-    lines = stderr.splitlines()
-    starts = [k for k, line in enumerate(lines) if line.startswith("Traceback (most recent call last):")]
-    files = [m.group(1) for line in lines[starts[-1]:] for m in [re.match(r'\s+File "([^"]+)"', line)] if m] \
-        if starts else []
+    files = [m.group(1) for line in last_traceback(stderr) for m in [re.match(r'\s+File "([^"]+)"', line)] if m]
     ours = [k for k, f in enumerate(files) if f.endswith(script)]
     def helper(path: str) -> bool:  # numpy's testing code, or the standard library it goes through
         return "/numpy/" in path or ("site-packages" not in path and "/python3." in path)
