@@ -121,7 +121,8 @@ class Finding:
         bracket = re.search(r"\[(\w+)\]$", self.where)
         if bracket:
             return bracket.group(1)
-        return str(self.details.get("culprit") or self.details.get("node") or "")
+        named = re.search(r"\(op_type:(\w+), node name", self.message)  # onnx's inference names it
+        return str(self.details.get("culprit") or self.details.get("node") or (named.group(1) if named else ""))
 
     @property
     def key(self) -> str:
@@ -229,6 +230,8 @@ _NORMALISE = [
     (re.compile(r"Name:\s*'[^']*'"), "Name:'<node>'"),  # ORT's node names carry Keras' per-session counters
     (re.compile(r"input feed \(\[[^\]]*\]\)"), "input feed (<inputs>)"),  # ORT names the model's own inputs
     (re.compile(r"node name: [^)]*"), "node name: <name>"),  # onnx's: tf2onnx numbers its nodes per process
+    # onnx's inference names the op a wrong input type reached: one wrong dtype, whichever op meets it first.
+    (re.compile(r"\(op_type:\w+, node name"), "(op_type:<op>, node name"),
     (re.compile(r"[\w.-]*/[\w./-]+\.(py|h|cc|cpp)(:\d+)?"), "<file>"),  # source paths
     (re.compile(r"\b[\w.-]+(/[\w.:-]+)+"), "<name>"),  # scoped graph names: roundtrip_1/x2_1/Reshape
     (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),

@@ -19,7 +19,10 @@ def test_normalise_removes_what_changes_from_run_to_run() -> None:
     # tf2onnx numbers the nodes it makes per process: Conv__23 in a fresh one is Conv__417 in a long-lived one
     assert normalise("[ShapeInferenceError] (op_type:Conv, node name: Conv__23): W has unsupported type") == \
         normalise("[ShapeInferenceError] (op_type:Conv, node name: Conv__417): W has unsupported type") == \
-        "[ShapeInferenceError] (op_type:Conv, node name: <name>): W has unsupported type"
+        "[ShapeInferenceError] (op_type:<op>, node name: <name>): W has unsupported type"
+    # onnx names the op a wrong input type reached first: one wrong dtype is one bug whichever op it meets
+    assert normalise("(op_type:Mul, node name: a/b): B has inconsistent type tensor(bfloat16)") == \
+        normalise("(op_type:Greater, node name: c): B has inconsistent type tensor(bfloat16)")
 
 
 def test_normalise_keeps_what_tells_bugs_apart() -> None:
@@ -43,3 +46,10 @@ def test_round_trip_and_slug() -> None:
     assert Finding.from_dict(f.to_dict()) == f
     assert f.slug == f"tests-run-exception-fail-{f.key}"  # the package, not the route
     assert len(f.key) == 10
+
+
+def test_a_checker_failure_is_met_on_the_op_onnx_names() -> None:
+    message = "[ShapeInferenceError] (op_type:MatMul, node name: x/y): B has inconsistent type tensor(bfloat16)"
+    finding = Finding("tf2onnx-function", Stage.CHECK, Symptom.EXCEPTION, "InferenceError", message)
+    assert finding.op == "MatMul"
+    assert "MatMul" not in finding.signature

@@ -16,10 +16,19 @@ from roundtrip.findings import Symptom
 from roundtrip.graphs import GraphSpec
 from roundtrip.remote import EnvironmentMissing
 from roundtrip.script import graph_steps, onnx_text, verdict
-from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, input_seed, render, smaller_graphs, source_of
+from roundtrip.script.render import (
+    KERAS_TO_ONNX_DIRECTION,
+    Source,
+    input_seed,
+    render,
+    runtime_alone,
+    smaller_graphs,
+    source_of,
+)
 from roundtrip.spec import ModelSpec
 
 MAX_CUTS = 3  # graphs cut after a node of the kind at fault, tried before the whole graph (a run each)
+FLAKY_RUNS = 16  # runs of a flaky finding's script, until one shows the bug
 MAX_STEP_RUNS = 80  # script runs spent making the graph smaller, after it first shows the bug
 
 
@@ -65,11 +74,14 @@ def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any],
     src = source_of(folder, spec, meta)
     script = folder / "repro.py"
     python = python_of(src)
-    runnable = check and python is not None and upstream(src) and not src.finding.flaky
+    runnable = check and python is not None and upstream(src)
     if not runnable:
         script.write_text(render(src))
         return Written(False, None, True)
     assert python is not None
+    if src.finding.flaky:  # shown in some runs only: run until one shows, as written (nothing to reduce)
+        script.write_text(render(src))
+        return Written(True, flaky_run(script, python, src), True)
     last: verdict.Verdict | None = None
     for candidate, tidy, in_text in attempts(src):
         script.write_text(render(candidate, tidy=tidy, in_text=in_text))
@@ -85,6 +97,17 @@ def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any],
     return Written(True, last, True)
 
 
+def flaky_run(script: Path, python: str, src: Source) -> verdict.Verdict:
+    """The first of up to FLAKY_RUNS runs of the script that shows the bug (else the last): what a
+    maintainer running it a few times sees."""
+    last = verdict.run(script, python, src.finding, cwd=script.parent)
+    for _ in range(FLAKY_RUNS - 1):
+        if last.shows:
+            break
+        last = verdict.run(script, python, src.finding, cwd=script.parent)
+    return last
+
+
 def script_inputs(src: Source) -> dict[str, np.ndarray]:
     """The arrays the script feeds the graph, by input name (as `render` draws them; a script that stops
     before running its graph is given these too)."""
@@ -98,7 +121,10 @@ def script_inputs(src: Source) -> dict[str, np.ndarray]:
 
 
 def still_valid(src: Source) -> bool:
-    """Whether the full checker accepts the script's graph and ONNX Runtime runs it on the script's inputs."""
+    """Whether the full checker accepts the script's graph and ONNX Runtime runs it on the script's inputs
+    (a script of ONNX Runtime alone: whether the full checker accepts it, the runtime being what fails)."""
+    if runtime_alone(src):
+        return onnx_text.valid(src.onnx)
     try:
         feeds = script_inputs(src)
     except (IndexError, KeyError, ValueError):  # an input the spec does not describe
@@ -132,7 +158,7 @@ class Reduction:
 
     def reduce(self, src: Source) -> tuple[Source, bool]:
         """The smallest graph found, and whether the last pass tried every step and kept none."""
-        if src.direction == KERAS_TO_ONNX_DIRECTION or src.onnx is None:
+        if src.onnx is None or src.direction == KERAS_TO_ONNX_DIRECTION and not runtime_alone(src):
             return src, False
         if not still_valid(src):  # the graph as given (the converter's own) is not reduced further
             return src, False

@@ -139,8 +139,6 @@ def not_run(src: Source) -> str:
     """Why write_repro did not run the entry's script (roundtrip.script.entry)."""
     from roundtrip.script.entry import python_of, upstream
 
-    if src.finding.flaky:
-        return "its bug shows in some runs only"
     if not upstream(src):
         return "it calls a converter of the suite's own"
     if python_of(src) is None:

@@ -78,7 +78,12 @@ def render(src: Source, *, tidy: bool = True, in_text: bool = True) -> str:
     """The text of repro.py.  `tidy`: the ONNX graph with short names (see `onnx_text.tidy`); `in_text`:
     its small initializers in the parser text (see `onnx_text.source`).  `src.onnx` may be a part of the
     graph the finding was made on (see `smaller_graphs`)."""
-    body = keras_to_onnx(src) if src.direction == KERAS_TO_ONNX_DIRECTION else onnx_to_keras(src, tidy, in_text)
+    if runtime_alone(src):
+        body = runtime_lines(src, tidy, in_text)
+    elif src.direction == KERAS_TO_ONNX_DIRECTION:
+        body = keras_to_onnx(src)
+    else:
+        body = onnx_to_keras(src, tidy, in_text)
     return "\n".join([*header(src), "", *body]) + "\n"
 
 
@@ -211,6 +216,32 @@ def custom_layer(names: Sequence[str] = ("CenterCropReshape",)) -> str:
         if isinstance(node, ast.FunctionDef):
             node.returns = None
     return ast.unparse(tree)
+
+
+# ---- ONNX Runtime alone ----------------------------------------------------------------------------------
+def runtime_alone(src: Source) -> bool:
+    """Whether the script is the converted graph and ONNX Runtime alone: a load or run failure blamed on ONNX
+    Runtime (onnx's ReferenceEvaluator runs the graph to Keras' values, or a release of ONNX Runtime brought
+    it), whose maintainers want neither Keras nor a converter in the repro."""
+    finding = src.finding
+    return (src.direction == KERAS_TO_ONNX_DIRECTION and src.onnx is not None and finding.package == "onnxruntime"
+            and finding.stage in (Stage.LOAD, Stage.RUN) and finding.symptom == Symptom.EXCEPTION)
+
+
+def runtime_lines(src: Source, tidy: bool, in_text: bool) -> list[str]:
+    """The graph as parser text, the inputs the suite fed it, an ONNX Runtime session and its run."""
+    model = onnx_text.tidy(src.onnx) if tidy else src.onnx
+    graph = onnx_text.source(model, in_text=in_text)
+    lines = [*sorted_imports(["import numpy as np", "import onnx", "import onnxruntime as ort"]), "",
+             *onnx_text.lines(graph)]
+    lines.append('session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])')
+    if src.finding.stage == Stage.LOAD:
+        return lines
+    names = ["x"] if len(graph.inputs) == 1 else [f"x{k}" for k in range(len(graph.inputs))]
+    for k, (name, (_, dims, dtype)) in enumerate(zip(names, graph.inputs, strict=True)):
+        lines.append(f"{name} = {standard_normal(*input_seed(src, k, dims), dtype)}")
+    feeds = ", ".join(f"{keras_text.text(n)}: {x}" for (n, _, _), x in zip(graph.inputs, names, strict=True))
+    return [*lines, f"session.run(None, {{{feeds}}})"]
 
 
 # ---- ONNX -> Keras ---------------------------------------------------------------------------------------
@@ -386,6 +417,10 @@ def title(src: Source) -> str:
         model = layer_kinds(src.spec)
         if traced_alone(finding):
             return f"Keras raises {finding.kind} when a plain tf.function traces the model, no converter ({model})"
+        if runtime_alone(src):
+            nodes = ", ".join(dict.fromkeys(n.op_type for n in src.onnx.graph.node)) or "no node"
+            verb = "cannot load" if finding.stage == Stage.LOAD else f"raises {finding.kind} running"
+            return f"ONNX Runtime {verb} a valid graph ({nodes}; opset {opset_of(src.onnx)})"
         what = {Stage.CONVERT: f"{who} raises {finding.kind}",
                 Stage.CHECK: f"{who} writes a graph onnx.checker rejects",
                 Stage.LOAD: f"ONNX Runtime cannot load what {who} writes",
@@ -410,6 +445,10 @@ def title(src: Source) -> str:
     if finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT):
         what = f"{who} {'crashes' if finding.symptom == Symptom.CRASH else 'hangs'} ({finding.stage}){on}"
     return what
+
+
+def opset_of(model: Any) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
 def culprit(finding: Finding) -> str:
@@ -440,6 +479,8 @@ def script_versions(src: Source) -> dict[str, str]:
     recorded = src.meta.get("versions", {})
     if traced_alone(src.finding):
         return {k: recorded[k] for k in ("tensorflow", "keras", "numpy") if k in recorded}
+    if runtime_alone(src):
+        return {k: recorded[k] for k in ("onnxruntime", "onnx", "numpy") if k in recorded}
     if src.direction != KERAS_TO_ONNX_DIRECTION and back == "onnx2tf":
         from roundtrip.remote import environment_versions
 
