@@ -53,7 +53,7 @@ $(ONNX2TF_VENV)/.installed: envs/onnx2tf.txt
 	$(ONNX2TF_VENV)/bin/python -m pip install -q --disable-pip-version-check -r envs/onnx2tf.txt
 	touch $@
 
-# The upgrade matrix (README "Upgrade matrix"): every corpus entry's repro.py in the pinned stack's two
+# The upgrade matrix (docs/matrix.md): every corpus entry's repro.py in the pinned stack's two
 # environments and three neighbours, each made in .envs/ from envs/NAME.txt when absent (uv, from its cache).
 MATRIX_ENVS ?= pinned onnx2tf ort-1.32.0 tf2onnx-1.16.1 onnx2tf-1.29.0
 # Exit status 1 (some entry's status changes between environments) is the matrix's finding, not make's error.

@@ -386,9 +386,10 @@ def bisect_command(
 # ---- report -------------------------------------------------------------------------------------------
 @app.command()
 def report(corpus_dir: CorpusDir = Path("corpus"), reports_dir: ReportsDir = Path("reports"),
-           readme: Annotated[Path | None, typer.Option("--readme", help="A README whose corpus table (between its "
-                                                      "corpus-table markers) is written again.",
-                                                      show_default=False)] = None) -> None:
+           table_page: Annotated[Path | None, typer.Option("--table", help="A page whose corpus table (between its "
+                                                          "corpus-table markers) is written again: the committed "
+                                                          "corpus' is docs/corpus.md.",
+                                                          show_default=False)] = None) -> None:
     """Regenerates reports/summary.md, reports/index.html, reports/corpus-table.md and each entry's issue.md
     (and the upgrade
     matrix's .md and .html from reports/matrix.json, when there is one: its cells as they were run).
@@ -411,9 +412,9 @@ def report(corpus_dir: CorpusDir = Path("corpus"), reports_dir: ReportsDir = Pat
             found.changes = matrix.changes(found)
             matrix_report.write(found, reports_dir)
     written = reports.write_from(sources, reports_dir)
-    if readme is not None:
+    if table_page is not None:
         try:
-            reports.write_readme_table(readme, reports.corpus_table(sources.rows))
+            reports.write_table_into(table_page, reports.corpus_table(sources.rows))
         except (OSError, ValueError) as e:
             fail(str(e))
     console = _console()

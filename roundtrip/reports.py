@@ -381,7 +381,7 @@ def write_from(sources: Sources, reports_root: Path) -> list[Path]:
     return written
 
 
-README_MARKERS = ("<!-- corpus-table -->", "<!-- /corpus-table -->")
+TABLE_MARKERS = ("<!-- corpus-table -->", "<!-- /corpus-table -->")
 
 
 def model_text(spec: Any) -> str:
@@ -398,7 +398,7 @@ def model_text(spec: Any) -> str:
 
 
 def corpus_table(rows: Sequence[Row]) -> str:
-    """The README's table of the corpus: one line per entry (package, stage/symptom, kind, the ops it was met
+    """The corpus table (docs/corpus.md): one line per entry (package, stage/symptom, kind, the ops it was met
     on, how it stands upstream, the minimal model), bugs first, then the feature gaps."""
     head = ["package", "stage/symptom", "kind", "met on", "upstream", "the minimal model"]
 
@@ -415,15 +415,15 @@ def corpus_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines + _md_table(head, [line(r) for r in ordered])) + "\n"
 
 
-def write_readme_table(readme: Path, table: str) -> None:
-    """Replaces what stands between the README's corpus-table markers with `table`."""
-    text = readme.read_text()
-    start, end = README_MARKERS
+def write_table_into(page: Path, table: str) -> None:
+    """Replaces what stands between the page's corpus-table markers (TABLE_MARKERS) with `table`."""
+    text = page.read_text()
+    start, end = TABLE_MARKERS
     if start not in text or end not in text:
-        raise ValueError(f"{readme}: no {start} ... {end} markers")
+        raise ValueError(f"{page}: no {start} ... {end} markers")
     before, rest = text.split(start, 1)
     after = rest.split(end, 1)[1]
-    readme.write_text(f"{before}{start}\n{table}\n{end}{after}")
+    page.write_text(f"{before}{start}\n{table}\n{end}{after}")
 
 
 def triage_of(row: Row) -> triage.Triage | None:

@@ -117,6 +117,32 @@ def test_report_writes_the_reports_and_an_issue_per_entry(tmp_path: Path) -> Non
     assert "3 entries" in result.stdout and "3 issue.md files" in result.stdout and not result.stderr
 
 
+def test_report_with_table_writes_the_corpus_table_between_the_markers_and_nothing_else(tmp_path: Path) -> None:
+    copy_entries(tmp_path / "c", real_entries()[:3])
+    page = tmp_path / "corpus.md"
+    start, end = reports.TABLE_MARKERS
+    page.write_text(f"# The corpus\n\nbefore\n\n{start}\nan old table\n{end}\n\nafter\n")
+    result = runner.invoke(cli.app, ["report", "--corpus", str(tmp_path / "c"), "--reports", str(tmp_path / "r"),
+                                     "--table", str(page)])
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    assert text.startswith(f"# The corpus\n\nbefore\n\n{start}\n3 entries: ") and text.endswith(f"{end}\n\nafter\n")
+    assert "an old table" not in text
+    assert text.split(start)[1].split(end)[0].strip() == (tmp_path / "r" / "corpus-table.md").read_text().strip()
+
+
+def test_report_with_a_table_file_without_markers_says_so_in_one_line(tmp_path: Path) -> None:
+    copy_entries(tmp_path / "c", real_entries()[:1])
+    page = tmp_path / "notes.md"
+    page.write_text("# Notes\n")
+    result = runner.invoke(cli.app, ["report", "--corpus", str(tmp_path / "c"), "--reports", str(tmp_path / "r"),
+                                     "--table", str(page)])
+    assert result.exit_code == 2
+    start, end = reports.TABLE_MARKERS
+    assert one_line(result.stderr) == f"roundtrip: {page}: no {start} ... {end} markers"
+    assert page.read_text() == "# Notes\n"
+
+
 def test_report_over_a_corrupt_entry_names_it_in_one_line_and_reports_the_others(tmp_path: Path) -> None:
     names = copy_entries(tmp_path / "c", real_entries()[:3])
     broken = break_meta(tmp_path / "c" / names[1])
