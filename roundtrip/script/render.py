@@ -16,6 +16,7 @@ prints expected against actual), so the script exits 1; once fixed it ends quiet
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -417,10 +418,11 @@ def title(src: Source) -> str:
         model = layer_kinds(src.spec)
         if traced_alone(finding):
             return f"Keras raises {finding.kind} when a plain tf.function traces the model, no converter ({model})"
-        if runtime_alone(src):
-            nodes = ", ".join(dict.fromkeys(n.op_type for n in src.onnx.graph.node)) or "no node"
+        if runtime_alone(src):  # the node ONNX Runtime names (the script's graph may be smaller than the entry's)
+            named = re.search(r"while running (\w+) node", finding.message)
+            node = named.group(1) if named else src.onnx.graph.node[-1].op_type if src.onnx.graph.node else ""
             verb = "cannot load" if finding.stage == Stage.LOAD else f"raises {finding.kind} running"
-            return f"ONNX Runtime {verb} a valid graph ({nodes}; opset {opset_of(src.onnx)})"
+            return f"ONNX Runtime {verb} a valid graph of {a_or_an(node)} {node} node (opset {opset_of(src.onnx)})"
         what = {Stage.CONVERT: f"{who} raises {finding.kind}",
                 Stage.CHECK: f"{who} writes a graph onnx.checker rejects",
                 Stage.LOAD: f"ONNX Runtime cannot load what {who} writes",
