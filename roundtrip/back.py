@@ -4,7 +4,7 @@ A converter takes an `onnx.ModelProto` and returns a Keras model, plus how array
 layouts: `to_keras(array)` for an input, `from_keras(array)` for an output.  onnx2keras with
 `change_ordering=True` reads every tensor of rank >= 3 as NCHW and gives a channels-last model, so the
 comparison moves axis 1 to the end on the way in and back on the way out.  What the suite knows of it besides
-the call (its package, its environment, the text its repro.py writes: `script`) is its row in `roundtrip.registry`.
+the call (its package, its environment, the text its repro.py writes: `repro_lines`) is its row in `roundtrip.registry`.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def in_its_environment(model: Any, input_names: list[str]) -> Any:
     raise RuntimeError("this converter runs in an environment of its own: roundtrip.remote calls it")
 
 
-def script(name: str, input_dims: Sequence[Sequence[Any]], inputs: str, *, qualified: bool = False,
-           own: str = "the suite's own") -> tuple[list[str], list[str]]:
+def repro_lines(name: str, input_dims: Sequence[Sequence[Any]], inputs: str, *, qualified: bool = False,
+                own: str = "the suite's own") -> tuple[list[str], list[str]]:
     """The imports and the lines with which a script converts `onnx_model` (numpy imported as np) to `keras_model`
     by the ONNX -> Keras converter `name`, as its registry row says.  `input_dims` are the graph inputs' dims (an
     int where static), `inputs` the text of their names; `qualified`: a converter that is a function called by
@@ -105,7 +105,7 @@ def script(name: str, input_dims: Sequence[Sequence[Any]], inputs: str, *, quali
 
 def onnx2tf_script(input_dims: Sequence[Sequence[Any]]) -> tuple[list[str], list[str]]:
     """The imports and the lines with which a script converts `onnx_model` by onnx2tf as the suite's server does."""
-    return script("onnx2tf", input_dims, "")
+    return repro_lines("onnx2tf", input_dims, "")
 
 
 ONNX_TO_KERAS: dict[str, OnnxToKeras] = {

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from roundtrip import registry
-from roundtrip.back import script
+from roundtrip.back import repro_lines
 from roundtrip.corpus import _replace, versions, write_meta
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.registry import TRACKERS
@@ -216,9 +216,9 @@ def _way_back(finding: Finding, back: str, k: int, input_dims: Sequence[Sequence
     got = got or keras_made_by(back)
     layout = _layout(back)
     if layout == registry.RECORDED:
-        return script(back, input_dims, "")[1] + _run_recorded(finding, k, want, got)
+        return repro_lines(back, input_dims, "")[1] + _run_recorded(finding, k, want, got)
     names = "[i.name for i in onnx_model.graph.input if i.name not in {t.name for t in onnx_model.graph.initializer}]"
-    lines = [f"input_names = {names}", *script(back, input_dims, "input_names", qualified=True)[1]]
+    lines = [f"input_names = {names}", *repro_lines(back, input_dims, "input_names", qualified=True)[1]]
     if finding.stage == Stage.LOAD:
         return lines
     nhwc = layout == registry.CHANNELS_LAST
@@ -238,7 +238,7 @@ def _layout(back: str) -> str:
 
 
 def _back_imports(back: str, input_dims: Sequence[Sequence[Any]]) -> list[str]:
-    return script(back, input_dims, "", qualified=True, own="one's own")[0]
+    return repro_lines(back, input_dims, "", qualified=True, own="one's own")[0]
 
 
 def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[str, Sequence[Any], str]]) -> str:

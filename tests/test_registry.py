@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from roundtrip import registry, remote_server
-from roundtrip.back import ONNX_TO_KERAS, script
+from roundtrip.back import ONNX_TO_KERAS, repro_lines
 from roundtrip.converters import KERAS_TO_ONNX
 
 ROUNDTRIP = Path(registry.__file__).resolve().parent
@@ -63,7 +63,7 @@ def test_an_onnx_to_keras_converter_writes_its_conversion(name: str) -> None:
     row = registry.converter(name)
     assert row is not None
     for qualified in (False, True):
-        imports, lines = script(name, [(1, 3, 8, 8)], "input_names", qualified=qualified)
+        imports, lines = repro_lines(name, [(1, 3, 8, 8)], "input_names", qualified=qualified)
         assert lines[-1].startswith("keras_model = ") and row.package in " ".join(imports)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from roundtrip import registry
-from roundtrip.back import ONNX_TO_KERAS, script
+from roundtrip.back import ONNX_TO_KERAS, repro_lines
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.graphs import GraphSpec
@@ -222,7 +222,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     graph = onnx_text.source(model, in_text=in_text)
     way_back = way_back_failed(finding)  # the Keras model that came back, to ONNX again
     input_names = ", ".join(keras_text.text(n) for n, _, _ in graph.inputs)
-    converting, converted = script(back, [dims for _, dims, _ in graph.inputs], f"[{input_names}]")
+    converting, converted = repro_lines(back, [dims for _, dims, _ in graph.inputs], f"[{input_names}]")
     imports = ["import numpy as np", "import onnx"]
     imports += ["import onnxruntime as ort"] if finding.stage == Stage.COMPARE and not way_back else []
     imports += converting
