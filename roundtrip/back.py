@@ -3,8 +3,8 @@
 A converter takes an `onnx.ModelProto` and returns a Keras model, plus how arrays cross between the two
 layouts: `to_keras(array)` for an input, `from_keras(array)` for an output.  onnx2keras with
 `change_ordering=True` reads every tensor of rank >= 3 as NCHW and gives a channels-last model, so the
-comparison moves axis 1 to the end on the way in and back on the way out.  Its `repro` is the same
-conversion in plain upstream code, for repro.py (`onnx_model` and `input_names` are defined there).
+comparison moves axis 1 to the end on the way in and back on the way out.  What the suite knows of it besides
+the call (its package, its environment, the text its repro.py writes: `repro_lines`) is its row in `roundtrip.registry`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from roundtrip import registry
 from roundtrip.findings import Error, headline
 from roundtrip.identity import package_of
 from roundtrip.outcome import BackRun
@@ -41,7 +42,6 @@ class OnnxToKeras:
     convert: Callable[[Any, list[str]], Any]
     to_keras: Callable[[np.ndarray], np.ndarray]
     from_keras: Callable[[np.ndarray], np.ndarray]
-    repro: str
     remote: bool = False  # runs in an environment of its own, behind roundtrip.remote
 
     # ONNX made again from the Keras model that came back keeps that model's layout.
@@ -70,40 +70,50 @@ def in_its_environment(model: Any, input_names: list[str]) -> Any:
     raise RuntimeError("this converter runs in an environment of its own: roundtrip.remote calls it")
 
 
-ONNX2TF_CALL = ("keras_model = onnx2tf.convert(onnx_graph=onnx_model, output_folder_path=work, "
-                'disable_model_save=True, not_use_onnxsim=True, non_verbose=True, verbosity="error")')
+def repro_lines(name: str, input_dims: Sequence[Sequence[Any]], inputs: str, *, qualified: bool = False,
+                own: str = "the suite's own") -> tuple[list[str], list[str]]:
+    """The imports and the lines with which a script converts `onnx_model` (numpy imported as np) to `keras_model`
+    by the ONNX -> Keras converter `name`, as its registry row says.  `input_dims` are the graph inputs' dims (an
+    int where static), `inputs` the text of their names; `qualified`: a converter that is a function called by
+    its module's name (`import m`, `m.f(...)`), else imported by its own; `own` says whose a `module:function`
+    converter is.  Where the converter may download sample images (every input 4-D with a static batch of at
+    most 20: see SAMPLE_IMAGES in roundtrip/remote_server.py, which says why no option avoids it), the script
+    writes the server's own sample images into a folder of its own and makes it the working folder, where the
+    converter reads them: offline."""
+    row = registry.converter(name)
+    if row is None:
+        module, _, function = name.partition(":")
+        return ([f"from {module} import {function}  # a converter of {own}"],
+                [f"keras_model = {function}(onnx_model, {inputs})"])
+    if row.function:
+        module, _, function = row.function.rpartition(".")
+        called = f"{module}.{function}" if qualified else function
+        imported = f"import {module}" if qualified else f"from {module} import {function}"
+        return [imported], [f"keras_model = {called}(onnx_model, {inputs}, {row.arguments})"]
+    imports, lines = list(row.imports), list(row.call)
+    if row.downloads_images and input_dims and all(len(d) == 4 and isinstance(d[0], int) and 0 < d[0] <= 20
+                                                   for d in input_dims):
+        from roundtrip.remote_server import SAMPLE_IMAGES, SAMPLE_IMAGES_TEXT
+
+        imports.append("import os")
+        lines[-1:-1] = [f"# {row.package} downloads sample images for 4-D inputs unless they are in its working "
+                        "folder: offline",
+                        f'np.save(os.path.join(work, "{SAMPLE_IMAGES}"), {SAMPLE_IMAGES_TEXT})',
+                        "os.chdir(work)"]
+    return imports, lines
 
 
 def onnx2tf_script(input_dims: Sequence[Sequence[Any]]) -> tuple[list[str], list[str]]:
-    """The imports and the lines with which a script converts `onnx_model` (numpy imported as np) by onnx2tf as
-    the suite's server does: offline.  `input_dims` are the graph inputs' dims (an int where static).  Where
-    onnx2tf may download sample images (every input 4-D with a static batch of at most 20: see SAMPLE_IMAGES in
-    roundtrip/remote_server.py, which says why no option avoids it), the script writes the server's own sample
-    images into a folder of its own and makes it the working folder, where onnx2tf reads them."""
-    from roundtrip.remote_server import SAMPLE_IMAGES, SAMPLE_IMAGES_TEXT
-
-    imports = ["import tempfile", "import onnx2tf"]
-    lines = ["work = tempfile.mkdtemp()"]
-    if input_dims and all(len(d) == 4 and isinstance(d[0], int) and 0 < d[0] <= 20 for d in input_dims):
-        imports.append("import os")
-        lines += ["# onnx2tf downloads sample images for 4-D inputs unless they are in its working folder: offline",
-                  f'np.save(os.path.join(work, "{SAMPLE_IMAGES}"), {SAMPLE_IMAGES_TEXT})',
-                  "os.chdir(work)"]
-    return imports, [*lines, ONNX2TF_CALL]
+    """The imports and the lines with which a script converts `onnx_model` by onnx2tf as the suite's server does."""
+    return repro_lines("onnx2tf", input_dims, "")
 
 
 ONNX_TO_KERAS: dict[str, OnnxToKeras] = {
-    "onnx2keras": OnnxToKeras(
-        "onnx2keras", onnx2keras_plain, identity, identity,
-        "keras_model = onnx2keras.onnx_to_keras(onnx_model, input_names, verbose=False, change_ordering=False)\n"),
-    "onnx2keras-nhwc": OnnxToKeras(
-        "onnx2keras-nhwc", onnx2keras_nhwc, channels_last, channels_first,
-        "keras_model = onnx2keras.onnx_to_keras(onnx_model, input_names, verbose=False, change_ordering=True)\n"),
+    "onnx2keras": OnnxToKeras("onnx2keras", onnx2keras_plain, identity, identity),
+    "onnx2keras-nhwc": OnnxToKeras("onnx2keras-nhwc", onnx2keras_nhwc, channels_last, channels_first),
     # onnx2tf (TensorFlow 2.19, tf_keras) in .venv-onnx2tf: the server gives outputs, and the ONNX made again
     # by tf2onnx from_keras, in the graph's own layout (see roundtrip/remote.py).
-    "onnx2tf": OnnxToKeras(
-        "onnx2tf", in_its_environment, identity, identity, "\n".join(onnx2tf_script([(1, 3, 8, 8)])[1]) + "\n",
-        remote=True),
+    "onnx2tf": OnnxToKeras("onnx2tf", in_its_environment, identity, identity, remote=True),
 }
 
 
@@ -119,7 +129,7 @@ def resolve_back(name: str) -> OnnxToKeras:
 
     module, _, function = name.partition(":")
     convert = getattr(importlib.import_module(module), function)
-    return OnnxToKeras(name, convert, identity, identity, getattr(convert, "repro", ""))
+    return OnnxToKeras(name, convert, identity, identity)
 
 
 def python_for(name: str) -> str:

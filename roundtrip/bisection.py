@@ -1,6 +1,6 @@
 """When an entry's bug came or went: its repro.py run in environments that differ by one package's release.
 
-    found = bisect(entry, base, "onnx2tf", releases_between(all_releases("onnx2tf"), "1.29.0", "1.29.24"))
+    found = bisect(entry, base, package, releases_between(all_releases(package), "1.29.0", "1.29.24"))
 
 Each release gets an environment of its own: the base environment's pins with that release (and the
 pins that release needs; roundtrip.envs.with_release), built once and kept in .envs/bisect/.  The two ends

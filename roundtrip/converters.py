@@ -1,9 +1,9 @@
 """Keras -> ONNX converter paths: one small function each, in one table.
 
-A converter takes the built Keras model, its spec and an opset, and returns an `onnx.ModelProto`.
-Its `repro` is the same conversion as plain upstream code, pasted into each corpus entry's repro.py
-(`model`, `signature` and `OPSET` are defined there).  Besides the table, a path may be named
-`module:function` (a converter of the caller's own, such as the planted faults of the suite's tests).
+A converter takes the built Keras model, its spec and an opset, and returns an `onnx.ModelProto`.  What the
+suite knows of it besides the call (its package, the text its repro.py writes) is its row in
+`roundtrip.registry`.  Besides the table, a path may be named `module:function` (a converter of the caller's
+own, such as the planted faults of the suite's tests).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ class KerasToOnnx:
     name: str
     convert: Convert
     max_opset: int
-    repro: str
     own_process: bool = False  # patches libraries for its whole process: never share a worker
 
 
@@ -69,19 +68,9 @@ def keras_export(model: Any, spec: ModelSpec, opset: int) -> Any:
 
 # tf2onnx 1.17.0 refuses opsets above 18 ("Opset 19 is not supported yet"); Keras' export goes through it.
 KERAS_TO_ONNX: dict[str, KerasToOnnx] = {
-    "tf2onnx-function": KerasToOnnx(
-        "tf2onnx-function", from_function, 18,
-        "function = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))\n"
-        "onnx_model, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=OPSET)\n"),
-    "tf2onnx-keras": KerasToOnnx(
-        "tf2onnx-keras", from_keras, 18,
-        "onnx_model, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)\n"),
-    "keras-export": KerasToOnnx(
-        "keras-export", keras_export, 18,
-        "exported = os.path.join(tempfile.mkdtemp(), 'model.onnx')\n"
-        "model.export(exported, format='onnx', opset_version=OPSET, verbose=False)\n"
-        "onnx_model = onnx.load(exported)\n",
-        own_process=True),
+    "tf2onnx-function": KerasToOnnx("tf2onnx-function", from_function, 18),
+    "tf2onnx-keras": KerasToOnnx("tf2onnx-keras", from_keras, 18),
+    "keras-export": KerasToOnnx("keras-export", keras_export, 18, own_process=True),
 }
 
 
@@ -95,4 +84,4 @@ def resolve(name: str) -> KerasToOnnx:
     target, _, most = name.partition("@")
     module, _, function = target.partition(":")
     convert = getattr(importlib.import_module(module), function)
-    return KerasToOnnx(name, convert, int(most) if most else 18, getattr(convert, "repro", ""), own_process=True)
+    return KerasToOnnx(name, convert, int(most) if most else 18, own_process=True)

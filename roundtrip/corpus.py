@@ -32,13 +32,14 @@ from typing import Any
 
 import numpy as np
 
+from roundtrip import registry
 from roundtrip.findings import Blame, Finding
 from roundtrip.graphs import GraphSpec
 from roundtrip.script.scrub import scrubbed
 from roundtrip.spec import ModelSpec, SpecError
 
 META_SCHEMA = 1
-PACKAGES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "onnx2keras", "numpy", "hypothesis")
+PACKAGES = (*registry.main_packages(), "numpy", "hypothesis")  # whose versions an entry records
 
 
 class CorpusError(ValueError):
@@ -47,7 +48,7 @@ class CorpusError(ValueError):
 
 def versions(back: str = "") -> dict[str, str]:
     """The versions of the packages an entry's script runs with: for a way back through a converter with an
-    environment of its own (onnx2tf), that environment's, asked of it (roundtrip.remote.environment_versions);
+    environment of its own, that environment's, asked of it (roundtrip.remote.environment_versions);
     else this interpreter's."""
     from roundtrip.remote import CONVERTER_ENVIRONMENTS, environment_versions
 

@@ -30,17 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from roundtrip import registry
+
 ROOT = Path(__file__).resolve().parent.parent
 PINS = ROOT / "envs"
 CACHE = ROOT / ".envs"
-FOLDERS = {"onnx2tf": ".venv-onnx2tf"}  # environments whose venv lives where other code expects it (in ROOT)
+# Environments whose venv lives where other code expects it (in ROOT).
+FOLDERS = {e.name: e.folder for e in registry.ENVIRONMENTS}
 STAMP = "roundtrip-env.json"
 MAKE_STAMP = ".installed"  # what `make onnx2tf-env` leaves in its venv
 ERROR_LINES = 12  # of the installer's output, kept when a pin file does not install
 INSTALL_TIMEOUT = 1800.0
 # The packages whose versions an environment reports (distribution names).
-PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tf_keras", "tf2onnx", "onnx", "onnxruntime", "onnx2keras",
-            "onnx2tf", "numpy", "protobuf")
+PACKAGES = (*registry.distributions(), "numpy", "protobuf")
 
 
 class EnvError(ValueError):

@@ -17,15 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from roundtrip import registry
 from roundtrip.findings import Finding, headline, plain_text
-
-TRACKERS = {
-    "onnx2keras": "https://github.com/gmalivenko/onnx2keras/issues",
-    "onnx2tf": "https://github.com/PINTO0309/onnx2tf/issues",
-    "tf2onnx": "https://github.com/onnx/tensorflow-onnx/issues",
-    "onnxruntime": "https://github.com/microsoft/onnxruntime/issues",
-    "keras": "https://github.com/keras-team/keras/issues",
-}
+from roundtrip.registry import TRACKERS
 
 
 def is_gap(meta: dict[str, Any]) -> bool:
@@ -59,8 +53,7 @@ def write_summary(home: Path) -> None:
 def issue_text(package: str, rows: list[dict[str, Any]], home: Path) -> str:
     """One feature request for every gap of `package`, each op's one-node repro inline."""
     ops = ", ".join(dict.fromkeys(str(r["op"]) for r in rows))
-    does = "has no kernel for" if package == "onnxruntime" else "does not convert"
-    what = "TensorFlow op" if package == "tf2onnx" else "ONNX operator"  # tf2onnx converts TensorFlow's ops
+    does, what = registry.package(package).gap_verb, registry.package(package).gap_unit
     lines = [f"# Feature request: {package} {does} {len(rows)} {what} case(s): {ops}", "",
              f"<!-- roundtrip feature gaps of {package}: file at {TRACKERS.get(package, package)} -->", "",
              f"**Versions:** {versions_said(home, rows)}.", "",

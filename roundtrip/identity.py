@@ -12,11 +12,7 @@ from __future__ import annotations
 import re
 from types import TracebackType
 
-# Keras' own ONNX export goes through tf2onnx (keras pull request 20710): its conversion bugs are tf2onnx's.
-PACKAGES = {
-    "tf2onnx-function": "tf2onnx", "tf2onnx-keras": "tf2onnx", "keras-export": "tf2onnx",
-    "onnx2keras": "onnx2keras", "onnx2keras-nhwc": "onnx2keras", "onnx2tf": "onnx2tf",
-}
+from roundtrip import registry
 
 _FRAME = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)', re.MULTILINE)
 
@@ -32,10 +28,11 @@ def converter_under_test(path: str) -> str:
 
 
 def package_of(converter: str) -> str:
-    """The package a converter configuration belongs to; for a `module:function` converter of the caller's
-    own (the suite's planted faults), its top-level module."""
-    if converter in PACKAGES:
-        return PACKAGES[converter]
+    """The package a converter configuration belongs to (its registry row's); for a `module:function` converter
+    of the caller's own (the suite's planted faults), its top-level module."""
+    row = registry.converter(converter)
+    if row is not None:
+        return row.package
     return converter.partition(":")[0].split(".")[0]
 
 

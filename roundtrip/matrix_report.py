@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from roundtrip import registry
 from roundtrip.envs import normalise
 from roundtrip.matrix import STATUSES, Cell, Change, Column, Matrix, Row, counts
 
 SCHEMA = 1
-KEY_PACKAGES = ("tensorflow", "keras", "tf-keras", "tf2onnx", "onnx", "onnxruntime", "onnx2keras", "onnx2tf",
-                "numpy", "protobuf")
+KEY_PACKAGES = (*(normalise(p.name) for p in registry.PACKAGES), "numpy", "protobuf")
 
 
 class MatrixError(ValueError):

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from roundtrip.back import onnx2tf_script
+from roundtrip import registry
+from roundtrip.back import repro_lines
 from roundtrip.corpus import _replace, versions, write_meta
 from roundtrip.findings import Finding, Stage, Symptom
-from roundtrip.script.issue import TRACKERS, fence, trimmed
+from roundtrip.registry import TRACKERS
+from roundtrip.script.issue import fence, trimmed
 from roundtrip.script.render import (
     KERAS_MODEL,
     ONNX_RUNTIME_CONVERTED,
@@ -176,10 +178,9 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
     from roundtrip.converters import KERAS_TO_ONNX
 
     upstream = path in KERAS_TO_ONNX
+    row = registry.converter(path)
     imports = ["import pathlib", "import numpy as np", "import keras", "import onnx", "import tensorflow as tf",
-               "from onnx import numpy_helper", "import onnxruntime as ort"]
-    imports += ["import tf2onnx"] if path.startswith("tf2onnx") else []
-    imports += ["import os", "import tempfile"] if path == "keras-export" else []
+               "from onnx import numpy_helper", "import onnxruntime as ort", *(row.imports if row else ())]
     if not upstream:
         module, _, function = path.partition("@")[0].partition(":")
         imports += [f"from {module} import {function}  # a converter of one's own",
@@ -212,20 +213,15 @@ def _way_back(finding: Finding, back: str, k: int, input_dims: Sequence[Sequence
               got: str = "") -> list[str]:
     """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with `expected`, which
     `want` computed (the original Keras model, for a round trip); `got` names the converter's side."""
-    from roundtrip.back import ONNX_TO_KERAS
-
     got = got or keras_made_by(back)
-    if back == "onnx2tf":
-        return onnx2tf_script(input_dims)[1] + _onnx2tf_run(finding, k, want, got)
+    layout = _layout(back)
+    if layout == registry.RECORDED:
+        return repro_lines(back, input_dims, "")[1] + _run_recorded(finding, k, want, got)
     names = "[i.name for i in onnx_model.graph.input if i.name not in {t.name for t in onnx_model.graph.initializer}]"
-    lines = [f"input_names = {names}"]
-    if back.startswith("onnx2keras"):
-        lines.append(ONNX_TO_KERAS[back].repro.rstrip())
-    else:
-        lines.append(f"keras_model = {back.partition(':')[2]}(onnx_model, input_names)")
+    lines = [f"input_names = {names}", *repro_lines(back, input_dims, "input_names", qualified=True)[1]]
     if finding.stage == Stage.LOAD:
         return lines
-    nhwc = back == "onnx2keras-nhwc"
+    nhwc = layout == registry.CHANNELS_LAST
     fed = "[np.moveaxis(x, 1, -1) if x.ndim >= 3 else x for x in inputs]" if nhwc else "inputs"
     lines += [f"outputs = keras.tree.flatten(keras_model({fed} if len(inputs) > 1 else {fed}[0], training=False))",
               f"actual = np.asarray(outputs[{k}])"]
@@ -236,13 +232,13 @@ def _way_back(finding: Finding, back: str, k: int, input_dims: Sequence[Sequence
     return lines
 
 
+def _layout(back: str) -> str:
+    row = registry.converter(back)
+    return row.layout if row is not None else registry.AS_THE_GRAPH
+
+
 def _back_imports(back: str, input_dims: Sequence[Sequence[Any]]) -> list[str]:
-    if back.startswith("onnx2keras"):
-        return ["import onnx2keras"]
-    if back == "onnx2tf":
-        return onnx2tf_script(input_dims)[0]
-    module, _, function = back.partition(":")
-    return [f"from {module} import {function}  # a converter of one's own"]
+    return repro_lines(back, input_dims, "", qualified=True, own="one's own")[0]
 
 
 def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[str, Sequence[Any], str]]) -> str:
@@ -252,7 +248,7 @@ def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[s
     back = str(meta["back"])
     input_names, input_dims = [n for n, _, _ in inputs], [d for _, d, _ in inputs]
     imports = ["import pathlib", "import numpy as np", "import onnx", "from onnx import numpy_helper"]
-    imports += ["import keras"] if back != "onnx2tf" else []
+    imports += ["import keras"] if _layout(back) != registry.RECORDED else []  # its run uses keras.tree
     k = finding.output or 0
     lines = ['onnx_model = onnx.load(str(here / "model.onnx"))']
     want = str(meta.get("expected_by", ONNX_RUNTIME_GIVEN))
@@ -264,16 +260,14 @@ def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[s
         lines += ["session = ort.InferenceSession(onnx_model.SerializeToString(), providers=['CPUExecutionProvider'])",
                   f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
     imports += _back_imports(back, input_dims)
-    if back == "onnx2tf":
-        lines += onnx2tf_script(input_dims)[1] + _onnx2tf_run(finding, k, want, keras_made_by("onnx2tf"))
-    else:
-        lines += _way_back(finding, back, k, input_dims, want, keras_made_by(back))
+    lines += _way_back(finding, back, k, input_dims, want, keras_made_by(back))
     head = _header(finding, meta, "model.onnx")
     return "\n".join(head + sorted_imports(imports) + [""] + _READ_INPUTS + lines) + "\n"
 
 
-def _onnx2tf_run(finding: Finding, k: int, want: str, got: str) -> list[str]:
-    """onnx2tf's Keras model run on `inputs` (channels-last where it took them so) and compared with `expected`."""
+def _run_recorded(finding: Finding, k: int, want: str, got: str) -> list[str]:
+    """The Keras model of a converter that records its layouts run on `inputs` (channels-last where it took them
+    so) and compared with `expected`."""
     layouts = finding.details.get("layouts") or {}
     nhwc_in = list(layouts.get("inputs_nhwc", []))
     nhwc_out = list(layouts.get("outputs_nhwc", []))

@@ -3,7 +3,7 @@ in the converter's own virtual environment (onnx2tf pins TensorFlow 2.19 and num
 JSON lines, with arrays in .npz files and models in .onnx files (no pickles; the protocol is described in
 remote_server.py).
 
-    remote = Remote.start(environment("onnx2tf"), "onnx2tf")
+    remote = Remote.start(environment(converter), converter)
     result = remote.call(proto.SerializeToString(), [inputs_at_batch_1, inputs_at_batch_3], export_opset=15)
     remote.close()
 
@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from roundtrip import registry
 from roundtrip.lifetime import die_with_parent
+from roundtrip.registry import CONVERTER_ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = Path(__file__).resolve().parent / "remote_server.py"
-ENVIRONMENTS = {"onnx2tf": ("ROUNDTRIP_ONNX2TF_PYTHON", ".venv-onnx2tf", "make onnx2tf-env")}
-CONVERTER_ENVIRONMENTS = {"onnx2tf": "onnx2tf", "onnx2tf-onnxsim": "onnx2tf"}  # converter -> its environment
 
 
 class EnvironmentMissing(RuntimeError):
@@ -63,28 +63,27 @@ class RemoteProtocolError(RuntimeError):
 
 
 def environment(name: str) -> str:
-    """The interpreter of an environment (or of a converter's): $ROUNDTRIP_ONNX2TF_PYTHON if set, else
-    <project>/.venv-onnx2tf/bin/python; EnvironmentMissing when it is not there."""
+    """The interpreter of an environment (or of a converter's), as its registry row says: $VARIABLE if set
+    ($ROUNDTRIP_ONNX2TF_PYTHON), else <project>/FOLDER/bin/python; EnvironmentMissing when it is not there."""
     name = CONVERTER_ENVIRONMENTS.get(name, name)
-    if name not in ENVIRONMENTS:
-        raise KeyError(f"unknown environment {name!r} (known: {', '.join(ENVIRONMENTS)})")
-    variable, folder, command = ENVIRONMENTS[name]
-    python = os.environ.get(variable) or str(ROOT / folder / "bin" / "python")
+    env = registry.environment(name)
+    if env is None:
+        raise KeyError(f"unknown environment {name!r} (known: {', '.join(e.name for e in registry.ENVIRONMENTS)})")
+    python = os.environ.get(env.variable) or str(ROOT / env.folder / "bin" / "python")
     if not os.access(python, os.X_OK):
-        raise EnvironmentMissing(f"no {name} environment: {python} is missing (set it up with `{command}` "
-                                 f"in {ROOT}, or point ${variable} at one)")
+        raise EnvironmentMissing(f"no {name} environment: {python} is missing (set it up with `{env.make}` "
+                                 f"in {ROOT}, or point ${env.variable} at one)")
     return python
-
-
-# The packages a script that runs in a converter's environment imports, whose versions its entry states.
-SCRIPT_PACKAGES = {"onnx2tf": ("onnx2tf", "tensorflow", "tf_keras", "tf2onnx", "onnx", "onnxruntime", "numpy")}
 
 
 def environment_versions(converter: str) -> dict[str, str]:
     """The versions installed in the environment of `converter` (asked of its interpreter, once a process) of the
     packages a script run there imports; EnvironmentMissing when it is absent."""
     name = CONVERTER_ENVIRONMENTS.get(converter, converter)
-    return dict(_installed(environment(name), SCRIPT_PACKAGES[name]))
+    python = environment(name)  # KeyError for a name that has no environment
+    env = registry.environment(name)
+    assert env is not None
+    return dict(_installed(python, env.packages))
 
 
 @functools.cache

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from roundtrip import corpus, gaps, triage
+from roundtrip import corpus, gaps, registry, triage
 from roundtrip.findings import Stage, headline
+from roundtrip.registry import TRACKERS
 
 REPLAY_KIND = "roundtrip-replay"
 REPLAY_SCHEMA = 1
@@ -39,30 +40,9 @@ DIRECTIONS = {
     "keras-onnx-keras": "Keras -> ONNX -> Keras",
     "onnx-keras-onnx": "ONNX -> Keras -> ONNX",
 }
-# The upstream project that owns each converter, and the call a maintainer knows it by.
-APIS = {
-    "tf2onnx-function": ("tf2onnx", "tf2onnx.convert.from_function"),
-    "tf2onnx-keras": ("tf2onnx", "tf2onnx.convert.from_keras"),
-    "keras-export": ("keras", "keras Model.export(format='onnx')"),
-    "onnx2keras": ("onnx2keras", "onnx2keras.onnx_to_keras"),
-    "onnx2keras-nhwc": ("onnx2keras", "onnx2keras.onnx_to_keras(change_ordering=True)"),
-    "onnx2tf": ("onnx2tf", "onnx2tf.convert"),
-    "onnx2tf-onnxsim": ("onnx2tf", "onnx2tf.convert (after onnxsim)"),
-}
-TRACKERS = {
-    "tf2onnx": "https://github.com/onnx/tensorflow-onnx/issues",
-    "keras": "https://github.com/keras-team/keras/issues",
-    "onnx2keras": "https://github.com/gmalivenko/onnx2keras/issues",
-    "onnxruntime": "https://github.com/microsoft/onnxruntime/issues",
-    "onnx2tf": "https://github.com/PINTO0309/onnx2tf/issues",
-}
-# Versions tag of a replay: package, short name.  Keras is versioned apart from TensorFlow since Keras 3.
-TAG_PACKAGES = (("tensorflow", "tf"), ("keras", "keras"), ("tf2onnx", "tf2onnx"), ("onnx", "onnx"),
-                ("onnxruntime", "ort"), ("onnx2keras", "onnx2keras"))
-# What repro.py needs installed (hypothesis is the fuzzer's, not the repro's).
-REPRO_PACKAGES = {"tensorflow": "tensorflow-cpu", "keras": "keras", "tf2onnx": "tf2onnx", "onnx": "onnx",
-                  "onnxruntime": "onnxruntime", "onnx2keras": "onnx2keras", "onnx2tf": "onnx2tf", "numpy": "numpy"}
-CONVERTER_PACKAGES = ("onnx2keras", "onnx2tf")  # needed only by a route through them
+# Versions tag of a replay: package, short name (the main environment's packages).  Keras is versioned apart
+# from TensorFlow since Keras 3.
+TAG_PACKAGES = tuple((p.name, p.tag or p.name) for p in registry.PACKAGES if p.environment is None)
 _STAGES = [str(s) for s in Stage]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -245,16 +225,6 @@ def project_of(row: Row) -> str:
     """The upstream project to file a finding with: the package its identity names as at fault (the
     converter's, Keras' when Keras itself is blamed, onnxruntime's when the runtime is)."""
     return row.entry.finding.package
-
-
-def _owner(converter: str) -> str:
-    if converter in APIS:
-        return APIS[converter][0]
-    return converter.split("-")[0].split(":")[0]
-
-
-def _api(converter: str) -> str:
-    return APIS.get(converter, (converter, converter))[1]
 
 
 def direction_text(direction: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from roundtrip import registry
 from roundtrip.back import ONNX_TO_KERAS, python_for
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Symptom
@@ -264,7 +265,8 @@ def attempts(src: Source) -> list[tuple[Source, bool, bool]]:
     if src.direction == KERAS_TO_ONNX_DIRECTION:
         return [(src, True, True)]
     cuts = [c for c in smaller_graphs(src) if still_valid(c)][:MAX_CUTS]
-    # onnx2keras 0.0.25 reads an initializer's name by field position (`ListFields()[3]`), right only for
-    # tensors stored as raw bytes: for its graphs the parser's typed fields are tried last.
-    forms = (False, True) if str(src.meta.get("back", "")).startswith("onnx2keras") else (True, False)
+    # A converter may read an initializer's name by field position (onnx2keras 0.0.25: `ListFields()[3]`), right
+    # only for tensors stored as raw bytes: for its graphs the parser's typed fields are tried last.
+    row = registry.converter(str(src.meta.get("back", "")))
+    forms = (False, True) if row is not None and row.typed_initializers_last else (True, False)
     return [*((c, True, form) for form in forms for c in [*cuts, src]), (src, False, False)]

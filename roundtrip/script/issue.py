@@ -11,7 +11,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from roundtrip import registry
 from roundtrip.findings import Finding, Stage, Symptom
+from roundtrip.registry import TRACKERS
 from roundtrip.script.render import (
     KERAS_TO_ONNX_DIRECTION,
     Source,
@@ -19,20 +21,10 @@ from roundtrip.script.render import (
     script_versions,
     title,
     traced_alone,
+    way_back_failed,
 )
 from roundtrip.script.scrub import scrubbed
 from roundtrip.script.verdict import expected_exception, raised
-
-TRACKERS = {
-    "tf2onnx": "https://github.com/onnx/tensorflow-onnx/issues",
-    "keras": "https://github.com/keras-team/keras/issues",
-    "onnx2keras": "https://github.com/gmalivenko/onnx2keras/issues",
-    "onnxruntime": "https://github.com/microsoft/onnxruntime/issues",
-    "onnx2tf": "https://github.com/PINTO0309/onnx2tf/issues",
-}
-# The module each upstream package's frames live in, as they appear in a traceback's file paths.
-FRAME_PACKAGES = {"tf2onnx": ("tf2onnx",), "keras": ("keras",), "onnx2keras": ("onnx2keras",),
-                  "onnx2tf": ("onnx2tf",), "onnxruntime": ("onnxruntime",)}
 
 
 def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, related: Sequence[str] = ()) -> str:
@@ -98,8 +90,8 @@ def expected(src: Source) -> str:
                 Stage.BUILD: "Keras builds and runs the model."}.get(
             finding.stage, f"ONNX Runtime's {what_compared(finding)} match the Keras model's.")
     who = converter_name(str(src.meta.get("back", "")))
-    if finding.package == "tf2onnx":
-        return f"tf2onnx converts the Keras model {who} makes to a graph onnx.checker accepts."
+    if way_back_failed(finding):
+        return f"{finding.package} converts the Keras model {who} makes to a graph onnx.checker accepts."
     return {Stage.LOAD: f"{who} converts the graph.",
             Stage.RUN: f"the Keras model {who} makes runs on the graph's inputs."}.get(
         finding.stage, f"the Keras model {who} makes gives the {what_compared(finding)} ONNX Runtime gives on "
@@ -183,7 +175,7 @@ def trimmed(err_log: str, package: str) -> str:
     if "Traceback:\n" not in text:
         return ""
     trace = text.split("Traceback:\n", 1)[1].split("Worker log (last lines):", 1)[0]
-    modules = FRAME_PACKAGES.get(package, (package,))
+    modules = registry.package(package).modules  # as they appear in a traceback's file paths
     kept: list[str] = []
     keep = False  # the lines under a frame of the package, or of an exception's message
     for line in trace.rstrip().splitlines():
@@ -203,14 +195,14 @@ def trimmed(err_log: str, package: str) -> str:
 def where_to_file(src: Source) -> list[str]:
     """A line on which project to file with, when the bug passed through two."""
     finding = src.finding
-    tracker = TRACKERS.get(finding.package, finding.package)
-    if src.direction == KERAS_TO_ONNX_DIRECTION and src.meta.get("path") == "keras-export" \
-            and finding.package == "tf2onnx":
-        return [f"**Where to file:** tf2onnx ({tracker}). Keras' `export(format=\"onnx\")` runs tf2onnx inside "
-                "(keras pull request 20710), and the failure is in tf2onnx's code, so it is tf2onnx's to fix.", ""]
-    if src.direction != KERAS_TO_ONNX_DIRECTION and finding.package == "tf2onnx":
-        return [f"**Where to file:** tf2onnx ({tracker}). The Keras model comes from "
-                f"{converter_name(str(src.meta.get('back', '')))}, but it loads and runs; what fails is tf2onnx "
+    package = finding.package
+    tracker = TRACKERS.get(package, package)
+    row = registry.converter(str(src.meta.get("path", "")))
+    if src.direction == KERAS_TO_ONNX_DIRECTION and row is not None and row.filing and package == row.package:
+        return [f"**Where to file:** {package} ({tracker}). {row.filing}", ""]
+    if src.direction != KERAS_TO_ONNX_DIRECTION and way_back_failed(finding):
+        return [f"**Where to file:** {package} ({tracker}). The Keras model comes from "
+                f"{converter_name(str(src.meta.get('back', '')))}, but it loads and runs; what fails is {package} "
                 "converting it.", ""]
     return [f"**Where to file:** {finding.package} ({tracker}).", ""]
 

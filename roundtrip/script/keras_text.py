@@ -13,14 +13,15 @@ import numpy as np
 
 from roundtrip.layers import LAYERS, named
 from roundtrip.layers import literal as text
+from roundtrip.registry import KERAS_TO_ONNX, bound_names, side
 from roundtrip.script.arrays import drawn, fits_inline, literal
 from roundtrip.spec import LayerSpec, ModelSpec
 
-# Names the script uses at its top level: a tensor named so gets a trailing "_".
-TAKEN = {"keras", "tf", "np", "onnx", "ort", "tf2onnx", "model", "onnx_model", "session", "expected", "actual",
+# Names the script uses at its top level (its converter's imports' too): a tensor named so gets a trailing "_".
+TAKEN = {"keras", "tf", "np", "onnx", "ort", "model", "onnx_model", "session", "expected", "actual",
          "signature", "function", "rng", "x", "CenterCropReshape", "os", "tempfile", "path", "layer",
          "gelu_approximate", "threshold_half", "MergeAxes", "StridedLast", "ResizeBy", "GatherAxis", "KeepAbove",
-         "Net", "self", "inputs"}
+         "Net", "self", "inputs"} | bound_names([line for c in side(KERAS_TO_ONNX) for line in c.imports])
 # roundtrip.custom's objects, in the order repro.py defines them.
 CUSTOM = ("CenterCropReshape", "MergeAxes", "StridedLast", "ResizeBy", "GatherAxis", "KeepAbove", "gelu_approximate",
           "threshold_half")

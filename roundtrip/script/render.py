@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from roundtrip.back import ONNX_TO_KERAS, onnx2tf_script
+from roundtrip import registry
+from roundtrip.back import ONNX_TO_KERAS, repro_lines
 from roundtrip.converters import KERAS_TO_ONNX
 from roundtrip.findings import Finding, Stage, Symptom
 from roundtrip.graphs import GraphSpec
@@ -92,8 +93,9 @@ def node_kind(finding: Finding) -> str:
     """The ONNX node kind the finding names: where an exception was raised, or the first that differs."""
     if finding.kind.startswith("unsupported-op:"):
         return finding.kind.split(":", 1)[1]
-    if finding.where.startswith("onnx2tf.ops."):  # onnx2tf has a module per operator
-        return finding.where.split(":")[0].split(".")[2]
+    ops = registry.package(finding.package).op_modules  # a package with a module per operator
+    if ops and finding.where.startswith(ops + "."):
+        return finding.where.split(":")[0].split(".")[ops.count(".") + 1]
     return finding.where.rsplit("[", 1)[1].rstrip("]") if "[" in finding.where else culprit(finding)
 
 
@@ -101,12 +103,17 @@ def smaller_graphs(src: Source) -> list[Source]:
     """For an ONNX -> Keras script: the graph cut after each node of the kind the finding names (the
     converter fails there, or its output is the first to differ), smallest first.  Each is a guess that
     the script, run, confirms or not."""
-    if src.direction == KERAS_TO_ONNX_DIRECTION or src.onnx is None or src.finding.package == "tf2onnx":
+    if src.direction == KERAS_TO_ONNX_DIRECTION or src.onnx is None or way_back_failed(src.finding):
         return []
     if src.finding.symptom == Symptom.COUNT or not node_kind(src.finding):
         return []
     return [replace(src, onnx=graph, meta=src.meta | {"finding": src.meta["finding"] | {"output": 0}})
             for graph in onnx_text.cuts(src.onnx, node_kind(src.finding))]
+
+
+def way_back_failed(finding: Finding) -> bool:
+    """Whether an ONNX -> Keras finding is of the way back to ONNX: the Keras model that came back, converted again."""
+    return finding.package == registry.again().package
 
 
 def reaches(finding: Finding, stage: Stage) -> bool:
@@ -121,13 +128,12 @@ def keras_to_onnx(src: Source) -> list[str]:
     if traced_alone(finding):
         path = TRACE_ALONE
     upstream = path in KERAS_TO_ONNX or path == TRACE_ALONE
+    row = registry.converter(path)
     imports = ["import numpy as np"]
-    needs_tf = path != "keras-export" or spec.subclassed or keras_text.uses_custom_layer(spec) or path == TRACE_ALONE
+    needs_tf = row is None or row.signed or spec.subclassed or keras_text.uses_custom_layer(spec)
     imports += ["import tensorflow as tf"] if needs_tf else []
-    imports += ["import keras"]
-    imports += ["import tf2onnx"] if path.startswith("tf2onnx") else []
-    imports += ["import os", "import tempfile"] if path == "keras-export" else []
-    imports += ["import onnx"] if path == "keras-export" or finding.stage == Stage.CHECK else []
+    imports += ["import keras", *(row.imports if row else ())]
+    imports += ["import onnx"] if finding.stage == Stage.CHECK else []
     imports += ["import onnxruntime as ort"] if reaches(finding, Stage.LOAD) else []
     if not upstream:
         module, _, function = path.partition("@")[0].partition(":")
@@ -138,7 +144,8 @@ def keras_to_onnx(src: Source) -> list[str]:
         lines += [custom_layer(keras_text.custom_names(spec)), "", ""]
     lines += keras_text.model_lines(spec) + keras_text.weight_lines(spec, src.weights)
     names = [keras_text.var(f"x_{i.name}") if len(spec.inputs) > 1 else "x" for i in spec.inputs]
-    runs = (finding.stage in (Stage.BUILD, Stage.RUN, Stage.COMPARE) or path == "keras-export"
+    called_first = row.called_first if row else ""
+    runs = (finding.stage in (Stage.BUILD, Stage.RUN, Stage.COMPARE) or bool(called_first)
             or finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT))
     for k, (name, i) in enumerate(zip(names, spec.inputs, strict=True) if runs else []):
         size = src.sizes.get(i.name, i.shape)
@@ -151,8 +158,8 @@ def keras_to_onnx(src: Source) -> list[str]:
         lines.append(f"expected = np.asarray(model({fed}, training=False){f'[{k_out}]' if many_out else ''})")
     if finding.stage == Stage.BUILD:
         return lines
-    if path == "keras-export" and not lines[-1].startswith("expected ="):
-        lines.append(f"model({fed})  # Keras' export takes a model that has been called")
+    if called_first and not lines[-1].startswith("expected ="):
+        lines.append(f"model({fed})  # {called_first}")
     lines.append("")
     lines += conversion(spec, path, opset, upstream)
     if finding.stage == Stage.CONVERT:
@@ -181,24 +188,19 @@ def traced_alone(finding: Finding) -> bool:
 
 
 def conversion(spec: ModelSpec, path: str, opset: int, upstream: bool) -> list[str]:
+    """The lines converting `model` to `onnx_model` by the path's registry row (its `call`, after the input
+    signature where it takes one), by a plain `tf.function` for TRACE_ALONE, or by a converter of the suite's own."""
     signature = ", ".join(f"tf.TensorSpec({(None, *i.declared)!r}, tf.{'int32' if i.ids else 'float32'}, "
                           f"name={keras_text.text(i.name)})" for i in spec.inputs)
     lines = [f"signature = [{signature}]"]
-    if path == "keras-export":  # a subclassed model knows only the shapes it was first called with
+    call = "model(list(xs), training=False)" if len(spec.inputs) > 1 else "model(xs[0], training=False)"
+    row = registry.converter(path)
+    if row is not None and row.call:  # a subclassed model knows only the shapes it was first called with
         given = ", input_signature=signature" if spec.subclassed else ""
-        return (lines if spec.subclassed else []) + [
-            'path = os.path.join(tempfile.mkdtemp(), "model.onnx")',
-            f'model.export(path, format="onnx", opset_version={opset}, verbose=False{given})',
-            "onnx_model = onnx.load(path)"]
+        text = [line.format(opset=opset, model_call=call, given=given) for line in row.call]
+        return (lines if row.signed or spec.subclassed else []) + text
     if path == TRACE_ALONE:  # no converter: Keras raises while TensorFlow traces the model
-        call = "model(list(xs), training=False)" if len(spec.inputs) > 1 else "model(xs[0], training=False)"
         lines += [f"function = tf.function(lambda *xs: {call})", "function.get_concrete_function(*signature)"]
-    elif path == "tf2onnx-function":
-        call = "model(list(xs), training=False)" if len(spec.inputs) > 1 else "model(xs[0], training=False)"
-        lines += [f"function = tf.function(lambda *xs: {call})",
-                  f"onnx_model, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset={opset})"]
-    elif path == "tf2onnx-keras":
-        lines.append(f"onnx_model, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset={opset})")
     elif not upstream:
         function = path.partition("@")[0].partition(":")[2]
         lines = [f"spec = ModelSpec.from_json({spec.to_json()!r})",
@@ -250,18 +252,14 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     finding, back = src.finding, str(src.meta["back"])
     model = onnx_text.tidy(src.onnx) if tidy else src.onnx
     graph = onnx_text.source(model, in_text=in_text)
-    way_back = finding.package == "tf2onnx"  # the Keras model that came back, to ONNX again
+    way_back = way_back_failed(finding)  # the Keras model that came back, to ONNX again
+    input_names = ", ".join(keras_text.text(n) for n, _, _ in graph.inputs)
+    converting, converted = repro_lines(back, [dims for _, dims, _ in graph.inputs], f"[{input_names}]")
     imports = ["import numpy as np", "import onnx"]
     imports += ["import onnxruntime as ort"] if finding.stage == Stage.COMPARE and not way_back else []
-    if back.startswith("onnx2keras"):
-        imports.append("from onnx2keras import onnx_to_keras")
-    elif back == "onnx2tf":
-        imports += onnx2tf_script([dims for _, dims, _ in graph.inputs])[0]
-    else:
-        module, _, function = back.partition(":")
-        imports.append(f"from {module} import {function}  # a converter of the suite's own")
+    imports += converting
     if way_back:
-        imports += ["import tensorflow as tf", "import tf2onnx"]
+        imports += registry.again().again_imports
     lines = [*sorted_imports(imports), "", *onnx_text.lines(graph)]
     names = ["x"] if len(graph.inputs) == 1 else [f"x{k}" for k in range(len(graph.inputs))]
     runs = finding.stage in (Stage.RUN, Stage.COMPARE) and not way_back
@@ -273,15 +271,7 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     if finding.stage == Stage.COMPARE and not way_back:
         lines.append(f"expected = ort.InferenceSession(onnx_model.SerializeToString()).run(None, {{{feeds}}}){pick}")
     lines.append("")
-    input_names = ", ".join(keras_text.text(n) for n, _, _ in graph.inputs)
-    if back.startswith("onnx2keras"):
-        ordering = back.endswith("-nhwc")
-        lines.append(f"keras_model = onnx_to_keras(onnx_model, [{input_names}], verbose=False, "
-                     f"change_ordering={ordering})")
-    elif back == "onnx2tf":
-        lines += onnx2tf_script([dims for _, dims, _ in graph.inputs])[1]
-    else:
-        lines.append(f"keras_model = {back.partition(':')[2]}(onnx_model, [{input_names}])")
+    lines += converted
     if finding.stage == Stage.LOAD and not way_back:
         return lines
     if way_back:
@@ -317,10 +307,12 @@ def input_seed(src: Source, k: int, dims: tuple[int | str, ...]) -> tuple[list[i
 def layouts(src: Source, back: str, graph: onnx_text.Graph) -> tuple[list[bool], list[bool]]:
     """Which inputs the converter's Keras model takes channels-last and which outputs it gives so."""
     ranks_in = [len(dims) for _, dims, _ in graph.inputs]
-    if back == "onnx2keras-nhwc":
+    row = registry.converter(back)
+    layout = row.layout if row else registry.AS_THE_GRAPH
+    if layout == registry.CHANNELS_LAST:
         out_ranks = [len(d) for d in output_dims(src.onnx)]
         return [r >= 3 for r in ranks_in], [r >= 3 for r in out_ranks]
-    if back == "onnx2tf":  # as it chose on the graph it was given; by rank on a graph that lost inputs/outputs
+    if layout == registry.RECORDED:  # as it chose on the graph it was given; by rank on a graph that lost some
         recorded = src.finding.details.get("layouts") or {}
         nhwc_in = list(recorded.get("inputs_nhwc", []))
         nhwc_out = list(recorded.get("outputs_nhwc", []))
@@ -338,16 +330,17 @@ def output_dims(model: Any) -> list[tuple[int, ...]]:
 
 
 def way_back_lines(finding: Finding, opset: int) -> list[str]:
-    """tf2onnx on the Keras model that came back, as roundtrip's onnx2tf server calls it."""
-    lines = ['signature = [tf.TensorSpec(i.shape, i.dtype, name=i.name.split(":")[0]) for i in keras_model.inputs]',
-             f"onnx_again, _ = tf2onnx.convert.from_keras(keras_model, input_signature=signature, opset={opset})"]
+    """The Keras model that came back, to ONNX again, as roundtrip's server does it (registry.AGAIN)."""
+    lines = [line.format(opset=opset) for line in registry.again().again]
     if finding.stage == Stage.CHECK:
         lines.append("onnx.checker.check_model(onnx_again, full_check=True)")
     return lines
 
 
 def converter_name(back: str) -> str:
-    return back.split("-")[0] if back in ONNX_TO_KERAS else back
+    """What a title calls an ONNX -> Keras converter: its package (a converter of the caller's own: its name)."""
+    row = registry.converter(back)
+    return row.package if row is not None and back in ONNX_TO_KERAS else back
 
 
 # What each side of a comparison is, as the assertion's message names it.
@@ -413,8 +406,9 @@ def title(src: Source) -> str:
     """One line that says what breaks, for repro.py's first line and issue.md's title."""
     finding, back = src.finding, str(src.meta.get("back", ""))
     if src.direction == KERAS_TO_ONNX_DIRECTION:
-        who = {"tf2onnx-function": "tf2onnx.convert.from_function", "tf2onnx-keras": "tf2onnx.convert.from_keras",
-               "keras-export": 'Keras model.export(format="onnx")'}.get(str(src.meta["path"]), str(src.meta["path"]))
+        path = str(src.meta["path"])
+        row = registry.converter(path)
+        who = row.api if row is not None and row.side == registry.KERAS_TO_ONNX else path
         model = layer_kinds(src.spec)
         if traced_alone(finding):
             return f"Keras raises {finding.kind} when a plain tf.function traces the model, no converter ({model})"
@@ -436,10 +430,10 @@ def title(src: Source) -> str:
     on = f" on {a_or_an(node)} {node} node" if node else ""
     if node and src.direction == ROUND_TRIP_DIRECTION and not finding.where:  # a Keras layer first differs
         on = f" on the graph of a Keras {node} layer"
-    if finding.package == "tf2onnx":
+    if way_back_failed(finding):
         what = ("writes a graph onnx.checker rejects" if finding.stage == Stage.CHECK
                 else f"raises {expected_exception(finding)}")
-        return f"tf2onnx.convert.from_keras {what}, given the Keras model {who} makes"
+        return f"{registry.again().api} {what}, given the Keras model {who} makes"
     what = {Stage.LOAD: f"{who} raises {expected_exception(finding)} converting the graph{on}",
             Stage.RUN: f"the Keras model {who} makes raises {expected_exception(finding)}{on}"}.get(finding.stage, "")
     if finding.stage == Stage.COMPARE:
@@ -475,24 +469,24 @@ def layer_kinds(spec: ModelSpec | GraphSpec) -> str:
 
 
 def script_versions(src: Source) -> dict[str, str]:
-    """The versions of the packages the script imports, where it runs: as the entry recorded them, or (an onnx2tf
-    entry recorded with this interpreter's versions) as onnx2tf's environment has them."""
-    back = str(src.meta.get("back", ""))
+    """The versions of the packages the script imports, where it runs: as the entry recorded them, or (an entry
+    of a converter with an environment of its own, recorded with this interpreter's versions) as that
+    environment has them."""
+    keras_to_onnx = src.direction == KERAS_TO_ONNX_DIRECTION
+    name = str(src.meta.get("path", "")) if keras_to_onnx else str(src.meta.get("back", ""))
     recorded = src.meta.get("versions", {})
     if traced_alone(src.finding):
         return {k: recorded[k] for k in ("tensorflow", "keras", "numpy") if k in recorded}
     if runtime_alone(src):
         return {k: recorded[k] for k in ("onnxruntime", "onnx", "numpy") if k in recorded}
-    if src.direction != KERAS_TO_ONNX_DIRECTION and back == "onnx2tf":
+    row = registry.converter(name)
+    wanted = registry.states(name, registry.KERAS_TO_ONNX if keras_to_onnx else registry.ONNX_TO_KERAS)
+    if not keras_to_onnx and row is not None and row.environment is not None:
         from roundtrip.remote import environment_versions
 
-        found = recorded if "onnx2tf" in recorded else environment_versions(back)
-        wanted: tuple[str, ...] = ("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxruntime", "numpy")
-        wanted += ("tf2onnx",) if src.finding.package == "tf2onnx" else ()  # the way back to ONNX
+        found = recorded if row.package in recorded else environment_versions(name)
+        wanted += (registry.again().package,) if way_back_failed(src.finding) else ()  # the way back to ONNX
         return {k: found[k] for k in wanted if k in found}
-    wanted = (("tf2onnx", "tensorflow", "keras", "onnx", "onnxruntime", "numpy")
-              if src.direction == KERAS_TO_ONNX_DIRECTION else ("onnx2keras", "keras", "tensorflow", "onnx",
-                                                                   "onnxruntime", "numpy"))
     return {k: recorded[k] for k in wanted if k in recorded}
 
 
