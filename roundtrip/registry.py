@@ -4,8 +4,9 @@ A converter row is a configuration of the suite (`tf2onnx-function`, `onnx2keras
 its bugs, the call a maintainer knows it by, the environment it runs in, how it lays out tensors, and the text
 its repro.py imports and calls.  A package row is what a maintainer owns: where its bugs are filed, the
 modules its frames live in, where it is installed.  The code that names, renders, files and reports reads the
-rows and never says a converter's name; the calls themselves are the adapters' (`roundtrip.converters` for
-Keras -> ONNX, `roundtrip.back` for ONNX -> Keras), each table asserted against these rows (tests/test_registry.py).
+rows and never says a converter's name; the calls themselves are the adapters'
+(`roundtrip.convert.converters` for Keras -> ONNX, `roundtrip.convert.back` for ONNX -> Keras), each table
+asserted against these rows (tests/test_registry.py).
 A new converter is its row and its adapter (and a pin file when it needs an environment of its own).
 """
 
@@ -141,7 +142,7 @@ CONVERTERS = (
         "onnx2tf", "onnx2tf", ONNX_TO_KERAS, "onnx2tf.convert", environment="onnx2tf", layout=RECORDED,
         imports=("import tempfile", "import onnx2tf"), call=("work = tempfile.mkdtemp()", _ONNX2TF_CALL),
         states=("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxruntime", "numpy"), downloads_images=True),
-    Converter(  # served only (roundtrip/remote_server.py), as onnx2tf's command line runs by default
+    Converter(  # served only (roundtrip/convert/remote_server.py), as onnx2tf's command line runs by default
         "onnx2tf-onnxsim", "onnx2tf", ONNX_TO_KERAS, "onnx2tf.convert (after onnxsim)", environment="onnx2tf",
         layout=RECORDED),
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from roundtrip import cli
-from roundtrip.campaign import FIRST_SLICE, SHARE, SLICE, CampaignError, Schedule, select, target_name
+from roundtrip.search.campaign import FIRST_SLICE, SHARE, SLICE, CampaignError, Schedule, select, target_name
 
 NODES = [
     "properties/test_keras_build.py::test_drawn_models_build_and_run_with_their_shapes",

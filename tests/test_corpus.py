@@ -11,9 +11,10 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus
-from roundtrip.findings import Finding, Stage, Symptom
-from roundtrip.outcome import Case, Job, Outcome
+from roundtrip import InputSpec, LayerSpec, ModelSpec
+from roundtrip.finding.findings import Finding, Stage, Symptom
+from roundtrip.oracle.outcome import Case, Job, Outcome
+from roundtrip.store import corpus
 
 SPEC = ModelSpec((InputSpec("in0", (2, 3)),), (LayerSpec.make("x1", "Flatten", "in0"),), ("x1",), seed=5)
 BIGGER = ModelSpec((InputSpec("in0", (4, 3)),), (LayerSpec.make("x1", "Flatten", "in0"),

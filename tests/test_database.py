@@ -22,7 +22,7 @@ from typing import cast
 import pytest
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from roundtrip.database import DEFAULT_PATH, ENV, DatabaseError, open_database
+from roundtrip.search.database import DEFAULT_PATH, ENV, DatabaseError, open_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ CHILD = '''
 import json, sys, time, unittest
 from pathlib import Path
 from hypothesis import Phase, given, settings, strategies as st
-from roundtrip.database import open_database
+from roundtrip.search.database import open_database
 
 url, mode, go, hammer = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 PHASES = {{"find": [Phase.generate, Phase.shrink], "replay": [Phase.reuse]}}[mode]

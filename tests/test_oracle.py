@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from roundtrip.findings import Stage, Symptom
-from roundtrip.oracle import close, compare, graph_findings
+from roundtrip.finding.findings import Stage, Symptom
+from roundtrip.oracle.compare import close, compare, graph_findings
 
 
 def test_tolerance_is_relative_to_the_outputs_scale() -> None:

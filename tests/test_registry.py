@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from roundtrip import registry, remote_server
-from roundtrip.back import ONNX_TO_KERAS, repro_lines
-from roundtrip.converters import KERAS_TO_ONNX
+from roundtrip import registry
+from roundtrip.convert import remote_server
+from roundtrip.convert.back import ONNX_TO_KERAS, repro_lines
+from roundtrip.convert.converters import KERAS_TO_ONNX
 
 ROUNDTRIP = Path(registry.__file__).resolve().parent
 PINS = ROUNDTRIP.parent / "envs"
@@ -26,7 +27,8 @@ def test_every_keras_to_onnx_path_has_a_row_and_every_row_a_path() -> None:
 
 
 def test_every_onnx_to_keras_converter_has_a_row_and_every_row_a_converter() -> None:
-    """A row of the ONNX -> Keras side is called in this process (roundtrip.back) or served in its environment."""
+    """A row of the ONNX -> Keras side is called in this process (roundtrip.convert.back) or served in its
+    environment."""
     assert set(ONNX_TO_KERAS) | set(remote_server.CONVERTERS) == names(registry.ONNX_TO_KERAS)
 
 
@@ -46,7 +48,8 @@ def test_a_row_names_a_known_package_and_environment(row: registry.Converter) ->
     if row.environment is not None:
         assert registry.environment(row.environment) is not None
         assert (PINS / f"{row.environment}.txt").is_file()
-    if row.name in ONNX_TO_KERAS:  # the adapter runs it behind roundtrip.remote exactly when it has an environment
+    # the adapter runs it behind roundtrip.convert.remote exactly when it has an environment
+    if row.name in ONNX_TO_KERAS:
         assert ONNX_TO_KERAS[row.name].remote == (row.environment is not None)
 
 

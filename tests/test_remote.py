@@ -1,4 +1,4 @@
-"""The remote converter protocol (roundtrip/remote.py <-> roundtrip/remote_server.py): with this interpreter
+"""The remote converter protocol (roundtrip/convert/remote.py <-> roundtrip/convert/remote_server.py): with this interpreter
 and onnx2keras (both orderings), and with onnx2tf in .venv-onnx2tf (skipped, saying how to make it, while
 that is absent).  Each server imports TensorFlow once per module; the tests that kill one start their own."""
 
@@ -19,8 +19,7 @@ import pytest
 from onnx import helper
 
 from roundtrip import GraphSpec, NodeSpec
-from roundtrip.oracle import close
-from roundtrip.remote import (
+from roundtrip.convert.remote import (
     EnvironmentMissing,
     Remote,
     RemoteDied,
@@ -34,6 +33,7 @@ from roundtrip.remote import (
     in_onnx_layout,
     server,
 )
+from roundtrip.oracle.compare import close
 
 CONV = GraphSpec((3, 6, 6), (NodeSpec.make("Conv", kernel_shape=(3, 3), out_channels=4, pads=(1, 1, 1, 1)),
                              NodeSpec.make("Relu")))
