@@ -6,7 +6,7 @@ reducer budget of 30 s, into a temporary corpus.  The test asserts what the chec
     .venv/bin/python bench/user_check.py [--out bench/results]
 
 Prints the seconds of the whole check (model loading, the check, the first wrong layer, the reduction and the
-entry written), the recording's own seconds, the layer found and the machine's load, and writes them to
+entry written), the recording's own seconds, the layer found and how busy the machine was meanwhile, and writes them to
 `<out>/<date>-user-check.json` when --out is given.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench import machine, machine_line  # noqa: E402 - after the path is set
+from bench.bench import machine, machine_busy, machine_line  # noqa: E402 - after the path is set
 
 PLANTED = "tests.planted:sigmoid_made_hard"
 REDUCE_SECONDS = 30.0
@@ -50,13 +50,13 @@ def measure(folder: Path) -> dict[str, Any]:
     from roundtrip.user_check import Options, check_model
 
     planted = twelve_layers(folder / "deep.keras")
-    began, cpu = time.perf_counter(), time.process_time()
+    began, busy = time.perf_counter(), machine_busy()
     result = check_model(Options(folder / "deep.keras", paths=(PLANTED,), corpus=folder / "corpus",
                                  reduce_seconds=REDUCE_SECONDS))
-    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+    seconds, busy = time.perf_counter() - began, machine_busy() - busy
     [row] = result.rows
     return {"path": PLANTED, "reduce_seconds": REDUCE_SECONDS, "seconds": round(seconds, 1),
-            "own_cpu_seconds": round(cpu, 1), "load_after": round(os.getloadavg()[0], 2),
+            "machine_busy_share": round(busy / (seconds * (os.cpu_count() or 1)), 3),
             "verdict": row.verdict, "found_at": row.where, "planted_at": planted,
             "entries": {signature: written.note for signature, written in row.entries.items()}}
 
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(), **figures}
     print(machine_line(result["machine"]))
     print(f"roundtrip check of a twelve-layer model through {PLANTED}: {figures['seconds']} s "
-          f"(this process's CPU {figures['own_cpu_seconds']} s; load {figures['load_after']} after)")
+          f"(the machine {figures['machine_busy_share']:.0%} busy meanwhile, by every process)")
     print(f"verdict {figures['verdict']}, first wrong layer {figures['found_at']!r} "
           f"(planted at {figures['planted_at']!r})")
     for signature, note in figures["entries"].items():
