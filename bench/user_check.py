@@ -47,7 +47,7 @@ def twelve_layers(file: Path) -> str:
 
 
 def measure(folder: Path) -> dict[str, Any]:
-    from roundtrip.user_check import Options, check_model
+    from roundtrip.user.user_check import Options, check_model
 
     planted = twelve_layers(folder / "deep.keras")
     began, busy = time.perf_counter(), machine_busy()
