@@ -1,6 +1,7 @@
-"""The remote converter protocol (roundtrip/convert/remote.py <-> roundtrip/convert/remote_server.py): with this interpreter
-and onnx2keras (both orderings), and with onnx2tf in .venv-onnx2tf (skipped, saying how to make it, while
-that is absent).  Each server imports TensorFlow once per module; the tests that kill one start their own."""
+"""The remote converter protocol (roundtrip/convert/remote.py <-> roundtrip/convert/remote_server.py): with
+this interpreter and onnx2keras (both orderings), and with onnx2tf in .venv-onnx2tf (skipped, saying how to
+make it, while that is absent).  Each server imports TensorFlow once per module; the tests that kill one
+start their own."""
 
 from __future__ import annotations
 
