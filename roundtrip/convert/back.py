@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from roundtrip import registry
+from roundtrip.convert.made import BackRun
 from roundtrip.finding.findings import Error, headline
 from roundtrip.finding.identity import package_of
-from roundtrip.oracle.outcome import BackRun
 
 
 def identity(array: np.ndarray) -> np.ndarray:

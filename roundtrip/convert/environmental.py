@@ -57,7 +57,7 @@ def _short(name: str) -> str:
 
 
 def refuse_environmental(run: Any, converter: str) -> Any:
-    """`run` (a roundtrip.oracle.outcome.BackRun) as it is; EnvironmentFailure when its load error, a case's error or
+    """`run` (a roundtrip.convert.made.BackRun) as it is; EnvironmentFailure when its load error, a case's error or
     its export error is the environment's.  A converter's crash or hang (an Error of type "crash" or "timeout",
     its traceback the log of a process that served other calls) stays what it is."""
     from roundtrip.finding.findings import Error

@@ -307,8 +307,8 @@ def call_environment(converter: str, onnx_bytes: bytes, cases: Sequence[Sequence
     model is wrapped in Transposes (`in_onnx_layout`), so it takes and gives the graph's layout like the
     outputs do.  RemoteDied (a crash or a hang of the converter) propagates.  The errors come back as the
     converter's; run_back then refuses those of the machine (`roundtrip.convert.environmental`)."""
+    from roundtrip.convert.made import BackRun
     from roundtrip.finding.findings import Error
-    from roundtrip.oracle.outcome import BackRun
 
     def error(e: RemoteError | None) -> Error | None:
         return None if e is None else Error(e.type, e.message, e.traceback)

@@ -21,9 +21,9 @@ from roundtrip.finding.identity import node_kind, package_of, place, raised_at
 from roundtrip.oracle.compare import close, compare, graph_findings
 from roundtrip.oracle.outcome import Case, Job, Outcome, Report, first_of_each
 from roundtrip.run.runners import OrtSession, declared_dims, run_reference
-from roundtrip.search.reduce import sub_model
 from roundtrip.spec.inputs import make_inputs
 from roundtrip.spec.model import ModelSpec, SpecError
+from roundtrip.spec.parts import sub_model
 
 
 def run_job(job: Any, report: Report = lambda stage: None) -> Outcome:

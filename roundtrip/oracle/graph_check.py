@@ -18,9 +18,10 @@ from dataclasses import replace
 from typing import Any
 
 from roundtrip.convert.back import back_opset, category, resolve_back, run_back
+from roundtrip.convert.made import BackRun
 from roundtrip.finding.findings import Error, Finding, Stage, Symptom
 from roundtrip.oracle.compare import close, compare, graph_findings
-from roundtrip.oracle.outcome import BackRun, Case, GraphJob, Outcome, Report, first_of_each
+from roundtrip.oracle.outcome import Case, GraphJob, Outcome, Report, first_of_each
 from roundtrip.run.runners import OrtSession
 from roundtrip.spec.graph import GraphSpec
 

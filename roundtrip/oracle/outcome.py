@@ -1,16 +1,16 @@
 """What a check is asked and what it answers: the jobs a worker runs (a Keras spec through a converter path
-and back, or an ONNX graph through an ONNX -> Keras converter and back), the cases it ran, what an ONNX ->
-Keras converter made of a graph, and the findings in oracle order.  Plain data, shared by the checks, the
-harness, the corpus and the environment of their own that some converters run in."""
+and back, or an ONNX graph through an ONNX -> Keras converter and back), the cases it ran, and the findings
+in oracle order.  Plain data, shared by the checks, the harness, the corpus and the environment of their own
+that some converters run in."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from roundtrip.finding.findings import Error, Finding
+from roundtrip.finding.findings import Finding
 from roundtrip.spec.graph import GraphSpec
 
 Report = Callable[[str], None]
@@ -93,25 +93,6 @@ class Outcome:
     onnx: bytes | None = None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
 
-
-@dataclass
-class BackRun:
-    """What an ONNX -> Keras converter made of a graph: the conversion's error, or each case's outputs
-    (in the graph's layout) or error; and the ONNX made again from the Keras model, or that error."""
-
-    load_error: Error | None = None
-    outputs: list[list[np.ndarray] | Error] = field(default_factory=list)
-    onnx_back: bytes | None = None
-    export_error: Error | None = None
-    # For a converter that decides per tensor (onnx2tf): which inputs and outputs its Keras model holds
-    # channels-last, as {"inputs_nhwc": [...], "outputs_nhwc": [...]}; repro.py replays the same transposes.
-    layouts: dict[str, list[bool]] | None = None
-
-    def noted(self, findings: list[Finding]) -> list[Finding]:
-        """`findings` with the layouts in their details, when the converter chose any."""
-        if self.layouts is None:
-            return findings
-        return [replace(f, details={**f.details, "layouts": self.layouts}) for f in findings]
 
 
 def first_of_each(findings: list[Finding]) -> list[Finding]:

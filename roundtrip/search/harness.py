@@ -41,6 +41,7 @@ from roundtrip.run.worker import Limits, Pool, SuiteError
 from roundtrip.search import pending
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
+from roundtrip.spec.parts import size_of
 from roundtrip.store import corpus
 
 AnyJob = Job | GraphJob
@@ -120,7 +121,7 @@ class Track:
     reduced: Any = None  # the reducer's result (roundtrip.search.reduce.Reduction), once it ran
 
     def add(self, spec: AnySpec) -> None:
-        size = corpus.size_of(spec)
+        size = size_of(spec)
         self.examples += 1
         self.first_size = self.first_size or size
         self.smallest = min(self.smallest or size, size)
@@ -241,7 +242,7 @@ class Harness:
                 self.known[finding.signature] = corpus.add_op(entry, finding.op)
             self._maybe_variant(finding, spec, job)
             if (self.plan.writes and finding.signature not in self.unconfirmed
-                    and corpus.size_of(spec) < entry.meta.get("size", [1 << 30])):
+                    and size_of(spec) < entry.meta.get("size", [1 << 30])):
                 self._meet(finding, spec, job, smaller=True)
         if self.explore_began is not None and self.plan.share and len(self.exploring) >= self.plan.share:
             raise EnoughExplored(f"met its share of new bugs ({len(self.exploring)})")
@@ -271,7 +272,7 @@ class Harness:
         if not key or candidate in self.variants_tried or key in self.known_cases(finding.signature):
             return
         self.variants_tried.add(candidate)
-        item = pending.put(self.root, pending.Item(candidate, job.name, job, corpus.size_of(spec),
+        item = pending.put(self.root, pending.Item(candidate, job.name, job, size_of(spec),
                                                     met=pending.now(), ops=[finding.op]))
         self.met[candidate] = item
         self._event(event="met", signature=candidate, target=job.name, size=item.size, smaller=False, variant=True)
@@ -287,7 +288,7 @@ class Harness:
     def _meet(self, finding: Finding, spec: AnySpec, job: AnyJob, smaller: bool) -> None:
         """Keeps the smallest example of a bug met (on disk in a writing run, so that a stop loses none)."""
         signature = finding.signature
-        item = pending.Item(signature, job.name, job, corpus.size_of(spec), met=pending.now(), smaller=smaller,
+        item = pending.Item(signature, job.name, job, size_of(spec), met=pending.now(), smaller=smaller,
                             ops=[finding.op] if finding.op else [])
         old = self.met.get(signature)
         if self.plan.writes:
@@ -413,7 +414,7 @@ class Harness:
                 return False
             return finding.signature in {f.signature for f in found}
 
-        self._event(event="reducing", signature=finding.signature, size=corpus.size_of(spec))
+        self._event(event="reducing", signature=finding.signature, size=size_of(spec))
         result = reduce(spec, holds, deadline=time.monotonic() + self.plan.reduce)
         note = (f"reduced in {result.tries} tries, {result.accepted} steps"
                 + (" (budget spent: it may not be 1-minimal)" if result.exhausted else ", 1-minimal"))
@@ -435,7 +436,7 @@ class Harness:
 
         track = self.tracks.get(finding.signature, Track())
         shrink = {"examples_with_signature": track.examples, "first_size": track.first_size,
-                  "final_size": corpus.size_of(spec)}
+                  "final_size": size_of(spec)}
         if track.reduced is not None:
             shrink |= {"reduce_tries": track.reduced.tries, "reduce_steps": track.reduced.accepted,
                        "one_minimal": not track.reduced.exhausted}
@@ -505,7 +506,7 @@ class Harness:
         shutil.rmtree(aside, ignore_errors=True)
         self.known[finding.signature] = corpus.load(folder)  # what the next entry is checked against
         kept = json.loads((folder / "meta.json").read_text())
-        if kept.get("size") != corpus.size_of(spec):
+        if kept.get("size") != size_of(spec):
             note += f"; merged into {folder.name} (a smaller example of the same bug)"
         return note, folder
 

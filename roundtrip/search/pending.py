@@ -4,7 +4,7 @@ is judged not to show again.  A run stopped while exploring or while shrinking l
 run of the same property records what it finds here first.
 
 An item is plain data: the signature, the property (target) that met it, the check to run (the job, as
-JSON), its size (`corpus.size_of`), how many examples showed it, when it was first met, and why it is still
+JSON), its size (`parts.size_of`), how many examples showed it, when it was first met, and why it is still
 pending (the last run's reason, when one gave up on it)."""
 
 from __future__ import annotations

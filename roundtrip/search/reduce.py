@@ -4,7 +4,7 @@
 Hypothesis shrinks the choices behind a spec, which leaves specs that are small but not always minimal: a
 layer that could be bypassed, an output nothing needs, a crop that could be 0.  `reduce` takes a spec and a
 predicate (`holds`: does the same bug still show?) and takes greedy steps to a fixpoint.  Every candidate is
-a valid spec (it is built, and building validates) no bigger by `corpus.size_of`; `seed`, `sequential` and
+a valid spec (it is built, and building validates) no bigger by `parts.size_of`; `seed`, `sequential` and
 `opset` are never changed, since they can be what the bug is about (a dtype policy goes to float32 and a
 subclassed model to a functional one only when the bug stays).
 
@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 from roundtrip.spec.graph import GRAPH_OPS, GraphSpec, NodeSpec
 from roundtrip.spec.layers import LAYERS, REQUIRED
 from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec, SpecError, Value
-from roundtrip.store.corpus import size_of
+from roundtrip.spec.parts import model_with, rebuilt, size_of
 
 Spec: TypeAlias = ModelSpec | GraphSpec
 Params = tuple[tuple[str, Value], ...]
@@ -49,10 +49,10 @@ def single_steps(spec: Spec) -> list[Spec]:
 
 
 def _model_steps(spec: ModelSpec) -> Iterator[ModelSpec | None]:
-    yield _rebuilt(spec, spec.layers, spec.outputs)
+    yield rebuilt(spec, spec.layers, spec.outputs)
     if len(spec.outputs) > 1:
         for j in range(len(spec.outputs)):
-            yield _rebuilt(spec, spec.layers, spec.outputs[:j] + spec.outputs[j + 1:])
+            yield rebuilt(spec, spec.layers, spec.outputs[:j] + spec.outputs[j + 1:])
     for k, layer in enumerate(spec.layers):
         for source in dict.fromkeys(layer.inputs):
             yield _bypass(spec, k, source)
@@ -67,25 +67,7 @@ def _bypass(spec: ModelSpec, k: int, source: str) -> ModelSpec | None:
 
     layers = tuple(LayerSpec(la.name, la.kind, tuple(wire(s) for s in la.inputs), la.params)
                    for j, la in enumerate(spec.layers) if j != k)
-    return _rebuilt(spec, layers, tuple(wire(o) for o in spec.outputs))
-
-
-def _rebuilt(spec: ModelSpec, layers: tuple[LayerSpec, ...], outputs: tuple[str, ...]) -> ModelSpec | None:
-    """A model from `spec`'s inputs with these layers and outputs: outputs kept once each, layers no output
-    depends on and inputs nothing reads pruned.  None when it is invalid, has no layer, or outputs an input
-    `spec` did not already output."""
-    outputs = tuple(dict.fromkeys(outputs))
-    inputs = {i.name for i in spec.inputs}
-    if any(o in inputs and o not in spec.outputs for o in outputs):
-        return None
-    needed = set(outputs)
-    for layer in reversed(layers):
-        if layer.name in needed:
-            needed.update(layer.inputs)
-    kept = tuple(la for la in layers if la.name in needed)
-    if not kept:
-        return None
-    return _model(spec, tuple(i for i in spec.inputs if i.name in needed), kept, outputs)
+    return rebuilt(spec, layers, tuple(wire(o) for o in spec.outputs))
 
 
 def _graph_steps(spec: GraphSpec) -> Iterator[GraphSpec | None]:
@@ -135,10 +117,10 @@ def parameter_steps(spec: Spec) -> list[Spec]:
 
 def _model_params(spec: ModelSpec) -> Iterator[ModelSpec | None]:
     def with_layer(k: int, layer: LayerSpec) -> ModelSpec | None:
-        return _model(spec, spec.inputs, spec.layers[:k] + (layer,) + spec.layers[k + 1:], spec.outputs)
+        return model_with(spec, spec.inputs, spec.layers[:k] + (layer,) + spec.layers[k + 1:], spec.outputs)
 
     def with_input(j: int, given: InputSpec) -> ModelSpec | None:
-        return _model(spec, spec.inputs[:j] + (given,) + spec.inputs[j + 1:], spec.layers, spec.outputs)
+        return model_with(spec, spec.inputs[:j] + (given,) + spec.inputs[j + 1:], spec.layers, spec.outputs)
 
     for k, la in enumerate(spec.layers):
         entry = LAYERS.get(la.kind)
@@ -223,22 +205,6 @@ def _dim_moves(shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------
-def sub_model(spec: ModelSpec, outputs: tuple[str, ...]) -> ModelSpec | None:
-    """The part of `spec` that computes `outputs`: their ancestors and the inputs they read (None when
-    that is invalid)."""
-    return _rebuilt(spec, spec.layers, outputs)
-
-
-def _model(spec: ModelSpec, inputs: tuple[InputSpec, ...], layers: tuple[LayerSpec, ...],
-           outputs: tuple[str, ...]) -> ModelSpec | None:
-    """`spec` with these inputs, layers and outputs (its seed and `sequential` kept), or None when that is
-    invalid (building it raised SpecError)."""
-    try:
-        return ModelSpec(inputs, layers, outputs, spec.seed, spec.sequential, spec.dtype, spec.subclassed)
-    except SpecError:
-        return None
-
-
 def _graph(spec: GraphSpec, input_shape: tuple[int, ...], nodes: tuple[NodeSpec, ...]) -> GraphSpec | None:
     """`spec` with this input shape and these nodes (its opset, dtype and seed kept), or None when that is
     invalid (building it raised SpecError)."""
@@ -277,7 +243,7 @@ def reduce(spec: Spec, holds: Callable[[Spec], bool], *, max_tries: int = 200,
     made or `time.monotonic()` passed `deadline` before the next one (then `exhausted`).
 
     `spec` itself is assumed to hold and is never checked.  A structural candidate is checked only when it is
-    strictly smaller than the current spec by `corpus.size_of` (they always are); a parameter candidate (a
+    strictly smaller than the current spec by `parts.size_of` (they always are); a parameter candidate (a
     param moved to its default or to a smaller magnitude, a dim made smaller, an input made static) when it
     has no more layers (nodes) and input elements: its JSON may be a character longer, as `"dynamic": false`
     is than `true`.  Each candidate is checked once: every spec checked or visited is remembered by its JSON,

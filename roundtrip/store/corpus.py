@@ -36,6 +36,7 @@ from roundtrip import registry
 from roundtrip.finding.findings import Blame, Finding
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec, SpecError
+from roundtrip.spec.parts import size_of
 from roundtrip.store.script.scrub import scrubbed
 
 META_SCHEMA = 1
@@ -61,13 +62,6 @@ def versions(back: str = "") -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "absent"
     return found
-
-
-def size_of(spec: ModelSpec | GraphSpec) -> list[int]:
-    """How big a repro is: layers (or nodes), then input elements, then spec text.  Smaller replaces larger."""
-    if isinstance(spec, GraphSpec):
-        return [len(spec.nodes), int(np.prod(spec.input_shape)), len(spec.to_json())]
-    return [len(spec.layers), sum(int(np.prod(i.shape)) for i in spec.inputs), len(spec.to_json())]
 
 
 GRAPH_DIRECTION = "onnx-keras-onnx"

@@ -30,7 +30,7 @@ from roundtrip.run.worker import Limits, Pool, SuiteError
 from roundtrip.search import pending
 from roundtrip.search.harness import Harness, Plan
 from roundtrip.spec.model import ModelSpec
-from roundtrip.store import corpus
+from roundtrip.spec.parts import size_of
 from roundtrip.user.user_model import BadInput, Checked, Described, UserJob, check_readable, kind_of
 
 MAX_PARAMS = 200_000_000
@@ -324,7 +324,7 @@ def _as_spec_entry(harness: Harness, job: UserJob, finding: Finding, folder: Pat
 
     spec = ModelSpec.from_json((folder / "spec.json").read_text())
     spec_job = Job(spec.to_json(), job.path, job.opset, job.back, weights=str(folder / "weights.npz"))
-    item = pending.Item(finding.signature, spec_job.name, spec_job, corpus.size_of(spec), met=pending.now())
+    item = pending.Item(finding.signature, spec_job.name, spec_job, size_of(spec), met=pending.now())
     began = time.monotonic()
     written, note = harness.record(item)
     return Written(written, f"{note} ({time.monotonic() - began:.0f} s)")
