@@ -355,7 +355,7 @@ def _key(path: str) -> str:
 def _open(root: str, plan: Plan, share: int = 0) -> Any:
     """A writing harness (as a campaign's runs are): each new bug met is recorded."""
     from roundtrip.search.harness import Harness
-    from roundtrip.search.harness import Plan as RunPlan
+    from roundtrip.search.plan import Plan as RunPlan
 
     return Harness.open(Path(root), confirm=plan.confirm, plan=RunPlan(writes=True, share=share))
 
@@ -364,7 +364,7 @@ def _warm(harness: Any, spec: Any, opset: int, path: str, back: str, plan: Plan)
     """One untimed check (starts the path's worker), then waits until the pool's warm spare has imported
     TensorFlow, so that its start-up does not run during the timed loop."""
     harness.check(spec, path, opset, back)
-    harness.record_pending()
+    harness.recorder.record_pending()
     spare = harness.pool.spare
     if spare is not None and plan.wait_spare:
         spare.conn.poll(harness.pool.start_timeout)  # "ready" is waiting; poll leaves it for the pool
@@ -378,8 +378,8 @@ def harness_loop(harness: Any, specs: Specs, path: str, back: str, budget: float
     from roundtrip.run.worker import SuiteError
 
     loop = Loop(f"{path}>{back}" if back else path)
-    known, checks, written = sum(harness.known_hits.values()), harness.checks, len(harness.written)
-    unconfirmed = len(harness.unconfirmed)
+    known, checks, written = sum(harness.known_hits.values()), harness.checks, len(harness.recorder.written)
+    unconfirmed = len(harness.recorder.unconfirmed)
     loop.waited_for_idle = wait_idle(wait)[0] if wait > 0 else 0.0
     meter = CpuMeter()
     for spec, opset in specs:
@@ -398,7 +398,7 @@ def harness_loop(harness: Any, specs: Specs, path: str, back: str, budget: float
             loop.new += 1
             loop.new_findings += [sig for sig in new if sig not in loop.new_findings]
         if len(harness.met) > len(met) or any(harness.met[sig] != item for sig, item in met.items()):
-            harness.record_pending()
+            harness.recorder.record_pending()
         took = time.perf_counter() - began
         if harness.checks - before > 1:
             loop.confirming += 1
@@ -411,9 +411,9 @@ def harness_loop(harness: Any, specs: Specs, path: str, back: str, budget: float
     loop.cpu = meter.read()
     loop.known = sum(harness.known_hits.values()) - known
     loop.checks = harness.checks - checks
-    loop.written = len(harness.written) - written
-    loop.written_entries = len(set(harness.written[written:]))
-    loop.unconfirmed = len(harness.unconfirmed) - unconfirmed
+    loop.written = len(harness.recorder.written) - written
+    loop.written_entries = len(set(harness.recorder.written[written:]))
+    loop.unconfirmed = len(harness.recorder.unconfirmed) - unconfirmed
     return loop
 
 
@@ -435,7 +435,7 @@ def properties_part(specs: Specs, root: str, plan: Plan) -> dict[str, Any]:
     """Every property over the same specs, through one harness, as a `make fuzz` session shares one."""
     harness = _open(root, plan)
     try:
-        known = len(harness.known)
+        known = len(harness.recorder.known)
         loops = {}
         for path, back in PROPERTIES:
             _warm(harness, *specs[0], path, back, plan)
@@ -562,7 +562,7 @@ def planted_part(path: str, root: str, plan: Plan) -> dict[str, Any]:
         raised = type(e).__name__
     finally:
         harness.close()
-    for folder in harness.written:
+    for folder in harness.recorder.written:
         marks["written"].append({"seconds": round(time.perf_counter() - start, 2), "example": marks["calls"],
                                  "folder": folder.name})
     entries = [_entry(e) for e in corpus.entries(Path(root))]

@@ -31,7 +31,7 @@ def _params() -> list[object]:
 
 @pytest.mark.parametrize("entry", _params())
 def test_corpus_entry(harness: Harness, entry: corpus.Entry) -> None:
-    status, findings = harness.replay(entry)
+    status, findings = harness.recorder.replay(entry)
     if status == "still":
         raise StillFails(entry.signature)
     assert status == "fixed", "the symptom changed; now: " + "; ".join(f.describe() for f in findings)

@@ -43,7 +43,8 @@ from roundtrip.convert import envs
 from roundtrip.report import reports
 from roundtrip.report.reports import ReplayResult
 from roundtrip.run.worker import SuiteError
-from roundtrip.search.harness import FLAKY_REPLAYS, Harness
+from roundtrip.search.harness import Harness
+from roundtrip.search.recorder import FLAKY_REPLAYS
 from roundtrip.store import corpus, triage
 
 BAD_INPUT = 2
@@ -297,7 +298,7 @@ def replay_one(harness: Harness, entry: corpus.Entry) -> ReplayResult:
     """The entry replayed once; a replay that raises is status "error" with the message."""
     name = entry.folder.name
     try:
-        status, findings = harness.replay(entry)
+        status, findings = harness.recorder.replay(entry)
     except SuiteError as e:
         return ReplayResult(name, entry.signature, "error", [], str(e)[:4000])
     except (KeyError, ValueError, OSError) as e:  # an entry naming a converter this install lacks, say
@@ -597,7 +598,7 @@ def reduce_command(
                 continue
             started = time.monotonic()
             try:
-                note, now = harness.reduce_entry(load_entry(folder))
+                note, now = harness.recorder.reduce_entry(load_entry(folder))
             except SuiteError as e:  # the suite cannot run this entry: said, and the others go on
                 note, now = f"the suite could not run it: {str(e).splitlines()[0]}", None
             missing += now is None

@@ -16,7 +16,8 @@ import onnx
 import pytest
 
 from roundtrip.convert.back import missing_environment
-from roundtrip.search.harness import FLAKY_REPLAYS, Harness, job_for
+from roundtrip.search.harness import Harness
+from roundtrip.search.recorder import FLAKY_REPLAYS, job_for
 from roundtrip.search.reduce import single_steps
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.store import corpus, gaps, triage

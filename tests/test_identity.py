@@ -14,7 +14,8 @@ from roundtrip.convert.converters import KERAS_TO_ONNX
 from roundtrip.finding.findings import Blame, Error, Finding, Stage, Symptom
 from roundtrip.finding.identity import converter_under_test, deepest, frames, module_of, package_of, place
 from roundtrip.run.worker import Limits
-from roundtrip.search.harness import Harness, Plan
+from roundtrip.search.harness import Harness
+from roundtrip.search.plan import Plan
 from roundtrip.store import corpus
 
 TRACE = '''Traceback (most recent call last):

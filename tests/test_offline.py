@@ -25,7 +25,8 @@ from roundtrip.convert.remote_server import SAMPLE_IMAGES, SAMPLE_IMAGES_TEXT, s
 from roundtrip.oracle.compare import close
 from roundtrip.run.worker import Limits, SuiteError
 from roundtrip.search import pending
-from roundtrip.search.harness import Harness, Plan
+from roundtrip.search.harness import Harness
+from roundtrip.search.plan import Plan
 from tests.planted_environment import OFFLINE_MESSAGE
 
 # What onnx2tf 1.29.24 raised on this machine before it was given its sample images (its traceback's last line).

@@ -8,7 +8,7 @@ import pytest
 
 from roundtrip.oracle.outcome import GraphJob, Job
 from roundtrip.search import pending
-from roundtrip.search.harness import Plan, PlanError
+from roundtrip.search.plan import Plan, PlanError
 
 
 def item(signature: str, size: list[int], target: str = "tf2onnx-function", examples: int = 1) -> pending.Item:

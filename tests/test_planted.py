@@ -17,7 +17,8 @@ import strategies
 from roundtrip import InputSpec, LayerSpec, ModelSpec
 from roundtrip.run.worker import Limits
 from roundtrip.search import pending
-from roundtrip.search.harness import Harness, NewFinding, Plan
+from roundtrip.search.harness import Harness, NewFinding
+from roundtrip.search.plan import Plan
 from roundtrip.store import corpus
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 
 def hunt(harness: Harness, path: str, models: SearchStrategy[ModelSpec], examples: int = 150) -> None:
     """Runs a property over `path` under the harness' plan, and expects it to write entries."""
-    before = len(harness.written)
+    before = len(harness.recorder.written)
 
     @settings(max_examples=examples, database=None)
     @given(spec=models)
@@ -42,7 +43,7 @@ def hunt(harness: Harness, path: str, models: SearchStrategy[ModelSpec], example
         harness.check(spec, path, 13)
 
     harness.explore(check)
-    assert len(harness.written) > before
+    assert len(harness.recorder.written) > before
 
 
 def written(harness: Harness, path: str) -> dict[str, corpus.Entry]:
@@ -139,7 +140,7 @@ def test_a_smaller_example_of_a_known_signature_replaces_its_entry_once(tmp_path
         harness.explore(three_times)
         harness.explore(three_times)
         (entry,) = corpus.entries(root)
-        assert entry.spec == small and len(harness.written) == 1  # written once, then it is the known entry
+        assert entry.spec == small and len(harness.recorder.written) == 1  # written once, then it is the known entry
         assert sum(harness.known_hits.values()) == 6
     finally:
         harness.close()
@@ -184,7 +185,7 @@ def test_a_bug_met_by_a_run_that_does_not_record_stays_pending_for_the_next(tmp_
     assert corpus.entries(root) == []
     late = Harness.open(root, Limits(timeout=60.0), plan=Plan(writes=True, deadline=time.time() - 1))
     try:
-        assert late.record_pending() == []  # past the deadline: none is started, the reason is kept
+        assert late.recorder.record_pending() == []  # past the deadline: none is started, the reason is kept
     finally:
         late.close()
     assert pending.items(root)[0].reason == "the campaign's time was up before it was recorded"

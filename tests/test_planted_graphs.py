@@ -11,7 +11,8 @@ from hypothesis import given, settings
 import strategies
 from roundtrip import GraphSpec
 from roundtrip.run.worker import Limits
-from roundtrip.search.harness import Harness, Plan
+from roundtrip.search.harness import Harness
+from roundtrip.search.plan import Plan
 from roundtrip.store import corpus
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,8 @@ import pytest
 from roundtrip import GraphSpec
 from roundtrip.finding.findings import Blame, Finding, Stage, Symptom
 from roundtrip.run.worker import Limits
-from roundtrip.search.harness import Harness, Plan
+from roundtrip.search.harness import Harness
+from roundtrip.search.plan import Plan
 from roundtrip.spec.graph import NodeSpec
 from roundtrip.store import corpus
 
@@ -175,5 +176,5 @@ def test_another_param_case_of_a_known_mismatch_is_its_own_entry(harness: Harnes
     variant = next(e for e in both if e.finding.variant)
     assert variant.signature == f"{last[0].signature}|case:{variant.finding.variant}"
     # Replayed, each still shows; met again, neither is new.
-    assert [harness.replay(e)[0] for e in both] == ["still", "still"]
+    assert [harness.recorder.replay(e)[0] for e in both] == ["still", "still"]
     assert explore(harness, back, [graph(NodeSpec.make("Softmax", axis=1), shape=(2, 3))]) == both

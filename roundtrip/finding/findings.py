@@ -19,7 +19,7 @@ from typing import Any
 
 from roundtrip.finding.identity import converter_under_test, node_kind, package_of, place, raised_at
 
-CASE = "|case:"  # what a variant's signature adds before its param case (harness.case_key)
+CASE = "|case:"  # what a variant's signature adds before its param case (recorder.case_key)
 
 
 def base_of(signature: str) -> str:
@@ -71,7 +71,7 @@ class Finding:
     # Where an exception was raised, in whichever package (identity.raised_at): with the normalised message,
     # its root cause.  "" for a finding written before it was recorded (its signature is in its meta.json).
     origin: str = field(default="", kw_only=True)
-    # Another case of a known mismatch: the param case of its culprit once reduced (harness.case_key), when
+    # Another case of a known mismatch: the param case of its culprit once reduced (recorder.case_key), when
     # it differs from the known entry's; "" for the first (or only) case.  A check never sets it.
     variant: str = field(default="", kw_only=True)
 

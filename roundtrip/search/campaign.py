@@ -36,7 +36,7 @@ from typing import Any
 
 from roundtrip.run.lifetime import die_with_parent
 from roundtrip.search import pending
-from roundtrip.search.harness import Plan
+from roundtrip.search.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTIES = ROOT / "properties"

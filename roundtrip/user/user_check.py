@@ -28,7 +28,8 @@ from roundtrip.convert.converters import KERAS_TO_ONNX, resolve
 from roundtrip.finding.findings import Finding, Symptom
 from roundtrip.run.worker import Limits, Pool, SuiteError
 from roundtrip.search import pending
-from roundtrip.search.harness import Harness, Plan
+from roundtrip.search.harness import Harness
+from roundtrip.search.plan import Plan
 from roundtrip.spec.model import ModelSpec
 from roundtrip.spec.parts import size_of
 from roundtrip.user.user_model import BadInput, Checked, Described, UserJob, check_readable, kind_of
@@ -326,5 +327,5 @@ def _as_spec_entry(harness: Harness, job: UserJob, finding: Finding, folder: Pat
     spec_job = Job(spec.to_json(), job.path, job.opset, job.back, weights=str(folder / "weights.npz"))
     item = pending.Item(finding.signature, spec_job.name, spec_job, size_of(spec), met=pending.now())
     began = time.monotonic()
-    written, note = harness.record(item)
+    written, note = harness.recorder.record(item)
     return Written(written, f"{note} ({time.monotonic() - began:.0f} s)")

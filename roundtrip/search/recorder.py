@@ -1,0 +1,346 @@
+"""Recording what exploring met: each bug kept pending (roundtrip.search.pending) is confirmed in fresh
+workers, reduced to a 1-minimal example and written to the corpus; entries already written are replayed and
+reduced again under this build's identity.
+
+A bug is written only once it shows again in a fresh worker: no float noise in the corpus, and nothing that
+only shows after what a worker ran before (a repro.py runs in a fresh process too).  One that does not show
+again is run in FLAKY_RUNS more fresh workers: if it shows in some, it is written as a flaky finding with its
+rate.  A known mismatch met on a culprit of another param case (`case_key`) is written as a variant when its
+reduced case is still another.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from roundtrip.finding.findings import Finding, Symptom, base_of
+from roundtrip.oracle.outcome import GraphJob, Job, Outcome
+from roundtrip.run.worker import SuiteError
+from roundtrip.search import pending
+from roundtrip.search.plan import Plan
+from roundtrip.spec.graph import GraphSpec
+from roundtrip.spec.model import ModelSpec
+from roundtrip.spec.parts import size_of
+from roundtrip.store import corpus
+
+AnyJob = Job | GraphJob
+AnySpec = ModelSpec | GraphSpec
+Run = Callable[..., Outcome]  # run(job, fresh=False): one check in a worker (Harness.run)
+Note = Callable[..., None]  # note(event=..., **data): a line of the campaign's events file
+
+FLAKY_RUNS = 6  # fresh runs that measure a finding's rate when it did not show again
+FLAKY_REPLAYS = 24  # fresh runs a flaky entry gets to show again on replay (at a rate of 1/4, missed 1 in 1000)
+
+
+def job_for(job: AnyJob, spec: AnySpec) -> AnyJob:
+    """The same check of another spec."""
+    return replace(job, graph=spec.to_json()) if isinstance(job, GraphJob) else replace(job, spec=spec.to_json())
+
+
+def spec_of(job: AnyJob) -> AnySpec:
+    return GraphSpec.from_json(job.graph) if isinstance(job, GraphJob) else ModelSpec.from_json(job.spec)
+
+
+@dataclass
+class Track:
+    examples: int = 0
+    first_size: list[int] | None = None
+    smallest: list[int] | None = None
+    reduced: Any = None  # the reducer's result (roundtrip.search.reduce.Reduction), once it ran
+
+    def add(self, spec: AnySpec) -> None:
+        size = size_of(spec)
+        self.examples += 1
+        self.first_size = self.first_size or size
+        self.smallest = min(self.smallest or size, size)
+
+
+@dataclass
+class Recorder:
+    """The corpus at `root` as this run knows it, and the recording of bugs into it."""
+
+    root: Path
+    run: Run
+    plan: Plan = field(default_factory=Plan)
+    confirm: bool = True  # confirm in fresh workers (False: in the shared one, for tests)
+    note: Note = field(default=lambda **data: None)
+    check_repros: bool = True  # each repro.py written is run once to check that it shows its bug
+    known: dict[str, corpus.Entry] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # corpus entries that could not be read (left out)
+    tracks: dict[str, Track] = field(default_factory=dict)  # what exploring met of each bug, what reducing did
+    written: list[Path] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
+    given_up: list[str] = field(default_factory=list)  # "signature: reason" of pending bugs left pending
+
+    def reload(self) -> None:
+        """The known signatures from the corpus as it is now (other campaign processes add entries)."""
+        self.problems = []
+        self.known = {e.signature: e for e in corpus.entries(self.root, self.problems)}
+
+    def entry_for(self, finding: Finding) -> corpus.Entry | None:
+        """The known entry of a finding: its signature's (or its flaky form's), else one of its variants'."""
+        entry = self.known.get(finding.signature) or self.known.get(replace(finding, flaky=True).signature)
+        if entry is None:
+            entry = next((e for e in self.known.values() if base_of(e.signature) == finding.signature), None)
+        return entry
+
+    def known_cases(self, base: str, besides: Path | None = None) -> set[str]:
+        """The param cases of the known entries of a signature (case_key): its first entry's and
+        its variants', the entry at `besides` left out (and any no longer on disk: merged)."""
+        return {entry.finding.variant or case_key(entry.spec, entry.finding.op)
+                for entry in self.known.values()
+                if base_of(entry.signature) == base and entry.folder != besides and entry.folder.exists()}
+
+    # ---- recording ---------------------------------------------------------------------------------
+    def record_pending(self, target: str | None = None, limit: int | None = None) -> list[Path]:
+        """Records each pending bug (of `target`, when given; the `limit` oldest, when given): a new one is
+        confirmed, reduced and written; one the corpus now holds with an example no bigger is dropped.  Past
+        the plan's deadline none is started: each stays pending, with that reason.  Returns the folders
+        written."""
+        folders = []
+        for item in pending.items(self.root, target)[:limit]:
+            if self.plan.deadline and time.time() >= self.plan.deadline:
+                reason = "the campaign's time was up before it was recorded"
+                pending.note(self.root, item.signature, reason)
+                self.given_up.append(f"{item.signature}: {reason}")
+                continue
+            folder = self._record(item)
+            if folder is not None:
+                folders.append(folder)
+        return folders
+
+    def _record(self, item: pending.Item) -> Path | None:
+        self.reload()
+        entry = self.known.get(item.signature)
+        if entry is not None and entry.meta.get("size", [1 << 30]) <= item.size:
+            pending.remove(self.root, item.signature)
+            return None
+        began = time.monotonic()
+        self.note(event="recording", signature=item.signature, target=item.target, size=item.size)
+        try:
+            folder, note = self._confirm_and_write(item)
+        except Exception as e:  # noqa: BLE001 - the suite's own fault on one bug: the others are still recorded
+            reason = f"writing its entry failed ({type(e).__name__}: {str(e)[:200]}): a fault of the suite"
+            pending.note(self.root, item.signature, reason)
+            self.given_up.append(f"{item.signature}: {reason}")
+            self.note(event="failed", signature=item.signature, target=item.target, note=reason)
+            return None
+        pending.remove(self.root, item.signature)
+        self.note(event="recorded" if folder else "dropped", signature=item.signature, target=item.target,
+                    folder=str(folder or ""), note=note, seconds=round(time.monotonic() - began, 2))
+        if folder is None:
+            self.unconfirmed.append(item.signature)
+        else:
+            self.known[item.signature] = corpus.load(folder)
+        return folder
+
+    def record(self, item: pending.Item) -> tuple[Path | None, str]:
+        """One bug met outside a property (`roundtrip check`, on a user's model made a spec): confirmed, reduced
+        and written as a pending one is, never kept on disk as pending.  The folder that holds it (the corpus'
+        own entry when that holds an example no bigger) and what happened; None when it did not show again."""
+        self.reload()
+        entry = self.known.get(item.signature)
+        if entry is not None and entry.meta.get("size", [1 << 30]) <= item.size:
+            return entry.folder, "known: the corpus holds it already"
+        folder, note = self._confirm_and_write(item)
+        if folder is not None:
+            self.known[item.signature] = corpus.load(folder)
+        return folder, note
+
+    def _confirm_and_write(self, item: pending.Item) -> tuple[Path | None, str]:
+        """Two fresh runs; a bug in both is reduced and written, one in some of FLAKY_RUNS more is written
+        as flaky with its rate, one in none is not written.  Returns the folder (or None) and what happened."""
+        job, spec = item.job, spec_of(item.job)
+        base = base_of(item.signature)
+        runs = [self.run(job, fresh=self.confirm)]
+        if _shown(runs[-1], base) is not None:
+            runs.append(self.run(job, fresh=self.confirm))
+        shown = [(run, f) for run in runs for f in [_shown(run, base)] if f is not None]
+        carried = {"ops": item.ops} if item.ops else None
+        if len(shown) == 2:
+            outcome, finding = shown[0]
+            spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            if base != item.signature:  # a variant candidate: another bug only if its reduced case is another
+                key = case_key(spec, finding.op)
+                if key in self.known_cases(base):
+                    return None, f"{note}; once reduced, the case of the known entry of {base}: not written"
+                finding = replace(finding, variant=key)
+            return self._write(finding, spec, job, outcome, carried), note
+        if base != item.signature:
+            return None, "a variant candidate that did not show twice: not written"
+        runs += [self.run(job, fresh=True) for _ in range(FLAKY_RUNS)]
+        shown = [(run, f) for run in runs for f in [_shown(run, item.signature)] if f is not None]
+        if not shown:
+            return None, f"did not show again in {len(runs)} fresh workers: not written"
+        outcome, finding = shown[0]
+        rate = f"{len(shown)}/{len(runs)}"
+        flaky = replace(finding, flaky=True, details={**finding.details, "rate": rate})
+        return self._write(flaky, spec, job, outcome, carried), f"flaky: shows in {rate} fresh runs (not reduced)"
+
+    def _reduced(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome,
+                 ) -> tuple[AnySpec, AnyJob, Outcome, Finding, str]:
+        """The example taken to a 1-minimal one by the reducer (each step shows the same identity in a
+        worker; the result once more in a fresh one), with the finding and outcome it gives."""
+        from roundtrip.search.reduce import reduce
+
+        def holds(candidate: AnySpec) -> bool:
+            """The same bug on a valid candidate: one the suite can check (a graph that passes the full
+            checker and runs in ONNX Runtime, a Keras model that builds and runs); any other is not taken."""
+            try:
+                found = self.run(job_for(job, candidate)).findings
+            except SuiteError:
+                return False
+            return finding.signature in {f.signature for f in found}
+
+        self.note(event="reducing", signature=finding.signature, size=size_of(spec))
+        result = reduce(spec, holds, deadline=time.monotonic() + self.plan.reduce)
+        note = (f"reduced in {result.tries} tries, {result.accepted} steps"
+                + (" (budget spent: it may not be 1-minimal)" if result.exhausted else ", 1-minimal"))
+        track = self.tracks.setdefault(finding.signature, Track())
+        if result.spec == spec:
+            track.reduced = result
+            return spec, job, outcome, finding, note
+        smaller = job_for(job, result.spec)
+        again = self.run(smaller, fresh=self.confirm)
+        same = [f for f in again.findings if f.signature == finding.signature]
+        if not same:  # shows in the worker but not fresh: keep the example as it was met
+            return spec, job, outcome, finding, note + "; the reduced example did not show fresh, not kept"
+        track.reduced = result
+        return result.spec, smaller, again, same[0], note
+
+    def _write(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome,
+               carried: dict[str, Any] | None = None) -> Path:
+        from roundtrip.store.script.entry import write_repro
+
+        track = self.tracks.get(finding.signature, Track())
+        shrink = {"examples_with_signature": track.examples, "first_size": track.first_size,
+                  "final_size": size_of(spec)}
+        if track.reduced is not None:
+            shrink |= {"reduce_tries": track.reduced.tries, "reduce_steps": track.reduced.accepted,
+                       "one_minimal": not track.reduced.exhausted}
+
+        def repro(folder: Path, written: AnySpec, meta: dict[str, Any]) -> dict[str, Any]:
+            return write_repro(folder, written, meta, check=self.check_repros).record()
+
+        folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro, carried)
+        self.written.append(folder)
+        self.note(event="written", signature=finding.signature, folder=str(folder))
+        return folder
+
+    def replay(self, entry: corpus.Entry) -> tuple[str, list[Finding]]:
+        """('still', ...) when the entry's signature shows again, ('fixed', []) when nothing does,
+        ('changed', findings) when something else does.  A flaky entry runs in up to FLAKY_REPLAYS fresh
+        workers and still shows when it shows in any."""
+        flaky = entry.finding.flaky
+        wanted = base_of(entry.signature)
+        job = corpus.job_of(entry)
+        findings: list[Finding] = []
+        for _ in range(FLAKY_REPLAYS if flaky else 1):
+            findings = self.run(job, fresh=flaky).findings
+            if wanted in {f.signature for f in findings}:
+                return "still", findings
+        return ("changed" if findings else "fixed"), findings
+
+    # ---- existing entries --------------------------------------------------------------------
+    def reduce_entry(self, entry: corpus.Entry) -> tuple[str, Path | None]:
+        """Re-identifies an entry (runs it fresh, under the identity rules of this build), reduces it and
+        writes it again; an entry of an identity another entry already holds with a smaller example is
+        merged into it (removed).  Returns what happened and the folder that holds the bug now (None when
+        the entry no longer shows)."""
+        job = corpus.job_of(entry)
+        outcome = self.run(job)
+        finding = matching(entry, outcome.findings)
+        spec: AnySpec = entry.spec
+        if finding is not None and not entry.finding.flaky:
+            spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            if finding.symptom in (Symptom.SHAPE, Symptom.VALUE):
+                # Another entry of the same mismatch: the same bug when its culprit's case is the same (merged
+                # into the smaller), else another case of the op, written as a variant of its own.
+                key = case_key(spec, finding.op)
+                others = self.known_cases(finding.signature, besides=entry.folder)
+                if others and key not in others:
+                    finding = replace(finding, variant=key)
+        else:  # flaky, or not shown this time: its rate over fresh runs
+            runs = [self.run(job, fresh=True) for _ in range(FLAKY_RUNS + 1)]
+            shown = [(run, f) for run in runs for f in [matching(entry, run.findings)] if f is not None]
+            if not shown:
+                seen = "; ".join(f.describe()[:200] for f in outcome.findings) or "nothing"
+                return f"does not show in {FLAKY_RUNS + 2} runs; shows {seen}", None
+            outcome, finding = shown[0]
+            rate = f"{len(shown)}/{len(runs)}"
+            if len(shown) == len(runs):  # not flaky after all: what the shared worker missed
+                spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            else:
+                finding = replace(finding, flaky=True, details={**finding.details, "rate": rate})
+                note = f"flaky: shows in {rate} fresh runs (not reduced)"
+        aside = entry.folder.with_name(f".reducing-{entry.folder.name}")
+        entry.folder.rename(aside)  # so that the entry's own folder does not count as a smaller example
+        carried = {key: entry.meta[key] for key in corpus.CARRIED if key in entry.meta}
+        try:
+            folder = self._write(finding, spec, job, outcome, carried)
+        except BaseException:
+            aside.rename(entry.folder)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        self.known[finding.signature] = corpus.load(folder)  # what the next entry is checked against
+        kept = json.loads((folder / "meta.json").read_text())
+        if kept.get("size") != size_of(spec):
+            note += f"; merged into {folder.name} (a smaller example of the same bug)"
+        return note, folder
+
+
+def _shown(outcome: Outcome, signature: str) -> Finding | None:
+    """The finding of `outcome` with this signature (a flaky entry's signature matches its bug's)."""
+    for finding in outcome.findings:
+        if signature in (finding.signature, replace(finding, flaky=True).signature):
+            return finding
+    return None
+
+
+def matching(entry: corpus.Entry, findings: list[Finding]) -> Finding | None:
+    """The finding of a replay that is the entry's bug: the one with its identity, else (an entry written
+    under older identity rules) the one of the same stage, symptom and kind (a mismatch's kind without the
+    layer it named, which the localiser may now name otherwise)."""
+    old = entry.finding
+    for finding in findings:
+        if finding.signature in (entry.signature, base_of(entry.signature)) \
+                or replace(finding, flaky=True).signature == entry.signature:
+            return finding
+    same = [f for f in findings if (f.stage, f.symptom) == (old.stage, old.symptom)]
+    for strict in (True, False):
+        for finding in same:
+            if strict and finding.kind == old.kind.split("/")[0]:
+                return finding
+            if not strict and finding.kind.split("@")[0] == old.kind.split("@")[0]:
+                return finding
+    return None
+
+
+def _class(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return "-" if value < 0 else str(min(value, 2)).replace("2", "+")
+    if isinstance(value, float):
+        return "0" if value == 0.0 else "x"
+    if isinstance(value, tuple | list):
+        return [_class(v) for v in value]
+    return str(value)
+
+
+def case_key(spec: AnySpec, op: str) -> str:
+    """The param case of the first layer (node) of kind `op` in `spec`: each param, by name, as a class of its
+    value (an int as negative, 0, 1 or more; a float as 0 or not; a tuple element by element; strings,
+    booleans and None as they are).  Two reduced examples of one mismatch whose culprits differ in case are
+    two bugs (another attribute case of the same op).  "" when `spec` has no such layer."""
+    items = spec.nodes if isinstance(spec, GraphSpec) else spec.layers
+    found = next((item for item in items if item.kind == op), None)
+    if found is None:
+        return ""
+    return json.dumps({key: _class(value) for key, value in sorted(found.params)}, separators=(",", ":"))
