@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from roundtrip.spec.graph import GRAPH_OPS, GraphSpec, NodeSpec
+from roundtrip.spec.graph import GraphSpec, NodeSpec
 from roundtrip.spec.inputs import make_inputs
 from roundtrip.spec.layers import LAYERS
 from roundtrip.spec.model import SCHEMA_VERSION, InputSpec, LayerSpec, ModelSpec, ShapeError, SpecError
+from roundtrip.spec.ops import GRAPH_OPS
 
 # Nothing above imports TensorFlow; quieten its C++ logging before anything does.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,6 +1,6 @@
 """`onnx_graphs`: a strategy of GraphSpec (ONNX graphs as exporters write them), valid by construction.
 
-One entry per node kind of `roundtrip.spec.graph.GRAPH_OPS`: when it applies to the current tensor, how its
+One entry per node kind of `roundtrip.spec.ops.GRAPH_OPS`: when it applies to the current tensor, how its
 parameters are drawn to fit that tensor's shape (never filtered), and a bound on its output's magnitude.  The
 batch axis is symbolic, so no entry slices, pads or convolves along it; Gather across it takes only the first
 or last item.  Values stay finite by construction: ops defined on positive values take |x| + offset (see
@@ -18,18 +18,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from roundtrip.spec.graph import (
-    DTYPES,
-    GRAPH_OPS,
-    INT64_MAX,
-    OPSETS,
-    GraphOp,
-    GraphSpec,
-    NodeSpec,
-    TensorShape,
-    even_split,
-    window_out,
-)
+from roundtrip.spec.graph import GraphSpec, NodeSpec
+from roundtrip.spec.ops import DTYPES, GRAPH_OPS, INT64_MAX, OPSETS, GraphOp, TensorShape, even_split, window_out
 from strategies.layers import Draw, upto
 
 SEEDS = st.integers(0, 2**32 - 1)

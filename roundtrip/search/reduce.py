@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from roundtrip.spec.graph import GRAPH_OPS, GraphSpec, NodeSpec
+from roundtrip.spec.graph import GraphSpec, NodeSpec
 from roundtrip.spec.layers import LAYERS, REQUIRED
 from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec, SpecError, Value
+from roundtrip.spec.ops import GRAPH_OPS
 from roundtrip.spec.parts import model_with, rebuilt, size_of
 
 Spec: TypeAlias = ModelSpec | GraphSpec

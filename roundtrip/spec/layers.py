@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from roundtrip.spec.values import Dim, Shape, ShapeError, SpecError, Value, numel, shown
+from roundtrip.spec.parse import fail
+from roundtrip.spec.values import Dim, Shape, ShapeError, SpecError, Value, numel
 
 Params = dict[str, Any]
 Check = Callable[[Any, str], Any]
@@ -22,14 +23,10 @@ REQUIRED = object()
 
 
 # ---- parameter checks: each takes (value, field path) and returns the value or raises SpecError ----
-def _fail(path: str, want: str, value: Any) -> SpecError:
-    return SpecError(path, f"want {want}, got {shown(value)}")
-
-
 def int_at_least(low: int) -> Check:
     def check(v: Any, path: str) -> int:
         if not isinstance(v, int) or isinstance(v, bool) or v < low:
-            raise _fail(path, f"an integer >= {low}", v)
+            raise fail(path, f"an integer >= {low}", v)
         return v
     return check
 
@@ -37,7 +34,7 @@ def int_at_least(low: int) -> Check:
 def ints(n: int, low: int) -> Check:
     def check(v: Any, path: str) -> tuple[int, ...]:
         if not isinstance(v, tuple) or len(v) != n:
-            raise _fail(path, f"{n} integers >= {low}", v)
+            raise fail(path, f"{n} integers >= {low}", v)
         return tuple(int_at_least(low)(x, f"{path}[{i}]") for i, x in enumerate(v))
     return check
 
@@ -45,7 +42,7 @@ def ints(n: int, low: int) -> Check:
 def pairs(n: int) -> Check:
     def check(v: Any, path: str) -> tuple[tuple[int, int], ...]:
         if not isinstance(v, tuple) or len(v) != n:
-            raise _fail(path, f"{n} pairs of integers >= 0", v)
+            raise fail(path, f"{n} pairs of integers >= 0", v)
         return tuple(ints(2, 0)(x, f"{path}[{i}]") for i, x in enumerate(v))
     return check
 
@@ -53,26 +50,26 @@ def pairs(n: int) -> Check:
 def one_of(*options: Value) -> Check:
     def check(v: Any, path: str) -> Any:
         if v not in options or isinstance(v, bool) != isinstance(options[0], bool):
-            raise _fail(path, f"one of {list(options)!r}", v)
+            raise fail(path, f"one of {list(options)!r}", v)
         return v
     return check
 
 
 def fraction(v: Any, path: str) -> float:
     if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v < 1:
-        raise _fail(path, "a number in [0, 1)", v)
+        raise fail(path, "a number in [0, 1)", v)
     return float(v)
 
 
 def negative_axis(v: Any, path: str) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or v >= 0:
-        raise _fail(path, "a negative axis", v)
+        raise fail(path, "a negative axis", v)
     return v
 
 
 def int_tuple(v: Any, path: str) -> tuple[int, ...]:
     if not isinstance(v, tuple) or not v or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
-        raise _fail(path, "a non-empty list of integers", v)
+        raise fail(path, "a non-empty list of integers", v)
     return v
 
 
@@ -80,7 +77,7 @@ def index_tuple(v: Any, path: str) -> tuple[int, ...]:
     """A non-empty list of integers >= 0."""
     if not isinstance(v, tuple) or not v or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
                                                     for x in v):
-        raise _fail(path, "a non-empty list of integers >= 0", v)
+        raise fail(path, "a non-empty list of integers >= 0", v)
     return v
 
 
@@ -88,13 +85,13 @@ def dims(v: Any, path: str) -> tuple[int | None, ...]:
     """A non-empty list of dims, each a positive integer or None (unknown), the last one known."""
     if (not isinstance(v, tuple) or not v or v[-1] is None
             or not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1) for d in v)):
-        raise _fail(path, "a non-empty list of positive integers or nulls, the last an integer", v)
+        raise fail(path, "a non-empty list of positive integers or nulls, the last an integer", v)
     return v
 
 
 def boolean(v: Any, path: str) -> bool:
     if not isinstance(v, bool):
-        raise _fail(path, "true or false", v)
+        raise fail(path, "true or false", v)
     return v
 
 
@@ -102,7 +99,7 @@ def number(low: float, high: float) -> Check:
     """A finite number in [low, high]."""
     def check(v: Any, path: str) -> float:
         if not isinstance(v, int | float) or isinstance(v, bool) or not low <= v <= high:
-            raise _fail(path, f"a number in [{low}, {high}]", v)
+            raise fail(path, f"a number in [{low}, {high}]", v)
         return float(v)
     return check
 
@@ -170,10 +167,13 @@ def _grow(d: Dim, scale: int = 1, add: int = 0) -> Dim:
 
 
 # ---- one shape function per kind --------------------------------------------------------------
-def dense(p: Params, s: Sequence[Shape]) -> Shape:
-    x = _rank(s)
-    _known(x[-1], "the last dim")
-    return x[:-1] + (p["units"],)
+def units_last(at_least: int) -> Callable[[Params, Sequence[Shape]], Shape]:
+    """The last dim (known) becomes `units`: Dense, and TimeDistributed(Dense) over at least 2 axes."""
+    def shape(p: Params, s: Sequence[Shape]) -> Shape:
+        x = _rank(s, at_least=at_least)
+        _known(x[-1], "the last dim")
+        return x[:-1] + (p["units"],)
+    return shape
 
 
 def conv(rank: int) -> Callable[[Params, Sequence[Shape]], Shape]:
@@ -482,12 +482,6 @@ def bidirectional(p: Params, s: Sequence[Shape]) -> Shape:
     return (x[0], width) if p["return_sequences"] else (width,)
 
 
-def time_distributed(p: Params, s: Sequence[Shape]) -> Shape:
-    x = _rank(s, at_least=2)
-    _known(x[-1], "the last dim")
-    return x[:-1] + (p["units"],)
-
-
 def conv_lstm(rank: int) -> Callable[[Params, Sequence[Shape]], Shape]:
     """ConvLSTM over (time, *spatial, channels)."""
     def shape(p: Params, s: Sequence[Shape]) -> Shape:
@@ -683,7 +677,7 @@ def _pick_state(p: Params) -> int | None:
 
 LAYERS: dict[str, LayerDef] = {
     # ---- core, convolutions and windows
-    "Dense": LayerDef(dense, {"units": UNITS}),
+    "Dense": LayerDef(units_last(1), {"units": UNITS}),
     "Embedding": LayerDef(embedding, {"input_dim": UNITS, "output_dim": UNITS}),
     "EinsumDense": LayerDef(einsum_dense, {"output_shape": _req(dims), "bias": (boolean, False)}, text=_einsum_text),
     "Conv1D": LayerDef(grouped_conv(2), _conv_params(1, filters=UNITS, groups=(int_at_least(1), 1))),
@@ -786,7 +780,7 @@ LAYERS: dict[str, LayerDef] = {
     "Bidirectional": LayerDef(bidirectional, {"layer": _req(one_of("SimpleRNN", "LSTM", "GRU")), "units": UNITS,
                                               "merge_mode": (one_of("concat", "sum", "mul", "ave"), "concat"),
                                               "return_sequences": (boolean, False)}, text=_bidirectional_text),
-    "TimeDistributed": LayerDef(time_distributed, {"units": UNITS}, text=_time_distributed_text),
+    "TimeDistributed": LayerDef(units_last(2), {"units": UNITS}, text=_time_distributed_text),
     "ConvLSTM1D": LayerDef(conv_lstm(3), {**_CONV_LSTM, "kernel_size": _req(ints(1, 1))}),
     "ConvLSTM2D": LayerDef(conv_lstm(4), {**_CONV_LSTM, "kernel_size": _req(ints(2, 1))}),
     "Attention": LayerDef(attention, {"use_scale": (boolean, False)}, arity=range(2, 3)),

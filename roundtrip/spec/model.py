@@ -7,13 +7,24 @@ table in `roundtrip.spec.layers`, without importing Keras.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from roundtrip.spec.layers import LAYERS
-from roundtrip.spec.values import Dim, Shape, ShapeError, SpecError, Value, _freeze, _thaw, numel, shown
+from roundtrip.spec.parse import JsonForm, choice, document, records, shape_text, want, want_list
+from roundtrip.spec.values import (
+    Dim,
+    Shape,
+    ShapeError,
+    SpecError,
+    Value,
+    frozen_params,
+    is_int,
+    numel,
+    shown,
+    thawed_params,
+)
 
 __all__ = ["SCHEMA_VERSION", "Dim", "InputSpec", "LayerSpec", "ModelSpec", "Shape", "ShapeError", "SpecError",
            "Value", "numel", "shown"]
@@ -53,7 +64,7 @@ class LayerSpec:
     @staticmethod
     def make(name: str, kind: str, inputs: tuple[str, ...] | str, **params: Any) -> LayerSpec:
         ins = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        return LayerSpec(name, kind, ins, tuple(sorted((k, _freeze(v)) for k, v in params.items())))
+        return LayerSpec(name, kind, ins, frozen_params(params))
 
     @property
     def p(self) -> dict[str, Value]:
@@ -67,7 +78,7 @@ class LayerSpec:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(JsonForm):
     """A model: inputs, layers in topological order, and the names of the output tensors.
 
     `seed` drives the weights and the input values.  `sequential` asks for a `keras.Sequential`
@@ -84,6 +95,7 @@ class ModelSpec:
     dtype: str = "float32"
     subclassed: bool = False
     _shapes: dict[str, tuple[Shape, Shape]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    DOCUMENT: ClassVar[str] = "spec"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_shapes", _infer(self))
@@ -114,7 +126,7 @@ class ModelSpec:
         lines = []
         for i in self.inputs:
             ids = f", int32 ids < {i.ids}" if i.ids else ""
-            lines.append(f"{i.name} = Input(shape={_shape_text(i.declared)}{ids})" + self._comment(i.name))
+            lines.append(f"{i.name} = Input(shape={shape_text(i.declared)}{ids})" + self._comment(i.name))
         for layer in self.layers:
             lines.append(f"{layer.name} = {layer.call_text()}" + self._comment(layer.name))
         kind = "Sequential" if self.sequential else "subclassed Model" if self.subclassed else "Model"
@@ -125,9 +137,9 @@ class ModelSpec:
 
     def _comment(self, name: str) -> str:
         declared, concrete = self.declared_shape(name), self.concrete_shape(name)
-        text = f"   # {_shape_text(declared)}"
+        text = f"   # {shape_text(declared)}"
         if declared != concrete:
-            text += f" at {_shape_text(concrete)}"
+            text += f" at {shape_text(concrete)}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,33 +153,14 @@ class ModelSpec:
                        | ({"ids": i.ids} if i.ids else {}) for i in self.inputs],
             "layers": [
                 {"name": la.name, "kind": la.kind, "inputs": list(la.inputs),
-                 "params": {k: _thaw(v) for k, v in la.params}}
+                 "params": thawed_params(la.params)}
                 for la in self.layers
             ],
             "outputs": list(self.outputs),
         }
 
-    def to_json(self) -> str:
-        """JSON with one input or layer per line (stable key order, so equal specs give equal text)."""
-        parts = []
-        for key, value in sorted(self.to_dict().items()):
-            if isinstance(value, list) and value and isinstance(value[0], dict):
-                rows = ",\n    ".join(json.dumps(v, sort_keys=True) for v in value)
-                parts.append(f'  "{key}": [\n    {rows}\n  ]')
-            else:
-                parts.append(f'  "{key}": {json.dumps(value)}')
-        return "{\n" + ",\n".join(parts) + "\n}\n"
-
-    @staticmethod
-    def from_json(text: str) -> ModelSpec:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SpecError("spec", f"not JSON ({e})") from None
-        return ModelSpec.from_dict(data)
-
-    @staticmethod
-    def from_dict(data: Any) -> ModelSpec:
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelSpec:
         return _parse(data)
 
 
@@ -177,9 +170,9 @@ def _infer(spec: ModelSpec) -> dict[str, tuple[Shape, Shape]]:
     for k, i in enumerate(spec.inputs):
         where = f"inputs[{k}]"
         _check_name(i.name, shapes, f"{where}.name")
-        if not i.shape or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in i.shape):
+        if not i.shape or any(not is_int(d) or d < 1 for d in i.shape):
             raise SpecError(f"{where}.shape", f"want positive integers, got {list(i.shape)!r}")
-        if not isinstance(i.ids, int) or isinstance(i.ids, bool) or i.ids < 0:
+        if not is_int(i.ids) or i.ids < 0:
             raise SpecError(f"{where}.ids", f"want an integer >= 0 (0: not token ids), got {i.ids!r}")
         shapes[i.name] = (i.declared, i.shape)
     ids = {i.name: i.ids for i in spec.inputs if i.ids}
@@ -203,8 +196,7 @@ def _infer(spec: ModelSpec) -> dict[str, tuple[Shape, Shape]]:
         except ShapeError as e:
             shown = concrete[0] if len(concrete) == 1 else concrete
             raise SpecError(where, f"{layer.call_text()} is invalid on {shown}: {e}") from None
-    if spec.dtype not in DTYPES:
-        raise SpecError("dtype", f"want one of {list(DTYPES)}, got {spec.dtype!r}")
+    choice(spec.dtype, DTYPES, "dtype")
     if not spec.outputs:
         raise SpecError("outputs", "a model needs at least one output")
     for j, out in enumerate(spec.outputs):
@@ -257,63 +249,29 @@ def _check_chain(spec: ModelSpec) -> None:
 
 # ---- JSON parsing with field paths ----------------------------------------------------------
 def _parse(data: Any) -> ModelSpec:
-    obj = _want(data, dict, "spec")
-    version = obj.get("schema")
-    if version != SCHEMA_VERSION:
-        raise SpecError("schema", f"unsupported schema version {version!r} (this build reads {SCHEMA_VERSION})")
-    _no_extra(obj, {"schema", "seed", "sequential", "subclassed", "dtype", "inputs", "layers", "outputs"}, "spec")
-    seed = _want(obj.get("seed", 0), int, "seed")
-    sequential = _want(obj.get("sequential", False), bool, "sequential")
+    obj = document(data, "spec", SCHEMA_VERSION,
+                   {"schema", "seed", "sequential", "subclassed", "dtype", "inputs", "layers", "outputs"})
+    seed = want(obj.get("seed", 0), int, "seed")
+    sequential = want(obj.get("sequential", False), bool, "sequential")
     inputs = []
-    for k, raw in enumerate(_want(obj.get("inputs"), list, "inputs")):
-        where = f"inputs[{k}]"
-        item = _want(raw, dict, where)
-        _no_extra(item, {"name", "shape", "dynamic", "ids"}, where)
-        shape = _want(item.get("shape"), list, f"{where}.shape")
-        for j, d in enumerate(shape):
-            _want(d, int, f"{where}.shape[{j}]")
-        inputs.append(InputSpec(_want(item.get("name"), str, f"{where}.name"), tuple(shape),
-                                _want(item.get("dynamic", False), bool, f"{where}.dynamic"),
-                                _want(item.get("ids", 0), int, f"{where}.ids")))
+    for where, item in records(obj.get("inputs"), "inputs", {"name", "shape", "dynamic", "ids"}):
+        shape = tuple(want_list(item.get("shape"), int, f"{where}.shape"))
+        inputs.append(InputSpec(want(item.get("name"), str, f"{where}.name"), shape,
+                                want(item.get("dynamic", False), bool, f"{where}.dynamic"),
+                                want(item.get("ids", 0), int, f"{where}.ids")))
     layers = []
-    for k, raw in enumerate(_want(obj.get("layers"), list, "layers")):
-        where = f"layers[{k}]"
-        item = _want(raw, dict, where)
-        _no_extra(item, {"name", "kind", "inputs", "params"}, where)
-        ins = _want(item.get("inputs"), list, f"{where}.inputs")
-        for j, s in enumerate(ins):
-            _want(s, str, f"{where}.inputs[{j}]")
-        params = _want(item.get("params", {}), dict, f"{where}.params")
-        layers.append(LayerSpec.make(_want(item.get("name"), str, f"{where}.name"),
-                                     _want(item.get("kind"), str, f"{where}.kind"), tuple(ins), **params))
-    outputs = _want(obj.get("outputs"), list, "outputs")
-    for j, s in enumerate(outputs):
-        _want(s, str, f"outputs[{j}]")
-    dtype = _want(obj.get("dtype", "float32"), str, "dtype")
-    subclassed = _want(obj.get("subclassed", False), bool, "subclassed")
-    return ModelSpec(tuple(inputs), tuple(layers), tuple(outputs), seed, sequential, dtype, subclassed)
-
-
-def _want(value: Any, kind: type, path: str) -> Any:
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if not ok:
-        raise SpecError(path, f"want {kind.__name__}, got {value!r}")
-    return value
-
-
-def _no_extra(obj: dict[str, Any], allowed: set[str], path: str) -> None:
-    extra = sorted(set(obj) - allowed)
-    if extra:
-        raise SpecError(f"{path}.{extra[0]}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+    for where, item in records(obj.get("layers"), "layers", {"name", "kind", "inputs", "params"}):
+        ins = tuple(want_list(item.get("inputs"), str, f"{where}.inputs"))
+        params = want(item.get("params", {}), dict, f"{where}.params")
+        layers.append(LayerSpec.make(want(item.get("name"), str, f"{where}.name"),
+                                     want(item.get("kind"), str, f"{where}.kind"), ins, **params))
+    outputs = tuple(want_list(obj.get("outputs"), str, "outputs"))
+    dtype = want(obj.get("dtype", "float32"), str, "dtype")
+    subclassed = want(obj.get("subclassed", False), bool, "subclassed")
+    return ModelSpec(tuple(inputs), tuple(layers), outputs, seed, sequential, dtype, subclassed)
 
 
 # ---- printing helpers -----------------------------------------------------------------------
-def _shape_text(shape: Shape) -> str:
-    if len(shape) == 1:
-        return f"({shape[0]},)"
-    return "(" + ", ".join(str(d) for d in shape) + ")"
-
-
 def _align(line: str, width: int) -> str:
     if "   #" not in line:
         return line

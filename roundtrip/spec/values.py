@@ -4,6 +4,7 @@ layer table without either importing the other."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 Dim = int | None
@@ -20,21 +21,38 @@ class SpecError(ValueError):
         self.problem = problem
 
 
-def _freeze(value: Any) -> Value:
+def freeze(value: Any) -> Value:
+    """A JSON value as a spec holds it: lists become tuples (so specs are hashable)."""
     if isinstance(value, list | tuple):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze(v) for v in value)
     return value  # type: ignore[no-any-return]
+
+
+def thaw(value: Any) -> Any:
+    """A spec's value as JSON writes it: tuples become lists."""
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+def frozen_params(params: Mapping[str, Any]) -> tuple[tuple[str, Value], ...]:
+    """A layer's or node's parameters as its spec holds them: sorted by name, each value frozen."""
+    return tuple(sorted((k, freeze(v)) for k, v in params.items()))
+
+
+def thawed_params(params: tuple[tuple[str, Value], ...]) -> dict[str, Any]:
+    """A spec's parameters as its JSON writes them."""
+    return {k: thaw(v) for k, v in params}
 
 
 def shown(value: Any) -> str:
     """A value as the JSON it came from would show it (lists, not tuples)."""
-    return repr(_thaw(value))
+    return repr(thaw(value))
 
 
-def _thaw(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
+def is_int(value: Any) -> bool:
+    """An int, and not a bool (JSON's true is no 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class ShapeError(ValueError):

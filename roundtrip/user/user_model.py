@@ -377,7 +377,7 @@ def as_spec(model: Any) -> tuple[ModelSpec | None, str]:
 
 def _layer_spec(layer: Any, names: dict[int, str], taken: set[str], k: int) -> LayerSpec | str:
     from roundtrip.spec.layers import LAYERS, build_layer
-    from roundtrip.spec.values import _freeze
+    from roundtrip.spec.values import freeze
 
     kind = type(layer).__name__
     entry = LAYERS.get(kind)
@@ -390,7 +390,7 @@ def _layer_spec(layer: Any, names: dict[int, str], taken: set[str], k: int) -> L
     if None in sources or any(v is not None for v in node.arguments.kwargs.values()):  # mask=None is no input
         return "reads a tensor the spec cannot name"
     config = layer.get_config()
-    params = {key: _freeze(config[key]) for key in entry.params if key in config}
+    params = {key: freeze(config[key]) for key in entry.params if key in config}
     try:
         checked = entry.check_params(params, kind)
         made = build_layer(kind, checked, layer.name)
