@@ -14,18 +14,17 @@ from roundtrip.finding.findings import Finding
 from roundtrip.spec.graph import GraphSpec
 
 Report = Callable[[str], None]
+# What gave a user's graph's expected outputs (`roundtrip check` on an ONNX graph).
+RUNTIME = "ONNX Runtime"
+REFERENCE = "onnx's ReferenceEvaluator"
 
 
 
-@dataclass(frozen=True)
-class Job:
-    spec: str  # ModelSpec JSON
-    path: str  # the Keras -> ONNX path
-    opset: int
-    back: str = ""  # an ONNX -> Keras converter: a round trip, Keras -> ONNX -> Keras
-    # An .npz of weights by "<layer>/<index>" (a user's own model's, `roundtrip check`): each layer whose
-    # weights it holds at the shapes the spec gives gets them; every other layer's come from the seed.
-    weights: str = ""
+class KerasRoute:
+    """The names of a check of a Keras model: through `path` to ONNX, and back to Keras through `back`."""
+
+    path: str
+    back: str
 
     @property
     def name(self) -> str:
@@ -37,11 +36,11 @@ class Job:
         return "keras-onnx-keras" if self.back else "keras-onnx"
 
 
-@dataclass(frozen=True)
-class GraphJob:
-    graph: str  # GraphSpec JSON
-    back: str  # the ONNX -> Keras converter under test
-    path: str = ""  # the Keras -> ONNX path back to ONNX ("" stops at the Keras model)
+class GraphRoute:
+    """The names of a check of an ONNX graph: to Keras through `back`, and to ONNX again through `path`."""
+
+    back: str
+    path: str
 
     @property
     def name(self) -> str:
@@ -55,6 +54,24 @@ class GraphJob:
     @property
     def direction(self) -> str:
         return "onnx-keras-onnx"
+
+
+@dataclass(frozen=True)
+class Job(KerasRoute):
+    spec: str  # ModelSpec JSON
+    path: str  # the Keras -> ONNX path
+    opset: int
+    back: str = ""  # an ONNX -> Keras converter: a round trip, Keras -> ONNX -> Keras
+    # An .npz of weights by "<layer>/<index>" (a user's own model's, `roundtrip check`): each layer whose
+    # weights it holds at the shapes the spec gives gets them; every other layer's come from the seed.
+    weights: str = ""
+
+
+@dataclass(frozen=True)
+class GraphJob(GraphRoute):
+    graph: str  # GraphSpec JSON
+    back: str  # the ONNX -> Keras converter under test
+    path: str = ""  # the Keras -> ONNX path back to ONNX ("" stops at the Keras model)
 
     @property
     def opset(self) -> int:

@@ -207,7 +207,7 @@ def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, o
             write_meta(final, merge_carried(there or {}, kept))
         else:
             write_meta(tmp, kept)
-            _replace(tmp, final)
+            put_in_place(tmp, final)
     if finding.gap:
         from roundtrip.store import gaps
 
@@ -367,7 +367,8 @@ def _err_log(finding: Finding, spec: ModelSpec | GraphSpec) -> str:
     return scrubbed("\n".join(parts) + "\n")
 
 
-def _replace(tmp: Path, final: Path) -> None:
+def put_in_place(tmp: Path, final: Path) -> None:
+    """The folder `tmp` renamed to `final`, the one there before (if any) removed once it has moved aside."""
     old = None
     if final.exists():
         old = final.with_name(f".old-{final.name}-{os.getpid()}")

@@ -28,8 +28,10 @@ import numpy as np
 from roundtrip import registry
 from roundtrip.convert.back import repro_lines
 from roundtrip.finding.findings import Finding, Stage, Symptom
+from roundtrip.oracle.outcome import RUNTIME
 from roundtrip.registry import TRACKERS
-from roundtrip.store.corpus import _replace, versions, write_meta
+from roundtrip.spec.model import ModelSpec
+from roundtrip.store.corpus import put_in_place, versions, write_meta
 from roundtrip.store.script.issue import fence, trimmed
 from roundtrip.store.script.render import (
     KERAS_MODEL,
@@ -47,12 +49,10 @@ from roundtrip.store.script.verdict import expected_exception
 FORM = "model"
 
 
-def write_keras_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path) -> Path:
+def write_keras_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path, spec: ModelSpec) -> Path:
     """The entry of `finding`, met by `job` (a user_model.UserJob) on the model saved at `model_file`;
-    `checked` is that check's user_model.Checked (its cases, its described layers)."""
-    from roundtrip.user.user_model import shape_spec_of
-
-    spec = shape_spec_of(checked.described)
+    `checked` is that check's user_model.Checked (its cases, its described layers), `spec` the model's inputs
+    as a spec without layers (what its script's conversion signature reads)."""
     meta = _meta(finding, job.direction, job.path, job.back, job.opset, checked.outcome.cases, job.model)
     meta |= {"custom": job.custom}
     layers = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.layers)
@@ -62,8 +62,6 @@ def write_keras_entry(root: Path, finding: Finding, job: Any, checked: Any, mode
 
 def write_onnx_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path) -> Path:
     """The entry of `finding`, met by `job` (a user_onnx.OnnxJob) on the graph saved at `model_file`."""
-    from roundtrip.user.user_onnx import RUNTIME
-
     meta = _meta(finding, "onnx-keras-onnx", job.path, job.back, checked.described.opset, checked.outcome.cases,
                  job.model)
     if checked.expected_by != RUNTIME:  # test_data_set_0's outputs, and the script's expected, are its
@@ -119,7 +117,7 @@ def _write(root: Path, finding: Finding, meta: dict[str, Any], model_file: Path,
     meta["repro"] = _run_script(tmp, finding, meta)
     write_meta(tmp, meta)
     final = root / finding.slug
-    _replace(tmp, final)
+    put_in_place(tmp, final)
     return final
 
 

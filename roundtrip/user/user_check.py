@@ -19,7 +19,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from roundtrip.search.harness import Harness
 from roundtrip.search.plan import Plan
 from roundtrip.spec.model import ModelSpec
 from roundtrip.spec.parts import size_of
-from roundtrip.user.user_model import BadInput, Checked, Described, UserJob, check_readable, kind_of
+from roundtrip.user.cuts import Cuts, Written
+from roundtrip.user.user_model import BadInput, Checked, Described, UserJob, check_readable, kind_of, shape_spec_of
 
 MAX_PARAMS = 200_000_000
 LOAD_SECONDS = 300.0
@@ -51,14 +52,6 @@ class Options:
     timeout: float = 600.0  # seconds for one check
     memory: int = 8 << 30  # bytes of resident memory for one worker
     max_params: int = MAX_PARAMS
-
-
-@dataclass(frozen=True)
-class Written:
-    """What became of a finding: the entry folder that holds it (None when none does) and how it got there."""
-
-    folder: Path | None
-    note: str
 
 
 @dataclass
@@ -218,7 +211,7 @@ def _run(pool: Pool, options: Options, kind: str, first: str, second: str) -> Ro
         return Row(name, [result.finding(name)])
     if getattr(result, "problem", ""):  # the model loaded to be described, then not (a file changed meanwhile)
         raise BadInput(result.problem)
-    from roundtrip.user.user_onnx import RUNTIME
+    from roundtrip.oracle.outcome import RUNTIME
 
     by = getattr(result, "expected_by", RUNTIME)  # an ONNX model's (user_onnx.Checked)
     return Row(name, result.outcome.findings, result.worst, result.layer, spread=result.spread,
@@ -265,7 +258,8 @@ def _reduce_one(pool: Pool, harness: Harness, options: Options, result: Result, 
         from roundtrip.store.model_entry import write_keras_entry
 
         shown = next(f for f in checked.outcome.findings if f.signature == finding.signature)
-        entry = write_keras_entry(options.corpus, shown, cut_job, checked, folder / "model.keras")
+        entry = write_keras_entry(options.corpus, shown, cut_job, checked, folder / "model.keras",
+                                  shape_spec_of(checked.described))
         return Written(entry, f"{what}, a model entry (model.keras and repro.py)")
 
 
@@ -275,42 +269,14 @@ def smallest_cut(pool: Pool, job: UserJob, finding: Finding, described: Describe
     it, else the model as it is; each saved (with its spec, when it has one) in a folder of `scratch`.  The layer
     is `where` (a mismatch names it), else the first whose cut shows the finding (a bisection)."""
     names = [name for name, _ in described.layers]
-    key = _key("keras", job.path, job.back)
-    tries = 0
-
-    def shows(cut: str, alone: bool) -> tuple[Checked, Path, UserJob] | None:
-        nonlocal tries
-        tries += 1
-        folder = scratch / f"try{tries}"
-        attempt = replace(job, cut=cut, alone=alone, locate=not cut, save=str(folder))
-        status, result = pool.call(key, attempt)
-        if status != "done" or not isinstance(result, Checked):
-            return None
-        return (result, folder, attempt) if finding.signature in {f.signature for f in result.outcome.findings} \
-            else None
-
-    layer = where if where in names else _bisect(names, lambda name: shows(name, False) is not None)
+    cuts = Cuts(pool, _key("keras", job.path, job.back), job, finding, scratch, Checked)
+    layer = where if where in names else cuts.first_showing(names)
     if layer:
         for alone in (True, False):
-            found = shows(layer, alone)
+            found = cuts.shows(layer, alone)
             if found is not None:
                 return found
-    return shows("", False)
-
-
-def _bisect(names: list[str], holds: Callable[[str], bool]) -> str:
-    """The first name whose cut shows the finding, taking every cut after it to show it too; "" when the last
-    does not (the model's outputs are not its last layer's, or the finding needs all of it)."""
-    if not names or not holds(names[-1]):
-        return ""
-    low, high = 0, len(names) - 1
-    while low < high:
-        middle = (low + high) // 2
-        if holds(names[middle]):
-            high = middle
-        else:
-            low = middle + 1
-    return names[low]
+    return cuts.shows("", False)
 
 
 def _what(layers: int, job: UserJob) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from roundtrip.finding.findings import Stage
-from roundtrip.oracle.outcome import Case, Outcome, Report
+from roundtrip.oracle.outcome import Case, KerasRoute, Outcome, Report
 from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec, SpecError
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -41,7 +41,7 @@ class BadInput(ValueError):
 
 
 @dataclass(frozen=True)
-class UserJob:
+class UserJob(KerasRoute):
     """One thing a worker does with the user's model: describe it (no `path`), or check it through `path`
     (and back through `back`).  With `cut`, the model is first cut at that layer: everything up to its output,
     or (`alone`) that layer alone on inputs of its own.  With `save`, the model checked is saved there as
@@ -57,14 +57,6 @@ class UserJob:
     alone: bool = False
     locate: bool = True  # name a mismatch after the first layer that differs (False: after the output's layer)
     save: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.path}>{self.back}" if self.back else self.path
-
-    @property
-    def direction(self) -> str:
-        return "keras-onnx-keras" if self.back else "keras-onnx"
 
 
 @dataclass
@@ -482,14 +474,19 @@ def plan_cases(model: Any, spec: ModelSpec, inputs_file: str) -> list[Case]:
     return cases
 
 
+def arrays_in(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file given with --inputs, by name; BadInput when it cannot be read."""
+    try:
+        with np.load(path) as data:
+            return dict(data)
+    except Exception as e:  # noqa: BLE001
+        raise BadInput(f"--inputs {path}: unreadable ({_first_line(str(e))})") from None
+
+
 def read_inputs(path: str, model: Any, spec: ModelSpec) -> list[np.ndarray]:
     """The arrays of an .npz, one per model input: by input name, else arr_0, arr_1... in order.  BadInput when
     one is missing or does not fit the input's declared dims."""
-    try:
-        with np.load(path) as data:
-            arrays = dict(data)
-    except Exception as e:  # noqa: BLE001
-        raise BadInput(f"--inputs {path}: unreadable ({_first_line(str(e))})") from None
+    arrays = arrays_in(path)
     found = []
     for k, (given, tensor) in enumerate(zip(spec.inputs, model.inputs, strict=True)):
         array = arrays.get(given.name, arrays.get(f"arr_{k}"))

@@ -22,16 +22,15 @@ import numpy as np
 
 from roundtrip.finding.findings import Finding, Stage
 from roundtrip.oracle.margins import spread, worst_error
-from roundtrip.oracle.outcome import Case, Outcome, Report
-from roundtrip.user.user_model import SPATIAL, BadInput
+from roundtrip.oracle.outcome import REFERENCE, RUNTIME, Case, GraphRoute, Outcome, Report
+from roundtrip.user.cuts import Cuts, Written
+from roundtrip.user.user_model import SPATIAL, BadInput, arrays_in
 
 BATCHES = (1, 3)
-RUNTIME = "ONNX Runtime"
-REFERENCE = "onnx's ReferenceEvaluator"
 
 
 @dataclass(frozen=True)
-class OnnxJob:
+class OnnxJob(GraphRoute):
     """Describe the graph (no `back`), or check it through `back` (and `path`).  `cut` names a node: the graph up
     to its outputs, or that node alone; `save` a folder where the graph checked is written as model.onnx."""
 
@@ -43,18 +42,6 @@ class OnnxJob:
     alone: bool = False
     locate: bool = True
     save: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"onnx>{self.back}" + (f">{self.path}" if self.path else "")
-
-    @property
-    def leg(self) -> str:
-        return f"onnx>{self.back}"
-
-    @property
-    def direction(self) -> str:
-        return "onnx-keras-onnx"
 
 
 @dataclass
@@ -185,11 +172,7 @@ def _draw(value: Any, k: int, batch: int) -> np.ndarray:
 
 
 def _read(path: str, inputs: list[Any]) -> list[np.ndarray]:
-    try:
-        with np.load(path) as data:
-            arrays = dict(data)
-    except Exception as e:  # noqa: BLE001
-        raise BadInput(f"--inputs {path}: unreadable ({type(e).__name__})") from None
+    arrays = arrays_in(path)
     found = []
     for k, value in enumerate(inputs):
         array = arrays.get(value.name, arrays.get(f"arr_{k}"))
@@ -396,39 +379,26 @@ def named_expected(finding: Finding, by: str) -> Finding:
 
 
 # ---- reducing (in the parent) ---------------------------------------------------------------------------------------
-def reduce_onnx(pool: Any, options: Any, result: Any, row: Any, finding: Finding) -> Any:
+def reduce_onnx(pool: Any, options: Any, result: Any, row: Any, finding: Finding) -> Written:
     """The smallest graph that still shows `finding` (the node that goes wrong alone, else the graph cut after it,
-    else the graph as it is), written as a model entry.  Returns a user_check.Written."""
+    else the graph as it is), written as a model entry."""
     import tempfile
 
     from roundtrip.store.model_entry import write_onnx_entry
-    from roundtrip.user.user_check import Written, _bisect
 
     _, back, *rest = row.direction.split(">")
     job = OnnxJob(str(options.model.resolve()), back, rest[0] if rest else "", options.inputs)
     names = [name for name, _ in result.described.nodes]
-    key = "shared"
     with tempfile.TemporaryDirectory(prefix="roundtrip-check-") as scratch:
-        tries = 0
-
-        def shows(cut: str, alone: bool) -> tuple[Checked, Path, OnnxJob] | None:
-            nonlocal tries
-            tries += 1
-            folder = Path(scratch) / f"try{tries}"
-            attempt = replace(job, cut=cut, alone=alone, locate=not cut, save=str(folder))
-            status, checked = pool.call(key, attempt)
-            if status != "done" or not isinstance(checked, Checked):
-                return None
-            return (checked, folder, attempt) if finding.signature in {f.signature for f in checked.outcome.findings} \
-                else None
-
+        cuts = Cuts(pool, "shared", job, finding, Path(scratch), Checked)
+        shows = cuts.shows
         found = None
         for name in _named_nodes(result.described.nodes, finding)[:3]:  # the node kind an exception names, alone
             found = shows(name, True)
             if found is not None:
                 break
         node = row.where if row.where in names else "" if found else \
-            _bisect(names, lambda name: shows(name, False) is not None)
+            cuts.first_showing(names)
         for cut, alone in ([(node, True), (node, False)] if node else []) + [("", False)]:
             if found is not None:
                 break
