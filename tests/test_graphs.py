@@ -268,9 +268,11 @@ def test_200_drawn_graphs_round_trip_through_json() -> None:
 
 
 def test_3000_draws_use_every_kind_only_where_it_is_defined() -> None:
+    """3,000 draws of a fixed seed (the rarest kinds are drawn a few times in 3,000: a random seed misses one
+    now and then)."""
     kinds: collections.Counter[str] = collections.Counter()
 
-    @settings(max_examples=3000)
+    @settings(max_examples=3000, derandomize=True)
     @given(onnx_graphs())
     def check(spec: GraphSpec) -> None:
         for node in spec.nodes:

@@ -34,6 +34,7 @@ KeyError: 'axis'
 def test_frames_and_modules() -> None:
     assert module_of("/a/.venv/lib/python3.11/site-packages/tf2onnx/onnx_opset/nn.py") == "tf2onnx.onnx_opset.nn"
     assert module_of("/a/site-packages/onnx2keras/__init__.py") == "onnx2keras"
+    assert module_of("/root/.pyenv/versions/3.11.7/lib/python3.11/inspect.py") == "inspect"  # no machine path
     assert frames(TRACE)[0] == ("work.main.roundtrip.convert.back", "run_back")
     assert frames(TRACE)[-1] == ("keras.src.ops.core", "take")
 

@@ -44,6 +44,8 @@ def module_of(filename: str) -> str:
         if marker in path:
             path = path.rsplit(marker, 1)[1]
             break
+    else:  # the standard library's own modules: `inspect`, not the machine's path to it
+        path = re.split(r"/lib/python3\.\d+/", path)[-1]
     path = re.sub(r"\.py$", "", path).strip("/")
     return ".".join(part for part in path.split("/") if part and part != "__init__")
 
