@@ -21,7 +21,8 @@ from roundtrip import registry
 from roundtrip.convert.converters import resolve, signature
 from roundtrip.report import reports
 from roundtrip.run.worker import Limits
-from roundtrip.search.harness import Harness, Plan
+from roundtrip.search.harness import Harness
+from roundtrip.search.plan import Plan
 from roundtrip.spec.model import ModelSpec
 from tests.test_planted import hunt, written
 
