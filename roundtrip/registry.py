@@ -8,11 +8,14 @@ rows and never says a converter's name; the calls themselves are the adapters'
 (`roundtrip.convert.converters` for Keras -> ONNX, `roundtrip.convert.back` for ONNX -> Keras), each table
 asserted against these rows (tests/test_registry.py).
 A new converter is its row and its adapter (and a pin file when it needs an environment of its own).
+A converter of the caller's own (a test's planted one) is registered (`register`) with its package's row, its
+adapter named by its row (`Converter.adapter`): the suite then reads it as one of its own.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 KERAS_TO_ONNX = "keras-onnx"  # a converter row's side: it takes a Keras model and gives ONNX
@@ -69,6 +72,9 @@ class Converter:
     typed_initializers_last: bool = False  # reads initializers right only when stored as raw bytes
     again: tuple[str, ...] = ()  # lines making `onnx_again` from `keras_model` (the Keras model that came back)
     again_imports: tuple[str, ...] = ()
+    # `module:function` of its adapter, for a registered Keras -> ONNX converter of the caller's own (the suite's
+    # own are in the adapters' table): called as the table's are, `function(model, spec, opset)`
+    adapter: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,7 @@ def environment(name: str) -> Environment | None:
 
 
 def side(name: str) -> tuple[Converter, ...]:
-    return tuple(c for c in CONVERTERS if c.side == name)
+    return tuple(c for c in _BY_NAME.values() if c.side == name)
 
 
 def states(name: str, direction: str) -> tuple[str, ...]:
@@ -193,6 +199,51 @@ def main_packages() -> tuple[str, ...]:
 def distributions() -> tuple[str, ...]:
     """Every package's distributions, aliases included, in order."""
     return tuple(name for p in PACKAGES for name in (p.name, *p.aliases))
+
+
+_ADDED: list[Converter | Package] = []  # the rows registered, in order
+
+
+def register(*rows: Converter | Package) -> Callable[[], None]:
+    """Adds the rows of a converter of the caller's own and of the package it blames: the code that names,
+    renders, files and reports reads them as it reads the suite's own (a worker process is started with them:
+    `added`).  A name the registry knows already is refused.  Returns the undo, which takes them out again."""
+    for row in rows:
+        known = _BY_NAME if isinstance(row, Converter) else _PACKAGE
+        if row.name in known:
+            raise ValueError(f"the registry has a row named {row.name!r} already")
+    for row in rows:
+        _file(row)
+        _ADDED.append(row)
+
+    def undo() -> None:
+        for row in rows:
+            if row in _ADDED:
+                _ADDED.remove(row)
+                _unfile(row)
+
+    return undo
+
+
+def added() -> tuple[Converter | Package, ...]:
+    """The rows registered beyond the suite's own (`register`), in order."""
+    return tuple(_ADDED)
+
+
+def _file(row: Converter | Package) -> None:
+    if isinstance(row, Converter):
+        _BY_NAME[row.name] = row
+        if row.environment:
+            CONVERTER_ENVIRONMENTS[row.name] = row.environment
+    else:
+        _PACKAGE[row.name] = row
+        if row.tracker:
+            TRACKERS[row.name] = row.tracker
+
+
+def _unfile(row: Converter | Package) -> None:
+    for table in ((_BY_NAME, CONVERTER_ENVIRONMENTS) if isinstance(row, Converter) else (_PACKAGE, TRACKERS)):
+        table.pop(row.name, None)
 
 
 def bound_names(imports: tuple[str, ...] | list[str]) -> set[str]:

@@ -2,8 +2,8 @@
 
 A converter takes the built Keras model, its spec and an opset, and returns an `onnx.ModelProto`.  What the
 suite knows of it besides the call (its package, the text its repro.py writes) is its row in
-`roundtrip.registry`.  Besides the table, a path may be named `module:function` (a converter of the caller's
-own, such as the planted faults of the suite's tests).
+`roundtrip.registry`.  Besides the table, a path may be a registered row that names its adapter (`adapter`), or
+be named `module:function` (a converter of the caller's own, such as the planted faults of the suite's tests).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from roundtrip import registry
 from roundtrip.spec.model import ModelSpec
 
 Convert = Callable[[Any, ModelSpec, int], Any]
@@ -75,13 +76,22 @@ KERAS_TO_ONNX: dict[str, KerasToOnnx] = {
 
 
 def resolve(name: str) -> KerasToOnnx:
-    """A path of the table, or `module:function` (optionally `module:function@max_opset`)."""
+    """A path of the table, a registered row's adapter (`roundtrip.registry.register`), or `module:function`
+    (optionally `module:function@max_opset`)."""
     if name in KERAS_TO_ONNX:
         return KERAS_TO_ONNX[name]
+    row = registry.converter(name)
+    if row is not None and row.adapter:
+        return KerasToOnnx(name, _imported(row.adapter), 18, own_process=True)
     if ":" not in name:
         raise KeyError(f"unknown converter path {name!r} (known: {', '.join(KERAS_TO_ONNX)}; "
                        "or name one as module:function)")
     target, _, most = name.partition("@")
+    return KerasToOnnx(name, _imported(target), int(most) if most else 18, own_process=True)
+
+
+def _imported(target: str) -> Convert:
+    """The function `module:function` names."""
     module, _, function = target.partition(":")
-    convert = getattr(importlib.import_module(module), function)
-    return KerasToOnnx(name, convert, int(most) if most else 18, own_process=True)
+    convert: Convert = getattr(importlib.import_module(module), function)
+    return convert

@@ -4,7 +4,8 @@ A worker that dies (a signal, an abort, memory past the limit) or does not answe
 finding (symptom crash or timeout) at the stage it had reported last; it is replaced by a fresh one,
 and the run goes on.  Workers clear the Keras session every few dozen models and are recycled after a
 few hundred, or when their memory grows past a bound, so memory stays flat over long runs.  A converter
-that patches libraries for its whole process (Keras' ONNX export) gets a worker of its own.
+that patches libraries for its whole process (Keras' ONNX export) gets a worker of its own.  A worker starts
+with the registry rows its parent registered (a converter of the caller's own: `roundtrip.registry.register`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from roundtrip import registry
 from roundtrip.finding.findings import Finding, Stage, Symptom
 from roundtrip.run.lifetime import exit_when_orphaned
 
@@ -53,9 +55,12 @@ class Failure:
         return Finding(path, self.stage, self.symptom, self.kind, self.message, details={"log": self.log[-4000:]})
 
 
-def _serve(conn: Connection, log_path: str, task: str) -> None:
-    """The worker's loop: imports once, then answers jobs until told to stop (or its parent is gone)."""
+def _serve(conn: Connection, log_path: str, task: str, rows: tuple[registry.Converter | registry.Package, ...] = ()
+           ) -> None:
+    """The worker's loop: registers its parent's `rows`, imports once, then answers jobs until told to stop (or
+    its parent is gone)."""
     exit_when_orphaned()
+    registry.register(*rows)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 2)  # TensorFlow's and the converters' C++ chatter goes to the log, not the terminal
     os.dup2(fd, 1)
@@ -103,7 +108,7 @@ class Worker:
         parent, child = context.Pipe()
         fd, log = tempfile.mkstemp(prefix="roundtrip-worker-", suffix=".log")
         os.close(fd)
-        process = context.Process(target=_serve, args=(child, log, task), daemon=True)
+        process = context.Process(target=_serve, args=(child, log, task, registry.added()), daemon=True)
         process.start()
         child.close()
         return Worker(process, parent, log)

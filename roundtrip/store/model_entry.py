@@ -173,10 +173,8 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
     """A Keras model entry's repro.py: the model loaded in safe mode (the user's custom layers registered by
     importing their module), converted by the path, run, compared (or back to Keras, for a round trip)."""
     path, back, opset = str(meta["converter"]), str(meta["back"]), int(meta["opset"])
-    from roundtrip.convert.converters import KERAS_TO_ONNX
-
-    upstream = path in KERAS_TO_ONNX
     row = registry.converter(path)
+    upstream = row is not None
     imports = ["import pathlib", "import numpy as np", "import keras", "import onnx", "import tensorflow as tf",
                "from onnx import numpy_helper", "import onnxruntime as ort", *(row.imports if row else ())]
     if not upstream:

@@ -12,7 +12,6 @@ import numpy as np
 
 from roundtrip import registry
 from roundtrip.convert.back import ONNX_TO_KERAS, python_for
-from roundtrip.convert.converters import KERAS_TO_ONNX
 from roundtrip.convert.remote import EnvironmentMissing
 from roundtrip.finding.findings import Symptom
 from roundtrip.spec.graph import GraphSpec
@@ -55,7 +54,7 @@ class Written:
 def upstream(src: Source) -> bool:
     """Whether every converter the script calls is upstream code (not a planted fault of the tests)."""
     if src.direction == KERAS_TO_ONNX_DIRECTION:
-        return str(src.meta["path"]) in KERAS_TO_ONNX
+        return registry.converter(str(src.meta["path"])) is not None
     return str(src.meta.get("back", "")) in ONNX_TO_KERAS
 
 

@@ -27,7 +27,6 @@ import numpy as np
 
 from roundtrip import registry
 from roundtrip.convert.back import ONNX_TO_KERAS, repro_lines
-from roundtrip.convert.converters import KERAS_TO_ONNX
 from roundtrip.finding.findings import Finding, Stage, Symptom
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
@@ -127,8 +126,8 @@ def keras_to_onnx(src: Source) -> list[str]:
     path, opset = str(src.meta["path"]), int(src.meta["opset"])
     if traced_alone(finding):
         path = TRACE_ALONE
-    upstream = path in KERAS_TO_ONNX or path == TRACE_ALONE
     row = registry.converter(path)
+    upstream = row is not None or path == TRACE_ALONE
     imports = ["import numpy as np"]
     needs_tf = row is None or row.signed or spec.subclassed or keras_text.uses_custom_layer(spec)
     imports += ["import tensorflow as tf"] if needs_tf else []
