@@ -59,10 +59,10 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
     def locate(case: Case) -> str | None:
         return graph_culprit(job.back, spec, proto, case)
 
-    def downstream(case: Case, error: Error) -> Finding | None:
-        return wrong_before(job, spec, [case], error, Stage.RUN)
+    def failed(case: Case, error: Error, found: list[Finding]) -> list[Finding]:
+        return run_failure(job, spec, case, error, found)
 
-    agreed = first_leg(job.leg, locate, run, outcome, downstream)
+    agreed = first_leg(job.leg, locate, run, outcome, failed)
     if job.path:
         report(Stage.CONVERT)
         second_leg(job.name, job.back, run, outcome, agreed, chosen)
@@ -109,18 +109,18 @@ def wrong_before(job: GraphJob, spec: GraphSpec, cases: list[Case], error: Error
     return None
 
 
-Downstream = Callable[[Case, Error], Finding | None]
+Failed = Callable[[Case, Error, list[Finding]], list[Finding]]
 
 
 def first_leg(leg: str, locate: Callable[[Case], str | None], run: BackRun, outcome: Outcome,
-              downstream: Downstream = lambda case, error: None) -> list[bool]:
+              failed: Failed | None = None) -> list[bool]:
     """The Keras model's outputs against the graph's, case by case (a mismatch named after the node
-    `locate(case)` gives; a run failure downstream of a node already wrong, `downstream(case, error)`, that
-    node's mismatch); which cases agreed."""
-    agreed = []
+    `locate(case)` gives); then each case the Keras model failed to run on, its finding placed by
+    `failed(case, error, findings)` (the findings so far, with it); which cases agreed."""
+    agreed, failures = [], []
     for case, outputs in zip(outcome.cases, run.outputs, strict=True):
         if isinstance(outputs, Error):
-            outcome.findings.append(downstream(case, outputs) or outputs.finding(leg, Stage.RUN, case.label))
+            failures.append((case, outputs))
             agreed.append(False)
             continue
         case.actual = outputs
@@ -130,7 +130,37 @@ def first_leg(leg: str, locate: Callable[[Case], str | None], run: BackRun, outc
             found = [_named(f, case, culprit) for f in found]
         outcome.findings += found
         agreed.append(not found)
+    for case, error in failures:
+        outcome.findings = (failed(case, error, outcome.findings) if failed is not None
+                            else [*outcome.findings, error.finding(leg, Stage.RUN, case.label)])
     return agreed
+
+
+def run_failure(job: GraphJob, spec: GraphSpec, case: Case, error: Error, findings: list[Finding]) -> list[Finding]:
+    """`findings` with the Keras model's failure to run on `case`: the mismatch of an earlier node already
+    wrong on the case (`wrong_before`); else, when the graph cut after another case's culprit fails the same
+    case, that mismatch alone (one fault of one node: which shows depends on the sizes); else the failure."""
+    wrong = wrong_before(job, spec, [case], error, Stage.RUN)
+    if wrong is not None:
+        return [*findings, wrong]
+    for k, found in enumerate(findings):
+        culprit = found.details.get("culprit")
+        if found.symptom in (Symptom.SHAPE, Symptom.VALUE) and culprit and fails_after(job, spec, case, culprit):
+            also = {**found.details, "also_raises": plain_text(error.message)[:300], "also_case": case.label}
+            return [*findings[:k], replace(found, details=also), *findings[k + 1:]]
+    return [*findings, error.finding(job.leg, Stage.RUN, case.label)]
+
+
+def fails_after(job: GraphJob, spec: GraphSpec, case: Case, kind: str) -> bool:
+    """Whether the graph cut after the first node of `kind` converts and fails to run on `case`."""
+    kinds = [node.kind for node in spec.nodes]
+    if kind not in kinds:
+        return False
+    try:
+        run = run_back(job.back, replace(spec, nodes=spec.nodes[:kinds.index(kind) + 1]).to_onnx(), [case.inputs])
+    except Exception:  # noqa: BLE001 - a cut the suite cannot run says nothing
+        return False
+    return run.load_error is None and isinstance(run.outputs[0], Error)
 
 
 def second_leg(name: str, back_name: str, run: BackRun, outcome: Outcome, agreed: list[bool],

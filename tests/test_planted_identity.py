@@ -192,3 +192,15 @@ def test_a_run_failure_of_a_round_trip_is_the_mismatch_of_the_layer_it_follows_f
     assert (finding.stage, finding.symptom, finding.details["culprit"]) == (Stage.COMPARE, Symptom.SHAPE,
                                                                             "BatchNormalization")
     assert "ConcatOp" in finding.details["downstream"] and "Op:Mul" in finding.details["also_raises"]
+
+
+def test_a_nodes_failure_to_run_on_one_case_and_its_mismatch_on_another_are_one_finding() -> None:
+    """The planted Softmax gives a wrong shape at batch 1 and fails to run at batch 3: one fault of one node,
+    one finding (the mismatch, the failure beside it)."""
+    from roundtrip.check import run_job
+    from roundtrip.outcome import GraphJob
+
+    job = GraphJob(graph(NodeSpec.make("Softmax", axis=-1)).to_json(), "tests.planted:softmax_batch_one")
+    [finding] = run_job(job).findings
+    assert (finding.symptom, finding.details["culprit"]) == (Symptom.SHAPE, "Softmax")
+    assert finding.details["also_case"] == "batch 3" and finding.details["also_raises"]
