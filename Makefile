@@ -42,7 +42,7 @@ test: envs
 envs:
 	$(MAKE) --no-print-directory -j3 $(STAMP) onnx2tf-env system
 
-# onnx2tf in an environment of its own (it pins TensorFlow 2.19 and numpy 1.26): roundtrip/remote.py runs a
+# onnx2tf in an environment of its own (it pins TensorFlow 2.19 and numpy 1.26): roundtrip/convert/remote.py runs a
 # server in it.  `make test` and `make fuzz` make it; without it, the onnx2tf properties skip, saying this command.
 ONNX2TF_VENV := .venv-onnx2tf
 .PHONY: onnx2tf-env

@@ -106,7 +106,7 @@ def draw_specs(count: int, seed: int) -> Specs:
     from hypothesis import strategies as st
 
     import strategies
-    from roundtrip.converters import KERAS_TO_ONNX, MIN_OPSET
+    from roundtrip.convert.converters import KERAS_TO_ONNX, MIN_OPSET
 
     drawn: Specs = []
     opsets = st.integers(MIN_OPSET, min(c.max_opset for c in KERAS_TO_ONNX.values()))  # as the properties draw
@@ -310,10 +310,10 @@ def raw_loop(specs: Specs, path: str, plan: Plan) -> dict[str, Any]:
     import keras
 
     import strategies
-    from roundtrip.build import build_keras
-    from roundtrip.converters import KERAS_TO_ONNX
-    from roundtrip.runners import OrtSession
-    from roundtrip.worker import CLEAR_SESSION_EVERY
+    from roundtrip.build.keras import build_keras
+    from roundtrip.convert.converters import KERAS_TO_ONNX
+    from roundtrip.run.runners import OrtSession
+    from roundtrip.run.worker import CLEAR_SESSION_EVERY
 
     convert = KERAS_TO_ONNX[path].convert
 
@@ -347,15 +347,15 @@ def raw_loop(specs: Specs, path: str, plan: Plan) -> dict[str, Any]:
 
 
 def _key(path: str) -> str:
-    from roundtrip.converters import resolve
+    from roundtrip.convert.converters import resolve
 
     return path if resolve(path).own_process else "shared"
 
 
 def _open(root: str, plan: Plan, share: int = 0) -> Any:
     """A writing harness (as a campaign's runs are): each new bug met is recorded."""
-    from roundtrip.harness import Harness
-    from roundtrip.harness import Plan as RunPlan
+    from roundtrip.search.harness import Harness
+    from roundtrip.search.harness import Plan as RunPlan
 
     return Harness.open(Path(root), confirm=plan.confirm, plan=RunPlan(writes=True, share=share))
 
@@ -375,7 +375,7 @@ def harness_loop(harness: Any, specs: Specs, path: str, back: str, budget: float
     """`harness.check` on each spec, timed; a new bug met is counted and recorded at once (confirmed,
     reduced, written: timed too).  First waits (up to `wait` seconds) for the machine to be quiet;
     `after(n)` runs after the n-th check, outside the timing."""
-    from roundtrip.worker import SuiteError
+    from roundtrip.run.worker import SuiteError
 
     loop = Loop(f"{path}>{back}" if back else path)
     known, checks, written = sum(harness.known_hits.values()), harness.checks, len(harness.written)
@@ -485,7 +485,7 @@ def scaling(specs: Specs, workers: int, workdir: Path, plan: Plan) -> dict[str, 
 def memory_part(specs: Specs, root: str, plan: Plan) -> dict[str, Any]:
     """A long run of one property through one harness: each worker's resident memory, read from /proc
     after every check (its peak, VmHWM, before the pool can recycle it) and kept every `every` examples."""
-    from roundtrip.worker import CLEAR_SESSION_EVERY
+    from roundtrip.run.worker import CLEAR_SESSION_EVERY
 
     harness = _open(root, plan)
     pool = harness.pool
@@ -535,7 +535,7 @@ def planted_part(path: str, root: str, plan: Plan) -> dict[str, Any]:
     from hypothesis import HealthCheck, Phase, given, settings
 
     import strategies
-    from roundtrip import corpus
+    from roundtrip.store import corpus
 
     examples, seed = plan.planted_examples, plan.seed
     start = time.perf_counter()
@@ -572,7 +572,7 @@ def planted_part(path: str, root: str, plan: Plan) -> dict[str, Any]:
 
 
 def _entry(entry: Any) -> dict[str, Any]:
-    from roundtrip import corpus
+    from roundtrip.store import corpus
 
     spec, meta = entry.spec, entry.meta
     return {"folder": entry.folder.name, "kind": meta.get("kind", ""), "stage": meta.get("stage"),

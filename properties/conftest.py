@@ -3,7 +3,7 @@
 Profiles (ROUNDTRIP_PROFILE=NAME, or `pytest properties/ --hypothesis-profile=NAME`):
 - gate (the default): the regression gate.  GATE_EXAMPLES examples a property, derandomised (the same
   examples every run, on every machine), no example database, no shrinking: it passes when the corpus holds
-  every bug those examples meet, and fails naming each one it does not (see roundtrip.harness).
+  every bug those examples meet, and fails naming each one it does not (see roundtrip.search.harness).
 - campaign (what `roundtrip fuzz` runs, with --hypothesis-seed): random, many examples; a run ends when its
   plan ($ROUNDTRIP_RUN) says.
 
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from roundtrip.database import open_database
-from roundtrip.harness import Harness
+from roundtrip.search.database import open_database
+from roundtrip.search.harness import Harness
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CORPUS = Path(os.environ.get("ROUNDTRIP_CORPUS", Path(__file__).resolve().parent.parent / "corpus"))

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from properties.conftest import CORPUS
-from roundtrip import corpus
-from roundtrip.back import missing_environment
-from roundtrip.harness import Harness
+from roundtrip.convert.back import missing_environment
+from roundtrip.search.harness import Harness
+from roundtrip.store import corpus
 
 
 class StillFails(AssertionError):

@@ -6,7 +6,7 @@ from hypothesis import given
 
 import strategies
 from roundtrip import ModelSpec, build_keras
-from roundtrip.build import shape_mismatches
+from roundtrip.build.keras import shape_mismatches
 
 
 @given(strategies.keras_models())

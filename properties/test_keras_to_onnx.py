@@ -1,7 +1,7 @@
 """Keras -> ONNX: each converter path is its own property over drawn models and opsets.
 
 A finding whose signature is already in corpus/ is counted; a new one fails the property in the gate, and
-is reduced and written to corpus/ in a writing run (see roundtrip.harness)."""
+is reduced and written to corpus/ in a writing run (see roundtrip.search.harness)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import strategies
 from roundtrip import ModelSpec
-from roundtrip.converters import KERAS_TO_ONNX, MIN_OPSET
-from roundtrip.harness import Harness
+from roundtrip.convert.converters import KERAS_TO_ONNX, MIN_OPSET
+from roundtrip.search.harness import Harness
 
 
 def opsets(path: str) -> st.SearchStrategy[int]:

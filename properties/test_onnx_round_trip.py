@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 
 import strategies
-from roundtrip.back import ONNX_TO_KERAS, missing_environment
-from roundtrip.converters import KERAS_TO_ONNX
-from roundtrip.graphs import GraphSpec
-from roundtrip.harness import Harness
+from roundtrip.convert.back import ONNX_TO_KERAS, missing_environment
+from roundtrip.convert.converters import KERAS_TO_ONNX
+from roundtrip.search.harness import Harness
+from roundtrip.spec.graph import GraphSpec
 
 # The converter in an environment of its own makes ONNX again with what that environment has (from_keras).
 PAIRS = [(back, path) for back in ONNX_TO_KERAS for path in KERAS_TO_ONNX

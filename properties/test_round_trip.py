@@ -10,9 +10,9 @@ import strategies
 from properties.test_keras_to_onnx import opsets
 from properties.test_onnx_round_trip import available
 from roundtrip import ModelSpec
-from roundtrip.back import ONNX_TO_KERAS
-from roundtrip.converters import KERAS_TO_ONNX
-from roundtrip.harness import Harness
+from roundtrip.convert.back import ONNX_TO_KERAS
+from roundtrip.convert.converters import KERAS_TO_ONNX
+from roundtrip.search.harness import Harness
 
 PAIRS = [(path, back) for path in KERAS_TO_ONNX for back in ONNX_TO_KERAS]
 

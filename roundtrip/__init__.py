@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from roundtrip.graphs import GRAPH_OPS, GraphSpec, NodeSpec
-from roundtrip.inputs import make_inputs
-from roundtrip.layers import LAYERS
-from roundtrip.spec import SCHEMA_VERSION, InputSpec, LayerSpec, ModelSpec, ShapeError, SpecError
+from roundtrip.spec.graph import GRAPH_OPS, GraphSpec, NodeSpec
+from roundtrip.spec.inputs import make_inputs
+from roundtrip.spec.layers import LAYERS
+from roundtrip.spec.model import SCHEMA_VERSION, InputSpec, LayerSpec, ModelSpec, ShapeError, SpecError
 
 # Nothing above imports TensorFlow; quieten its C++ logging before anything does.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,11 +27,11 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Keras and TensorFlow load only when a model is built, so specs and strategies stay light.
     if name == "build_keras":
-        from roundtrip.build import build_keras
+        from roundtrip.build.keras import build_keras
 
         return build_keras
     if name == "CenterCropReshape":
-        from roundtrip.custom import CenterCropReshape
+        from roundtrip.spec.custom import CenterCropReshape
 
         return CenterCropReshape
     raise AttributeError(name)

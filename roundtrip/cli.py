@@ -39,10 +39,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from roundtrip import corpus, envs, reports, triage
-from roundtrip.harness import FLAKY_REPLAYS, Harness
-from roundtrip.reports import ReplayResult
-from roundtrip.worker import SuiteError
+from roundtrip.convert import envs
+from roundtrip.report import reports
+from roundtrip.report.reports import ReplayResult
+from roundtrip.run.worker import SuiteError
+from roundtrip.search.harness import FLAKY_REPLAYS, Harness
+from roundtrip.store import corpus, triage
 
 BAD_INPUT = 2
 
@@ -198,7 +200,7 @@ def replay_matrix(root: Path, reports_dir: Path, names: list[str], entry_names: 
                   pins: Path, cache: Path, sources: tuple[str, ...]) -> NoReturn:
     """replay --env: builds (or finds) each environment, one at a time, then runs every entry's repro.py in
     each, `workers` at a time; writes the matrix and prints its status changes."""
-    from roundtrip import matrix, matrix_report
+    from roundtrip.report import matrix, matrix_report
 
     chosen = _named(names, pins, cache, sources)
     entries, problems = _entries_to_replay(root, entry_names)
@@ -270,9 +272,9 @@ def replay_scripts(entries: list[corpus.Entry], console: Console) -> list[Replay
     "changed" (another exception, a crash or a timeout where none is the finding), said in the detail."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from roundtrip.script.entry import python_of
-    from roundtrip.script.render import source_of
-    from roundtrip.script.verdict import SHOWS, run
+    from roundtrip.store.script.entry import python_of
+    from roundtrip.store.script.render import source_of
+    from roundtrip.store.script.verdict import SHOWS, run
 
     def one(entry: corpus.Entry) -> ReplayResult:
         python = python_of(source_of(entry.folder, entry.spec, entry.meta))
@@ -350,7 +352,7 @@ def bisect_command(
     ("history": fixed_in, shows_since or changed_in) and its issue.md.  Exit status: 0 when it named a
     release, 1 when the ends agree (nothing to name), 2 on bad input (an unknown entry or environment, a
     package with no release in the range)."""
-    from roundtrip import bisection, matrix
+    from roundtrip.report import bisection, matrix
 
     folder = find_entry(entry, corpus_dir)
     found_entry = load_entry(folder)
@@ -396,7 +398,7 @@ def report(corpus_dir: CorpusDir = Path("corpus"), reports_dir: ReportsDir = Pat
 
     Campaign coverage comes from reports/campaigns.jsonl when it exists.  Exit status: 0, or 2 when an
     entry (or a campaign line) could not be read; the others are reported all the same."""
-    from roundtrip import matrix, matrix_report
+    from roundtrip.report import matrix, matrix_report
 
     root = corpus_root(corpus_dir)
     sources = reports.read_sources(root, reports_dir / "campaigns.jsonl")
@@ -504,9 +506,9 @@ def triage_command(
 def repro(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
     """Runs the entry's repro.py in a process of its own (with its converter's Python), prints how it ended,
     and exits 1 while the bug shows, 0 once it is fixed, 2 when something else happens."""
-    from roundtrip.script.entry import python_of
-    from roundtrip.script.render import source_of
-    from roundtrip.script.verdict import run
+    from roundtrip.store.script.entry import python_of
+    from roundtrip.store.script.render import source_of
+    from roundtrip.store.script.verdict import run
 
     folder = find_entry(entry, corpus_dir)
     if corpus.is_model_entry(folder):
@@ -526,8 +528,8 @@ def repro(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:
 
 def _model_repro(folder: Path) -> NoReturn:
     """`repro` of a model entry (`roundtrip check`'s: the model and a script, no spec)."""
-    from roundtrip.findings import Finding
-    from roundtrip.model_entry import run_repro
+    from roundtrip.finding.findings import Finding
+    from roundtrip.store.model_entry import run_repro
 
     script = folder / "repro.py"
     meta = json.loads((folder / "meta.json").read_text())
@@ -552,7 +554,7 @@ def render(
 ) -> None:
     """Writes each entry's repro.py again from its files (spec.json, meta.json, weights.npz, model.onnx),
     and records in meta.json whether it shows the bug when run.  Exit status 1 when any does not."""
-    from roundtrip.script.entry import write_repro
+    from roundtrip.store.script.entry import write_repro
 
     root = corpus_root(corpus_dir)
     chosen, problems = _entries_to_replay(root, entries or [])
@@ -632,14 +634,14 @@ def fuzz(
     reports_dir: ReportsDir = Path("reports"),
 ) -> None:
     """Runs the properties as a campaign until the budget ends, K processes at a time: every property first,
-    then more time where new bugs keep coming (roundtrip.campaign).  New bugs are reduced and written to the
+    then more time where new bugs keep coming (roundtrip.search.campaign).  New bugs are reduced and written to the
     corpus; one met and not yet recorded when the campaign ends stays pending there (CORPUS/.pending) and the
     next campaign records it.  Ends with a summary (per property: runs, checks, CPU, new bugs, time to the
     first), a line in reports/campaigns.jsonl and regenerated reports.  SIGINT, SIGTERM or SIGHUP stop it
     early the same way (every process it started ends first; the line says which signal).  Exit status: 0
     when it ran (finding bugs is its job), 2 on bad input."""
-    from roundtrip.campaign import Campaign, CampaignError, select, target_name, targets
-    from roundtrip.database import DatabaseError, open_database
+    from roundtrip.search.campaign import Campaign, CampaignError, select, target_name, targets
+    from roundtrip.search.database import DatabaseError, open_database
 
     if minutes <= 0 or workers < 1 or examples < 1 or reduce_seconds <= 0:
         fail(f"--minutes {minutes}, --workers {workers}, --examples {examples}, --reduce-seconds {reduce_seconds}: "
@@ -719,8 +721,8 @@ def check(
     wrong, then that layer alone, then reduced as a spec where it is in the vocabulary, and written to the corpus
     (a spec entry, or the saved model and a plain script).  Your file is only read.  Exit status: 0 clean, 1
     findings, 2 bad input (one line naming the file and the problem; nothing written)."""
-    from roundtrip.user_check import Options, check_model, preflight
-    from roundtrip.user_model import BadInput
+    from roundtrip.user.user_check import Options, check_model, preflight
+    from roundtrip.user.user_model import BadInput
 
     if opset < 1 or timeout <= 0 or memory <= 0 or max_params < 1:
         fail(f"--opset {opset}, --timeout {timeout}, --memory {memory}, --max-params {max_params}: each must be "

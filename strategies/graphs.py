@@ -1,6 +1,6 @@
 """`onnx_graphs`: a strategy of GraphSpec (ONNX graphs as exporters write them), valid by construction.
 
-One entry per node kind of `roundtrip.graphs.GRAPH_OPS`: when it applies to the current tensor, how its
+One entry per node kind of `roundtrip.spec.graph.GRAPH_OPS`: when it applies to the current tensor, how its
 parameters are drawn to fit that tensor's shape (never filtered), and a bound on its output's magnitude.  The
 batch axis is symbolic, so no entry slices, pads or convolves along it; Gather across it takes only the first
 or last item.  Values stay finite by construction: ops defined on positive values take |x| + offset (see
@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from roundtrip.graphs import (
+from roundtrip.spec.graph import (
     DTYPES,
     GRAPH_OPS,
     INT64_MAX,

@@ -16,8 +16,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from roundtrip import LAYERS
-from roundtrip.layers import ACTIVATIONS
-from roundtrip.spec import Shape
+from roundtrip.spec.layers import ACTIVATIONS
+from roundtrip.spec.model import Shape
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 

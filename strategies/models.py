@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from roundtrip import LAYERS, InputSpec, LayerSpec, ModelSpec, make_inputs
-from roundtrip.spec import DTYPES
+from roundtrip.spec.model import DTYPES
 from strategies.layers import FOCUS, NOT_IN_POLICY, NOT_SUBCLASSED, STRATEGIES, Draw, Site, Tensor
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -54,7 +54,7 @@ def keras_models(
     - dynamic_spatial: declare spatial dims None in Keras (True), never (False), or draw it (None).
     - max_elements: the most elements any tensor has, the batch excluded.
     - max_dim: the largest spatial dim of an input.
-    - dtypes: the Keras dtype policies to draw from (`roundtrip.spec.DTYPES`); float32, when it is one of
+    - dtypes: the Keras dtype policies to draw from (`roundtrip.spec.model.DTYPES`); float32, when it is one of
       them, is drawn half of the time.
 
     A chain is a `keras.Sequential` half of the time; a quarter of the other models are subclassed

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -26,3 +29,15 @@ def keras_session():
     keras.backend.clear_session()
     yield keras
     keras.backend.clear_session()
+
+
+@pytest.fixture(autouse=True)
+def private_tmpdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Each test its own TMPDIR (for the processes it starts) and tempfile folder (for this one), so that what a
+    test lists there is what it wrote, never another run's files. Fixtures of a wider scope were made before it:
+    they keep the TMPDIR they had."""
+    folder = tmp_path_factory.mktemp("tmpdir")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(folder))
+        patch.setattr(tempfile, "tempdir", str(folder))
+        yield folder

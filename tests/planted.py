@@ -13,8 +13,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from roundtrip.converters import from_function
-from roundtrip.spec import ModelSpec
+from roundtrip.convert.converters import from_function
+from roundtrip.spec.model import ModelSpec
 
 
 def bake_batch(model: Any, spec: ModelSpec, opset: int) -> Any:

@@ -1,5 +1,5 @@
 """Planted ONNX -> Keras converters that meet a failure of the machine, not of their code (see
-roundtrip/environmental.py), and one whose own missing file is its own bug."""
+roundtrip/convert/environmental.py), and one whose own missing file is its own bug."""
 
 from __future__ import annotations
 

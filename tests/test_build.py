@@ -8,7 +8,7 @@ from hypothesis import given, settings
 
 import strategies
 from roundtrip import InputSpec, LayerSpec, ModelSpec, build_keras
-from roundtrip.build import run_keras, shape_mismatches
+from roundtrip.build.keras import run_keras, shape_mismatches
 
 pytestmark = pytest.mark.usefixtures("keras_session")
 

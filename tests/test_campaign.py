@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from roundtrip import cli
-from roundtrip.campaign import FIRST_SLICE, SHARE, SLICE, CampaignError, Schedule, select, target_name
+from roundtrip.search.campaign import FIRST_SLICE, SHARE, SLICE, CampaignError, Schedule, select, target_name
 
 NODES = [
     "properties/test_keras_build.py::test_drawn_models_build_and_run_with_their_shapes",
@@ -212,4 +212,4 @@ def test_kill_9_of_the_campaign_leaves_no_process_behind(tmp_path: Path) -> None
     campaign = _start_campaign(tmp_path)
     campaign.kill()
     campaign.communicate(timeout=30)
-    assert _wait(lambda: _started_by(tmp_path / "corpus") == [], 10), _started_by(tmp_path / "corpus")
+    assert _wait(lambda: _started_by(tmp_path / "corpus") == [], 60), _started_by(tmp_path / "corpus")

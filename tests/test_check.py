@@ -4,8 +4,8 @@ Keras -> ONNX property."""
 from __future__ import annotations
 
 from roundtrip import InputSpec, LayerSpec, ModelSpec
-from roundtrip.check import run_job
-from roundtrip.outcome import Job
+from roundtrip.oracle.check import run_job
+from roundtrip.oracle.outcome import Job
 
 # tf2onnx 1.17.0 leaves TensorFlow's StatefulPartitionedCall in the graph of a float64 grouped Conv3D
 GROUPED_CONV3D = ModelSpec(

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from roundtrip import cli, corpus, reports
-from roundtrip.reports import ReplayResult
+from roundtrip import cli
+from roundtrip.report import reports
+from roundtrip.report.reports import ReplayResult
+from roundtrip.store import corpus
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 runner = CliRunner()

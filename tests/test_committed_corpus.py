@@ -15,14 +15,14 @@ from pathlib import Path
 import onnx
 import pytest
 
-from roundtrip import corpus, gaps, triage
-from roundtrip.back import missing_environment
-from roundtrip.graphs import GraphSpec
-from roundtrip.harness import FLAKY_REPLAYS, Harness, job_for
-from roundtrip.reduce import single_steps
-from roundtrip.script import scrub, verdict
-from roundtrip.script.entry import python_of
-from roundtrip.script.render import source_of
+from roundtrip.convert.back import missing_environment
+from roundtrip.search.harness import FLAKY_REPLAYS, Harness, job_for
+from roundtrip.search.reduce import single_steps
+from roundtrip.spec.graph import GraphSpec
+from roundtrip.store import corpus, gaps, triage
+from roundtrip.store.script import scrub, verdict
+from roundtrip.store.script.entry import python_of
+from roundtrip.store.script.render import source_of
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 ENTRIES = corpus.entries(ROOT)
@@ -157,7 +157,7 @@ def test_no_entry_file_holds_a_machine_path_a_suite_frame_or_a_colour_code(folde
 
 def test_an_unfit_line_is_told_from_a_fit_one() -> None:
     assert _unfit_lines('File "/work/main/roundtrip/x.py"\nat /tmp/a/b\n"/v/site-packages/k/x.py"\n\x1b[1m')
-    assert len(_unfit_lines('  File "roundtrip/converters.py", line 4, in f\n"\\u001b[0m"')) == 2
+    assert len(_unfit_lines('  File "roundtrip/convert/converters.py", line 4, in f\n"\\u001b[0m"')) == 2
     assert not _unfit_lines('File ".../site-packages/keras/src/x.py"\n.../python3.11/inspect.py\nnode /conv1/Conv')
 
 

@@ -11,9 +11,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus
-from roundtrip.findings import Finding, Stage, Symptom
-from roundtrip.outcome import Case, Job, Outcome
+from roundtrip import InputSpec, LayerSpec, ModelSpec
+from roundtrip.finding.findings import Finding, Stage, Symptom
+from roundtrip.oracle.outcome import Case, Job, Outcome
+from roundtrip.spec.parts import size_of
+from roundtrip.store import corpus
 
 SPEC = ModelSpec((InputSpec("in0", (2, 3)),), (LayerSpec.make("x1", "Flatten", "in0"),), ("x1",), seed=5)
 BIGGER = ModelSpec((InputSpec("in0", (4, 3)),), (LayerSpec.make("x1", "Flatten", "in0"),
@@ -61,7 +63,7 @@ def test_one_entry_per_signature_and_a_rewrite_replaces_it(tmp_path: Path) -> No
     assert only.spec == SPEC
     # no temporary or old folder left (.lock is what campaign processes take turns on)
     assert [p.name for p in tmp_path.iterdir() if p.name != ".lock"] == [FINDING.slug]
-    assert corpus.size_of(SPEC) < corpus.size_of(BIGGER)
+    assert size_of(SPEC) < size_of(BIGGER)
 
 
 def test_an_entry_whose_repro_cannot_be_written_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from roundtrip import reports
+from roundtrip.report import reports
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roundtrip.findings import Blame, Finding, Stage, Symptom, normalise
+from roundtrip.finding.findings import Blame, Finding, Stage, Symptom, normalise
 
 
 def test_normalise_removes_what_changes_from_run_to_run() -> None:

@@ -19,8 +19,8 @@ from hypothesis import find, given, settings
 from hypothesis.errors import InvalidArgument
 from onnx.reference import ReferenceEvaluator
 
-from roundtrip.graphs import GRAPH_OPS, INT64_MAX, OPSETS, GraphSpec, NodeSpec, TensorShape
-from roundtrip.spec import SpecError
+from roundtrip.spec.graph import GRAPH_OPS, INT64_MAX, OPSETS, GraphSpec, NodeSpec, TensorShape
+from roundtrip.spec.model import SpecError
 from strategies import graphs as graph_strategies
 from strategies.graphs import GRAPH_STRATEGIES, onnx_graphs
 

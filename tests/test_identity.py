@@ -9,15 +9,16 @@ import pytest
 from hypothesis import given, settings
 
 import strategies
-from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus
-from roundtrip.converters import KERAS_TO_ONNX
-from roundtrip.findings import Blame, Error, Finding, Stage, Symptom
-from roundtrip.harness import Harness, Plan
-from roundtrip.identity import converter_under_test, deepest, frames, module_of, package_of, place
-from roundtrip.worker import Limits
+from roundtrip import InputSpec, LayerSpec, ModelSpec
+from roundtrip.convert.converters import KERAS_TO_ONNX
+from roundtrip.finding.findings import Blame, Error, Finding, Stage, Symptom
+from roundtrip.finding.identity import converter_under_test, deepest, frames, module_of, package_of, place
+from roundtrip.run.worker import Limits
+from roundtrip.search.harness import Harness, Plan
+from roundtrip.store import corpus
 
 TRACE = '''Traceback (most recent call last):
-  File "/work/main/roundtrip/back.py", line 203, in run_back
+  File "/work/main/roundtrip/convert/back.py", line 203, in run_back
     model = back.convert(proto, names)
   File "/x/.venv/lib/python3.11/site-packages/onnx2keras/converter.py", line 309, in onnx_to_keras
     AVAILABLE_CONVERTERS[node_type](
@@ -32,7 +33,7 @@ KeyError: 'axis'
 def test_frames_and_modules() -> None:
     assert module_of("/a/.venv/lib/python3.11/site-packages/tf2onnx/onnx_opset/nn.py") == "tf2onnx.onnx_opset.nn"
     assert module_of("/a/site-packages/onnx2keras/__init__.py") == "onnx2keras"
-    assert frames(TRACE)[0] == ("work.main.roundtrip.back", "run_back")
+    assert frames(TRACE)[0] == ("work.main.roundtrip.convert.back", "run_back")
     assert frames(TRACE)[-1] == ("keras.src.ops.core", "take")
 
 
@@ -41,7 +42,7 @@ def test_the_deepest_frame_of_the_package_at_fault() -> None:
     assert deepest(TRACE, ("keras", "onnx2keras")) == "keras.src.ops.core:take"
     assert deepest(TRACE, ("tf2onnx",)) == ""
     assert place(TRACE, ("onnx2keras",), "Gather") == "onnx2keras.operation_layers:convert_gather[Gather]"
-    assert deepest(TRACE, ("roundtrip",)) == "roundtrip.back:run_back"
+    assert deepest(TRACE, ("roundtrip",)) == "roundtrip.convert.back:run_back"
 
 
 def test_the_converter_under_test_and_its_package() -> None:
@@ -161,7 +162,7 @@ def test_keras_traceback_wrapper_is_no_place() -> None:
 
 
 def test_a_keras_layer_failing_while_traced_is_one_keras_bug_whichever_path_traced_it() -> None:
-    from roundtrip.check import _exception
+    from roundtrip.oracle.check import _exception
 
     message = ("Exception encountered when calling UpSampling2D.call().\n\nUsing a symbolic `tf.Tensor` as a "
                "Python `bool` is not allowed.")

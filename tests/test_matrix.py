@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from roundtrip import bisection, cli, corpus, envs, matrix, matrix_report, reports
-from roundtrip.matrix import Cell, Column, Matrix, Row
+from roundtrip import cli
+from roundtrip.convert import envs
+from roundtrip.report import bisection, matrix, matrix_report, reports
+from roundtrip.report.matrix import Cell, Column, Matrix, Row
+from roundtrip.store import corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

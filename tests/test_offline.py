@@ -17,14 +17,15 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from roundtrip import GraphSpec, NodeSpec, pending
-from roundtrip.back import onnx2tf_script, run_back
-from roundtrip.environmental import EnvironmentFailure, environmental, raise_if_environmental
-from roundtrip.harness import Harness, Plan
-from roundtrip.oracle import close
-from roundtrip.remote import EnvironmentMissing, Remote, close_servers, environment, server
-from roundtrip.remote_server import SAMPLE_IMAGES, SAMPLE_IMAGES_TEXT, sample_images
-from roundtrip.worker import Limits, SuiteError
+from roundtrip import GraphSpec, NodeSpec
+from roundtrip.convert.back import onnx2tf_script, run_back
+from roundtrip.convert.environmental import EnvironmentFailure, environmental, raise_if_environmental
+from roundtrip.convert.remote import EnvironmentMissing, Remote, close_servers, environment, server
+from roundtrip.convert.remote_server import SAMPLE_IMAGES, SAMPLE_IMAGES_TEXT, sample_images
+from roundtrip.oracle.compare import close
+from roundtrip.run.worker import Limits, SuiteError
+from roundtrip.search import pending
+from roundtrip.search.harness import Harness, Plan
 from tests.planted_environment import OFFLINE_MESSAGE
 
 # What onnx2tf 1.29.24 raised on this machine before it was given its sample images (its traceback's last line).
@@ -199,10 +200,10 @@ def asked_of_onnx2tf_environment() -> dict[str, str]:
 
 @pytest.mark.slow
 def test_onnx2tf_entries_state_onnx2tf_environments_versions(tmp_path: Path) -> None:
-    from roundtrip import corpus
-    from roundtrip.findings import Finding, Stage, Symptom
-    from roundtrip.outcome import Case, GraphJob, Outcome
-    from roundtrip.script.render import script_versions, source_of
+    from roundtrip.finding.findings import Finding, Stage, Symptom
+    from roundtrip.oracle.outcome import Case, GraphJob, Outcome
+    from roundtrip.store import corpus
+    from roundtrip.store.script.render import script_versions, source_of
 
     want = asked_of_onnx2tf_environment()
     assert want["tensorflow"] != corpus.versions()["tensorflow"]  # the two environments differ here

@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from roundtrip.findings import Stage, Symptom
-from roundtrip.oracle import close, compare, graph_findings
+from roundtrip.finding.findings import Stage, Symptom
+from roundtrip.oracle.compare import close, compare, graph_findings
 
 
 def test_tolerance_is_relative_to_the_outputs_scale() -> None:
@@ -82,9 +82,10 @@ def test_an_onnx2tf_output_counts_in_either_layout_and_the_record_follows() -> N
     """onnx2tf says it transposed a Reshape's 4-D output that it left as the graph has it: moved back, the
     values differ; as it is, they are the graph's.  That output is right, and repro.py is told not to move it.
     An output wrong in both layouts stays wrong, and a run of a converter that chooses no layouts is left."""
-    from roundtrip.back import channels_first, either_layout
-    from roundtrip.findings import Error
-    from roundtrip.outcome import BackRun
+    from roundtrip.convert.back import channels_first
+    from roundtrip.convert.made import BackRun
+    from roundtrip.finding.findings import Error
+    from roundtrip.oracle.layouts import either_layout
 
     graph_out = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
     wrong = graph_out + 1

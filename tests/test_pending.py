@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from roundtrip import pending
-from roundtrip.harness import Plan, PlanError
-from roundtrip.outcome import GraphJob, Job
+from roundtrip.oracle.outcome import GraphJob, Job
+from roundtrip.search import pending
+from roundtrip.search.harness import Plan, PlanError
 
 
 def item(signature: str, size: list[int], target: str = "tf2onnx-function", examples: int = 1) -> pending.Item:

@@ -14,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis.strategies import SearchStrategy
 
 import strategies
-from roundtrip import InputSpec, LayerSpec, ModelSpec, corpus, pending
-from roundtrip.harness import Harness, NewFinding, Plan
-from roundtrip.worker import Limits
+from roundtrip import InputSpec, LayerSpec, ModelSpec
+from roundtrip.run.worker import Limits
+from roundtrip.search import pending
+from roundtrip.search.harness import Harness, NewFinding, Plan
+from roundtrip.store import corpus
 
 pytestmark = pytest.mark.slow
 

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 
 import strategies
-from roundtrip import GraphSpec, corpus
-from roundtrip.harness import Harness, Plan
-from roundtrip.worker import Limits
+from roundtrip import GraphSpec
+from roundtrip.run.worker import Limits
+from roundtrip.search.harness import Harness, Plan
+from roundtrip.store import corpus
 
 pytestmark = pytest.mark.slow
 # The reducer's budget a finding: these graphs have two nodes at most.

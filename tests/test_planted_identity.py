@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from roundtrip import GraphSpec, corpus
-from roundtrip.findings import Blame, Finding, Stage, Symptom
-from roundtrip.graphs import NodeSpec
-from roundtrip.harness import Harness, Plan
-from roundtrip.worker import Limits
+from roundtrip import GraphSpec
+from roundtrip.finding.findings import Blame, Finding, Stage, Symptom
+from roundtrip.run.worker import Limits
+from roundtrip.search.harness import Harness, Plan
+from roundtrip.spec.graph import NodeSpec
+from roundtrip.store import corpus
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +69,7 @@ def test_two_faults_on_one_op_kind_are_two_entries(harness: Harness) -> None:
 def test_a_fault_that_needs_two_nodes_reduces_to_a_valid_graph_of_two(harness: Harness) -> None:
     import onnx
 
-    from roundtrip.runners import OrtSession
+    from roundtrip.run.runners import OrtSession
 
     chain = graph(NodeSpec.make("Sigmoid"), NodeSpec.make("Transpose", perm=(0, 2, 1)), NodeSpec.make("Relu"),
                   NodeSpec.make("Tanh"), shape=(2, 3))
@@ -88,7 +89,7 @@ class PlantedRuntime:
     def __init__(self, model_bytes: bytes) -> None:
         import onnx
 
-        from roundtrip.runners import OrtSession
+        from roundtrip.run.runners import OrtSession
 
         self.inner = OrtSession.load(model_bytes)
         self.ops = {n.op_type for n in onnx.load_from_string(model_bytes).graph.node}
@@ -105,9 +106,9 @@ class PlantedRuntime:
 
 
 def check_with_planted_runtime(monkeypatch: pytest.MonkeyPatch, path: str, layers: list[dict[str, Any]]) -> Finding:
-    from roundtrip import check
-    from roundtrip.outcome import Job
-    from roundtrip.spec import ModelSpec
+    from roundtrip.oracle import check
+    from roundtrip.oracle.outcome import Job
+    from roundtrip.spec.model import ModelSpec
 
     monkeypatch.setattr(check, "OrtSession", PlantedRuntime)
     spec = ModelSpec.from_json(json.dumps({"inputs": [{"name": "in0", "shape": [4]}], "layers": layers,
@@ -150,8 +151,8 @@ def test_a_release_history_blames_the_release_that_changed_the_status(tmp_path: 
 def test_a_load_failure_downstream_of_a_wrong_node_is_that_nodes_mismatch() -> None:
     """onnx2keras converts Flatten(axis=2) with the batch baked in, and then fails on the MatMul after it:
     the finding is the Flatten's, not the MatMul's."""
-    from roundtrip.check import run_job
-    from roundtrip.outcome import GraphJob
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
 
     chain = graph(NodeSpec.make("Flatten", axis=2), NodeSpec.make("MatMul", units=1), shape=(2,))
     [finding] = run_job(GraphJob(chain.to_json(), "onnx2keras")).findings
@@ -182,9 +183,9 @@ def test_a_run_failure_of_a_round_trip_is_the_mismatch_of_the_layer_it_follows_f
     """onnx2keras multiplies by BatchNormalization's rank-1 scale with a Keras Multiply, which lines it up on
     the wrong axis: at batch 1 the product is (2, 2) where (1, 2) is due, and the Concatenate after it fails
     to run; at batch 3 the Multiply itself fails.  Both are the BatchNormalization's mismatch: one finding."""
-    from roundtrip.check import run_job
-    from roundtrip.outcome import Job
-    from roundtrip.spec import InputSpec, LayerSpec, ModelSpec
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import Job
+    from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec
 
     spec = ModelSpec((InputSpec("in0", (2,)),), (LayerSpec.make("x1", "BatchNormalization", "in0"),
                                                   LayerSpec.make("x2", "Concatenate", ("x1", "in0"))), ("x2",))
@@ -197,8 +198,8 @@ def test_a_run_failure_of_a_round_trip_is_the_mismatch_of_the_layer_it_follows_f
 def test_a_nodes_failure_to_run_on_one_case_and_its_mismatch_on_another_are_one_finding() -> None:
     """The planted Softmax gives a wrong shape at batch 1 and fails to run at batch 3: one fault of one node,
     one finding (the mismatch, the failure beside it)."""
-    from roundtrip.check import run_job
-    from roundtrip.outcome import GraphJob
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
 
     job = GraphJob(graph(NodeSpec.make("Softmax", axis=-1)).to_json(), "tests.planted:softmax_batch_one")
     [finding] = run_job(job).findings

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from hypothesis import given, settings
 
 import strategies
-from roundtrip.corpus import size_of
-from roundtrip.graphs import GraphSpec, NodeSpec
-from roundtrip.reduce import Spec, parameter_steps, reduce, single_steps
-from roundtrip.spec import InputSpec, LayerSpec, ModelSpec
+from roundtrip.search.reduce import Spec, parameter_steps, reduce, single_steps
+from roundtrip.spec.graph import GraphSpec, NodeSpec
+from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec
+from roundtrip.store.corpus import size_of
 
 # in0 (8, 8, 3) -> Conv2D -> Cropping2D -> Flatten -> Dense, as a Sequential model
 CHAIN = ModelSpec(
@@ -299,7 +299,7 @@ def test_drawn_graphs_steps_are_valid_and_reduction_reaches_a_fixpoint(spec: Gra
 
 
 def test_importing_the_reducer_loads_no_tensorflow_keras_or_onnx() -> None:
-    code = ("import sys, roundtrip.reduce; "
+    code = ("import sys, roundtrip.search.reduce; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'onnx')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

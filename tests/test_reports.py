@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from roundtrip import corpus, gaps, reports, triage
-from roundtrip.reports import ReplayResult
+from roundtrip.report import reports
+from roundtrip.report.reports import ReplayResult
+from roundtrip.store import corpus, gaps, triage
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 KNOWN = "https://github.com/onnx/tensorflow-onnx/issues/1"

@@ -1,4 +1,5 @@
-"""A repro script's ONNX graph made smaller (roundtrip.script.entry.Reduction, roundtrip.script.graph_steps):
+"""A repro script's ONNX graph made smaller (roundtrip.store.script.entry.Reduction,
+roundtrip.store.script.graph_steps):
 every step keeps a graph the full checker accepts and ONNX Runtime runs on the script's inputs, side-input
 chains fold into constants, names come out plain, and the result is 1-minimal.  The bugs are planted in
 ONNX -> Keras converters of this file, run in this process (a script run costs seconds; these cost
@@ -13,12 +14,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from roundtrip.back import keras_config_restored
-from roundtrip.findings import Finding, Stage, Symptom
-from roundtrip.graphs import GraphSpec
-from roundtrip.script import graph_steps, onnx_text
-from roundtrip.script.entry import Reduction, script_inputs, still_valid
-from roundtrip.script.render import Source, render
+from roundtrip.convert.back import keras_config_restored
+from roundtrip.finding.findings import Finding, Stage, Symptom
+from roundtrip.spec.graph import GraphSpec
+from roundtrip.store.script import graph_steps, onnx_text
+from roundtrip.store.script.entry import Reduction, script_inputs, still_valid
+from roundtrip.store.script.render import Source, render
 from tests.planted import _onnx2keras
 
 

@@ -1,4 +1,4 @@
-"""repro.py as the bug and nothing else (roundtrip.script): literals that read back exactly, ONNX graphs as
+"""repro.py as the bug and nothing else (roundtrip.store.script): literals that read back exactly, ONNX graphs as
 parser text that parse back to the same graph, Keras code that builds the suite's model, and the verdict
 read from how a script ended."""
 
@@ -18,12 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strategies
-from roundtrip import ModelSpec, build_keras, corpus
-from roundtrip.findings import Finding, Stage, Symptom
-from roundtrip.inputs import make_inputs
-from roundtrip.script import arrays, issue, onnx_text, scrub, verdict
-from roundtrip.script.entry import write_repro
-from roundtrip.script.render import KERAS_TO_ONNX_DIRECTION, Source, render, source_of
+from roundtrip import ModelSpec, build_keras
+from roundtrip.finding.findings import Finding, Stage, Symptom
+from roundtrip.spec.inputs import make_inputs
+from roundtrip.store import corpus
+from roundtrip.store.script import arrays, issue, onnx_text, scrub, verdict
+from roundtrip.store.script.entry import write_repro
+from roundtrip.store.script.render import KERAS_TO_ONNX_DIRECTION, Source, render, source_of
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -68,7 +69,7 @@ def test_a_graph_as_parser_text_is_the_same_graph(spec: Any) -> None:
 
 
 def test_a_node_whose_first_output_is_the_graph_output_keeps_its_name_and_numbers_the_others() -> None:
-    from roundtrip.graphs import GraphSpec, NodeSpec
+    from roundtrip.spec.graph import GraphSpec, NodeSpec
 
     tidy = onnx_text.tidy(GraphSpec((3, 4), (NodeSpec.make("TopK", k=2),)).to_onnx())
     assert list(tidy.graph.node[0].output) == ["output", "output_1"]
@@ -99,7 +100,7 @@ def run_until_conversion(text: str) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
-    from roundtrip.custom import CenterCropReshape
+    from roundtrip.spec.custom import CenterCropReshape
 
     body = text.split("\nsignature = ", 1)[0]
     keras.config.set_dtype_policy("float32")  # as in a fresh interpreter: an earlier float16 script set it
@@ -130,7 +131,7 @@ def test_the_script_builds_the_suites_model(spec: ModelSpec) -> None:
         assert [w.shape for w in theirs] == [w.shape for w in mine]
         if arrays.fits_inline(mine):
             assert all(np.array_equal(a, b) for a, b in zip(theirs, mine, strict=True)), layer.name
-    from roundtrip.script.keras_text import var
+    from roundtrip.store.script.keras_text import var
 
     inputs = [namespace["x"]] if len(spec.inputs) == 1 else [namespace[var(f"x_{i.name}")] for i in spec.inputs]
     assert all(np.array_equal(a, b) for a, b in zip(inputs, make_inputs(spec, 2), strict=True))
@@ -139,7 +140,7 @@ def test_the_script_builds_the_suites_model(spec: ModelSpec) -> None:
 
 def test_a_subclassed_model_is_written_as_a_class_whose_call_applies_the_layers() -> None:
     from roundtrip import InputSpec, LayerSpec
-    from roundtrip.build import run_keras
+    from roundtrip.build.keras import run_keras
 
     spec = ModelSpec((InputSpec("in0", (3,)), InputSpec("in1", (2,))),
                      (LayerSpec.make("x1", "Dense", "in0", units=2), LayerSpec.make("x2", "Add", ("x1", "in1")),
@@ -339,10 +340,10 @@ def test_a_function_traced_by_tensorflow_counts_from_its_in_user_code_frame() ->
 
 # ---- text fit for an entry's files ---------------------------------------------------------------------------
 HARNESS_TRACE = """Traceback (most recent call last):
-  File "/work/main/roundtrip/check.py", line 141, in keras_to_onnx
+  File "/work/main/roundtrip/oracle/check.py", line 141, in keras_to_onnx
     onnx_model = convert(model)
                  ^^^^^^^^^^^^^^
-  File "/tmp/ci/roundtrip/converters.py", line 46, in convert
+  File "/tmp/ci/roundtrip/convert/converters.py", line 46, in convert
     return tf2onnx.convert.from_keras(model)
   File "/work/main/.venv/lib/python3.11/site-packages/tf2onnx/convert.py", line 473, in model_fn
     return model(*args, training=False)

@@ -129,7 +129,7 @@ def test_token_ids_are_read_by_embeddings_only(change, path: str, words: str) ->
 
 
 def test_token_ids_are_int32_in_range_from_the_seed() -> None:
-    from roundtrip.inputs import make_inputs
+    from roundtrip.spec.inputs import make_inputs
 
     first, again = make_inputs(TOKENS, 3)[0], make_inputs(TOKENS, 3)[0]
     assert first.dtype == "int32" and first.shape == (3, 5) and first.min() >= 0 and first.max() < 7

@@ -13,12 +13,12 @@ from hypothesis.errors import InvalidArgument
 
 import strategies
 from roundtrip import LAYERS, LayerSpec, ModelSpec
-from roundtrip.reduce import reduce
+from roundtrip.search.reduce import reduce
 
 
 def minimal(strategy, condition):  # noqa: ANN001, ANN201
     """The example as a corpus entry has it: shrunk by Hypothesis (as its own tests get it: from a fixed random
-    seed, so the same every run), then by the suite's reducer (roundtrip.reduce), which takes what
+    seed, so the same every run), then by the suite's reducer (roundtrip.search.reduce), which takes what
     Hypothesis' shrinking left to a 1-minimal spec."""
     shrunk = find(strategy, condition, settings=settings(database=None, max_examples=2000, derandomize=False),
                   random=random.Random(0))

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from roundtrip import cli, corpus, reports, triage
+from roundtrip import cli
+from roundtrip.report import reports
+from roundtrip.store import corpus, triage
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 runner = CliRunner()

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from roundtrip import corpus, reports
-from roundtrip.user_check import Options, check_model
-from roundtrip.user_model import BadInput
+from roundtrip.report import reports
+from roundtrip.store import corpus
+from roundtrip.user.user_check import Options, check_model
+from roundtrip.user.user_model import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,13 +92,13 @@ def test_an_unknown_custom_layer_is_one_line_and_its_module_makes_it_load(tmp_pa
 @pytest.mark.slow
 def test_a_model_with_the_custom_cropping_layer_loads_and_checks(tmp_path: Path, keras_session) -> None:
     keras = keras_session
-    from roundtrip.custom import CenterCropReshape
+    from roundtrip.spec.custom import CenterCropReshape
 
     x = keras.Input((6, 6, 2), name="image")
     h = keras.layers.Conv2D(3, 3, padding="same")(x)
     keras.Model(x, keras.layers.Dense(4)(CenterCropReshape(2, 2)(h))).save(tmp_path / "crop.keras")
 
-    result = check_model(Options(tmp_path / "crop.keras", custom="roundtrip.custom", paths=("tf2onnx-function",),
+    result = check_model(Options(tmp_path / "crop.keras", custom="roundtrip.spec.custom", paths=("tf2onnx-function",),
                                  corpus=tmp_path / "corpus", reduce=False))
     assert [kind for _, kind in result.described.layers] == ["Conv2D", "CenterCropReshape", "Dense"]
     assert result.described.spec, result.described.not_spec  # every layer is in the vocabulary
@@ -195,8 +196,8 @@ def test_a_keras_application_checks_clean_through_tf2onnx(name: str, kwargs: dic
 def test_the_spread_tells_outputs_that_follow_the_inputs_from_constant_ones() -> None:
     import numpy as np
 
-    from roundtrip.margins import spread, worst_error
-    from roundtrip.outcome import Case
+    from roundtrip.oracle.margins import spread, worst_error
+    from roundtrip.oracle.outcome import Case
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 4)).astype(np.float32)
@@ -216,7 +217,7 @@ def test_the_spread_tells_outputs_that_follow_the_inputs_from_constant_ones() ->
 def test_the_rounding_slack_is_what_keras_float32_is_off_from_the_same_model_in_float64(keras_session) -> None:
     import numpy as np
 
-    from roundtrip.margins import ROUNDING, float64_twin, rounding_slack
+    from roundtrip.oracle.margins import ROUNDING, float64_twin, rounding_slack
 
     keras = keras_session
     keras.utils.set_random_seed(0)
@@ -256,8 +257,8 @@ def test_the_reference_evaluator_runs_the_opset_6_graph_onnxruntime_cannot() -> 
     import onnxruntime as ort
     from onnx.reference import ReferenceEvaluator
 
-    from roundtrip.oracle import close
-    from roundtrip.user_onnx import REFERENCE, plan_cases
+    from roundtrip.oracle.compare import close
+    from roundtrip.user.user_onnx import REFERENCE, plan_cases
 
     model, w = opset_6_graph()
     with pytest.raises(Exception, match="BatchNormalization"):
@@ -347,9 +348,9 @@ def test_onnx2tf_giving_a_constant_channels_last_names_no_culprit() -> None:
     first wrong node makes it) comes back channels-last, (1, 1, 1, 3) for (1, 3, 1, 1): that is no wrong node."""
     import numpy as np
 
-    from roundtrip.back import run_back
-    from roundtrip.remote import EnvironmentMissing, environment
-    from roundtrip.user_onnx import first_wrong_node, plan_cases, run_graph, with_outputs
+    from roundtrip.convert.back import run_back
+    from roundtrip.convert.remote import EnvironmentMissing, environment
+    from roundtrip.user.user_onnx import first_wrong_node, plan_cases, run_graph, with_outputs
 
     try:
         environment("onnx2tf")
@@ -373,7 +374,7 @@ def test_a_static_batch_image_graph_is_checked_through_onnx2tf_offline(tmp_path:
     the check runs it with its own and gets a verdict against ONNX Runtime."""
     import onnx
 
-    from roundtrip.remote import EnvironmentMissing, environment
+    from roundtrip.convert.remote import EnvironmentMissing, environment
     from tests.test_offline import image_graph
 
     try:
@@ -395,7 +396,7 @@ def test_a_keras_model_entry_reads_no_file_where_its_model_is_written_inline(
     its inputs drawn, no file read; it still shows, and its title names the call a maintainer knows."""
     import shutil
 
-    from roundtrip.model_entry import rewrite
+    from roundtrip.store.model_entry import rewrite
 
     monkeypatch.setenv("ROUNDTRIP_CHECK_REPROS", "1")  # the script is run: the form that shows is kept
     folder = tmp_path / "tf2onnx-run-exception-valueerror-1bd416ae63"

@@ -12,11 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import strategies
-from roundtrip import LAYERS, ModelSpec, custom
-from roundtrip.build import build_keras, shape_mismatches
-from roundtrip.layers import ACTIVATIONS, CUSTOM_ACTIVATIONS, LEFT_OUT
-from roundtrip.script import keras_text
-from roundtrip.spec import DTYPES, InputSpec, LayerSpec
+from roundtrip import LAYERS, ModelSpec
+from roundtrip.build.keras import build_keras, shape_mismatches
+from roundtrip.spec import custom
+from roundtrip.spec.layers import ACTIVATIONS, CUSTOM_ACTIVATIONS, LEFT_OUT
+from roundtrip.spec.model import DTYPES, InputSpec, LayerSpec
+from roundtrip.store.script import keras_text
 from strategies.layers import NOT_DRAWN, NOT_IN_POLICY
 
 NOT_ACTIVATIONS = {"get", "serialize", "deserialize"}

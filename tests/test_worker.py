@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from roundtrip.findings import Stage, Symptom
-from roundtrip.worker import Limits, Pool, Worker
+from roundtrip.finding.findings import Stage, Symptom
+from roundtrip.run.worker import Limits, Pool, Worker
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def test_keys_get_their_own_workers(pool: Pool) -> None:
 
 
 def test_a_worker_that_cannot_start_says_why() -> None:
-    from roundtrip.worker import SuiteError
+    from roundtrip.run.worker import SuiteError
 
     worker = Worker.start("tests.workload:no_such_task")
     with pytest.raises(SuiteError, match="no_such_task"):

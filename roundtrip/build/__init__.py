@@ -1,0 +1,1 @@
+"""A spec built into a Keras model and run."""

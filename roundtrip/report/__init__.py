@@ -1,0 +1,1 @@
+"""Reports of the corpus, the upgrade matrix and release bisection."""

@@ -1,0 +1,1 @@
+"""Exploring, recording and reducing: the harness, the reducer, pending bugs and the campaign."""

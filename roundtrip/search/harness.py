@@ -1,0 +1,589 @@
+"""The glue between a property and the engine: run each check in a worker, tell known findings from new
+ones, keep the smallest example of each new one, and (in a run that writes) record it: confirm it, reduce
+it, write its corpus entry.
+
+Hypothesis only explores here: nothing is raised to it while a property runs, so it never shrinks (each
+shrink step of Hypothesis is a conversion; the reducer of `roundtrip.search.reduce` does that job, with a budget
+per bug).  A property runs under `Harness.explore`, which follows the run's Plan:
+
+- the gate (`pytest properties/`, the default plan): nothing is written; a property that met a bug the
+  corpus does not hold fails at its end, naming each such bug and its smallest example;
+- a writing run (`roundtrip fuzz` sets $ROUNDTRIP_RUN; `ROUNDTRIP_RECORD=1 pytest properties/` by hand):
+  each new bug's smallest example is kept in the pending list (`roundtrip.search.pending`) the moment it is met;
+  exploring ends after `explore` seconds or `share` new bugs (or when Hypothesis' examples end); then every
+  pending bug of the property is recorded, each in its own budget.
+
+A known signature (in the corpus when the run started, or written since) is counted, not kept; a smaller
+example of one is kept to replace its entry.  A bug is written only once it shows again in a fresh worker:
+no float noise in the corpus, and nothing that only shows after what a worker ran before (a repro.py runs in
+a fresh process too).  One that does not show again is run in FLAKY_RUNS more fresh workers: if it shows in
+some, it is written as a flaky finding with its rate.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+import shutil
+import time
+import unittest
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from roundtrip.convert.converters import resolve
+from roundtrip.finding.findings import CASE, Finding, Symptom, base_of, normalise
+from roundtrip.oracle.outcome import GraphJob, Job, Outcome
+from roundtrip.run.worker import Limits, Pool, SuiteError
+from roundtrip.search import pending
+from roundtrip.spec.graph import GraphSpec
+from roundtrip.spec.model import ModelSpec
+from roundtrip.spec.parts import size_of
+from roundtrip.store import corpus
+
+AnyJob = Job | GraphJob
+AnySpec = ModelSpec | GraphSpec
+FLAKY_RUNS = 6  # fresh runs that measure a finding's rate when it did not show again
+FLAKY_REPLAYS = 24  # fresh runs a flaky entry gets to show again on replay (at a rate of 1/4, missed 1 in 1000)
+REDUCE_SECONDS = 150.0  # the reducer's budget per bug
+
+
+def job_for(job: AnyJob, spec: AnySpec) -> AnyJob:
+    """The same check of another spec."""
+    return replace(job, graph=spec.to_json()) if isinstance(job, GraphJob) else replace(job, spec=spec.to_json())
+
+
+def spec_of(job: AnyJob) -> AnySpec:
+    return GraphSpec.from_json(job.graph) if isinstance(job, GraphJob) else ModelSpec.from_json(job.spec)
+
+
+class NewFinding(AssertionError):
+    """The gate met bugs the corpus does not hold: the message names each, with its smallest example."""
+
+
+class EnoughExplored(unittest.SkipTest):
+    """Ends a property's exploring (its time or its share of new bugs is spent).  Hypothesis re-raises a
+    test runner's skip at once, without shrinking or reporting: `Harness.explore` catches it."""
+
+
+class PlanError(ValueError):
+    """$ROUNDTRIP_RUN is not a plan: the message names the field."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run does with what it meets (see the module's docstring)."""
+
+    writes: bool = False  # False: the gate; True: pending list, entries
+    record: bool | int = True  # (writes) record the pending bugs of each property after exploring it: all,
+    # none, or at most this many (the oldest first)
+    explore: float = 0.0  # seconds of exploring per property; 0: until Hypothesis' examples end
+    share: int = 0  # new bugs that end a property's exploring; 0: no limit
+    deadline: float = 0.0  # epoch seconds: past it nothing new starts (exploring, or recording a bug); 0: none
+    reduce: float = REDUCE_SECONDS  # the reducer's budget per bug, in seconds
+
+    @staticmethod
+    def from_env() -> Plan:
+        """$ROUNDTRIP_RUN (a JSON object of these fields, set by a campaign), else ROUNDTRIP_RECORD=1 (a
+        writing run), else the gate."""
+        text = os.environ.get("ROUNDTRIP_RUN", "")
+        if not text:
+            return Plan(writes=os.environ.get("ROUNDTRIP_RECORD", "") == "1")
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise PlanError(f"$ROUNDTRIP_RUN: not JSON ({e})") from None
+        names = {f.name: f.type for f in dataclasses.fields(Plan)}
+        if not isinstance(data, dict):
+            raise PlanError("$ROUNDTRIP_RUN: not a JSON object")
+        for key, value in data.items():
+            if key not in names:
+                raise PlanError(f"$ROUNDTRIP_RUN: no field {key!r} (fields: {', '.join(names)})")
+            kind = names[key]
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            fits = (isinstance(value, bool) if kind == "bool" else
+                    number and isinstance(value, int) if kind == "int" else
+                    isinstance(value, bool) or (number and isinstance(value, int) and value >= 0)
+                    if kind == "bool | int" else number)
+            if not fits:
+                raise PlanError(f"$ROUNDTRIP_RUN: field {key!r} is {value!r}, wants {names[key]}")
+        return Plan(**data)
+
+
+@dataclass
+class Track:
+    examples: int = 0
+    first_size: list[int] | None = None
+    smallest: list[int] | None = None
+    reduced: Any = None  # the reducer's result (roundtrip.search.reduce.Reduction), once it ran
+
+    def add(self, spec: AnySpec) -> None:
+        size = size_of(spec)
+        self.examples += 1
+        self.first_size = self.first_size or size
+        self.smallest = min(self.smallest or size, size)
+
+
+@dataclass(repr=False)
+class Harness:
+    root: Path
+    pool: Pool = field(default_factory=Pool)
+    confirm: bool = True
+    plan: Plan = field(default_factory=Plan)
+    known: dict[str, corpus.Entry] = field(default_factory=dict)
+    known_hits: collections.Counter[str] = field(default_factory=collections.Counter)
+    tracks: dict[str, Track] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
+    checks: int = 0
+    events: Path | None = None  # a JSON-lines file each check, meeting and write is appended to (campaigns)
+    problems: list[str] = field(default_factory=list)  # corpus entries that could not be read (left out)
+    # Whether each repro.py written is run once to check that it shows its bug ($ROUNDTRIP_CHECK_REPROS=0: not).
+    check_repros: bool = field(default_factory=lambda: os.environ.get("ROUNDTRIP_CHECK_REPROS", "1") != "0")
+    met: dict[str, pending.Item] = field(default_factory=dict)  # this session's meetings, by signature
+    exploring: list[str] = field(default_factory=list)  # new bugs met by the property exploring now
+    targets: list[str] = field(default_factory=list)  # the properties (job names) the explore now checked
+    explore_began: float | None = None  # time.monotonic() when the property now exploring began
+    given_up: list[str] = field(default_factory=list)  # "signature: reason" of pending bugs left pending
+    variants_tried: set[str] = field(default_factory=set)  # variant candidates kept this session
+
+    @staticmethod
+    def open(root: Path, limits: Limits | None = None, confirm: bool = True, plan: Plan | None = None) -> Harness:
+        """The harness over the corpus at `root`, under `plan` (default: from the environment, see
+        Plan.from_env).  $ROUNDTRIP_EVENTS names an events file to append to."""
+        events = os.environ.get("ROUNDTRIP_EVENTS")
+        harness = Harness(root, Pool(limits=limits or Limits()), confirm, plan or Plan.from_env(),
+                          events=Path(events) if events else None)
+        harness.reload()
+        return harness
+
+    @property
+    def reduce_seconds(self) -> float:
+        return self.plan.reduce
+
+    @reduce_seconds.setter
+    def reduce_seconds(self, seconds: float) -> None:
+        self.plan = replace(self.plan, reduce=seconds)
+
+    def reload(self) -> None:
+        """The known signatures from the corpus as it is now (other campaign processes add entries)."""
+        self.problems = []
+        self.known = {e.signature: e for e in corpus.entries(self.root, self.problems)}
+
+    def _event(self, **data: Any) -> None:
+        if self.events is not None:
+            with self.events.open("a") as f:
+                f.write(json.dumps({"t": round(time.time(), 3), **data}) + "\n")
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __repr__(self) -> str:  # Hypothesis prints the fixture beside each falsifying example
+        return f"Harness({str(self.root)!r})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # what Hypothesis' own printer calls
+        printer.text(repr(self))
+
+    # ---- the properties' calls ---------------------------------------------------------------
+    def explore(self, test: Callable[[], None]) -> None:
+        """Runs a property: `test` calls `check` or `check_graph` on each example (a Hypothesis test).
+        Then, in a writing run, records the pending bugs of what it checked; in the gate, fails naming the
+        bugs it met that the corpus does not hold."""
+        self.exploring, self.targets = [], []
+        self.explore_began, checks, why = time.monotonic(), self.checks, "its examples ended"
+        try:
+            test()
+        except EnoughExplored as stop:
+            why = str(stop)
+        finally:
+            seconds = time.monotonic() - (self.explore_began or 0.0)
+            self.explore_began = None
+        self._event(event="explored", targets=self.targets, checks=self.checks - checks,
+                    seconds=round(seconds, 2), new=len(self.exploring), why=why)
+        if not self.plan.writes:
+            met = [self.met[s] for s in self.exploring]
+            if met:
+                raise NewFinding(gate_message(met, self.root))
+        elif self.plan.record is not False:
+            limit = None if self.plan.record is True else int(self.plan.record)
+            for target in self.targets:
+                self.record_pending(target, limit)
+
+    def check(self, spec: ModelSpec, path: str, opset: int, back: str = "") -> None:
+        """Keras -> ONNX through `path` (and back to Keras through `back`, when given)."""
+        self._check(Job(spec.to_json(), path, opset, back), spec)
+
+    def check_graph(self, graph: GraphSpec, back: str, path: str = "") -> None:
+        """ONNX -> Keras through `back` (and to ONNX again through `path`, when given), compared with
+        ONNX Runtime on the graph."""
+        self._check(GraphJob(graph.to_json(), back, path), graph)
+
+    def _check(self, job: AnyJob, spec: AnySpec) -> None:
+        self._stop_exploring_when_spent()
+        if job.name not in self.targets:
+            self.targets.append(job.name)
+        began = time.monotonic()
+        outcome = self.run(job)
+        if self.events is not None:
+            kinds = ({"ops": [n.kind for n in spec.nodes]} if isinstance(spec, GraphSpec)
+                     else {"layers": [layer.kind for layer in spec.layers]})
+            self._event(event="check", target=job.name, **kinds, seconds=round(time.monotonic() - began, 3),
+                        signatures=[f.signature for f in outcome.findings])
+        for finding in outcome.findings:
+            entry = self.entry_for(finding)
+            if entry is None:
+                self._meet(finding, spec, job, smaller=False)
+                continue
+            self.known_hits[finding.signature] += 1
+            if self.plan.writes and finding.op and finding.op not in (entry.meta.get("ops") or [entry.finding.op]):
+                self.known[finding.signature] = corpus.add_op(entry, finding.op)
+            self._maybe_variant(finding, spec, job)
+            if (self.plan.writes and finding.signature not in self.unconfirmed
+                    and size_of(spec) < entry.meta.get("size", [1 << 30])):
+                self._meet(finding, spec, job, smaller=True)
+        if self.explore_began is not None and self.plan.share and len(self.exploring) >= self.plan.share:
+            raise EnoughExplored(f"met its share of new bugs ({len(self.exploring)})")
+
+    def entry_for(self, finding: Finding) -> corpus.Entry | None:
+        """The known entry of a finding: its signature's (or its flaky form's), else one of its variants'."""
+        entry = self.known.get(finding.signature) or self.known.get(replace(finding, flaky=True).signature)
+        if entry is None:
+            entry = next((e for e in self.known.values() if base_of(e.signature) == finding.signature), None)
+        return entry
+
+    def known_cases(self, base: str, besides: Path | None = None) -> set[str]:
+        """The param cases of the known entries of a signature (harness.case_key): its first entry's and
+        its variants', the entry at `besides` left out (and any no longer on disk: merged)."""
+        return {entry.finding.variant or case_key(entry.spec, entry.finding.op)
+                for entry in self.known.values()
+                if base_of(entry.signature) == base and entry.folder != besides and entry.folder.exists()}
+
+    def _maybe_variant(self, finding: Finding, spec: AnySpec, job: AnyJob) -> None:
+        """A known mismatch met on a culprit of another param case than any known entry's may be another
+        bug: kept pending as a candidate (its signature with the case), once per case a session; recording
+        reduces it and writes it only when its reduced case is still another (`_confirm_and_write`)."""
+        if not self.plan.writes or finding.symptom not in (Symptom.SHAPE, Symptom.VALUE) or not finding.op:
+            return
+        key = case_key(spec, finding.op)
+        candidate = f"{finding.signature}{CASE}{key}"
+        if not key or candidate in self.variants_tried or key in self.known_cases(finding.signature):
+            return
+        self.variants_tried.add(candidate)
+        item = pending.put(self.root, pending.Item(candidate, job.name, job, size_of(spec),
+                                                    met=pending.now(), ops=[finding.op]))
+        self.met[candidate] = item
+        self._event(event="met", signature=candidate, target=job.name, size=item.size, smaller=False, variant=True)
+
+    def _stop_exploring_when_spent(self) -> None:
+        if self.explore_began is None:
+            return
+        if self.plan.explore and time.monotonic() - self.explore_began >= self.plan.explore:
+            raise EnoughExplored(f"explored its {self.plan.explore:g} s")
+        if self.plan.deadline and time.time() >= self.plan.deadline:
+            raise EnoughExplored("the campaign's time is up")
+
+    def _meet(self, finding: Finding, spec: AnySpec, job: AnyJob, smaller: bool) -> None:
+        """Keeps the smallest example of a bug met (on disk in a writing run, so that a stop loses none)."""
+        signature = finding.signature
+        item = pending.Item(signature, job.name, job, size_of(spec), met=pending.now(), smaller=smaller,
+                            ops=[finding.op] if finding.op else [])
+        old = self.met.get(signature)
+        if self.plan.writes:
+            item = pending.put(self.root, item)
+        elif old is not None and old.size <= item.size:
+            item = replace(old, examples=old.examples + 1, ops=pending.merged_ops(old, item))
+        self.met[signature] = item
+        if not smaller:
+            self.tracks.setdefault(signature, Track()).add(spec)
+            if signature not in self.exploring and self.explore_began is not None:
+                self.exploring.append(signature)
+        if old is None:
+            self._event(event="met", signature=signature, target=job.name, size=item.size, smaller=smaller)
+
+    def run(self, job: AnyJob, fresh: bool = False) -> Outcome:
+        self.checks += 1
+        if fresh:
+            status, result = self.pool.call_fresh(job)
+        else:
+            status, result = self.pool.call(job.path if job.path and resolve(job.path).own_process else "shared", job)
+        if status == "error":
+            raise SuiteError(f"a check raised ({job.name}, opset {job.opset}):\n{result}\n{job.spec}")
+        return result if status == "done" else Outcome([result.finding(job.name)])
+
+    # ---- recording -----------------------------------------------------------------------------
+    def record_pending(self, target: str | None = None, limit: int | None = None) -> list[Path]:
+        """Records each pending bug (of `target`, when given; the `limit` oldest, when given): a new one is
+        confirmed, reduced and written; one the corpus now holds with an example no bigger is dropped.  Past
+        the plan's deadline none is started: each stays pending, with that reason.  Returns the folders
+        written."""
+        folders = []
+        for item in pending.items(self.root, target)[:limit]:
+            if self.plan.deadline and time.time() >= self.plan.deadline:
+                reason = "the campaign's time was up before it was recorded"
+                pending.note(self.root, item.signature, reason)
+                self.given_up.append(f"{item.signature}: {reason}")
+                continue
+            folder = self._record(item)
+            if folder is not None:
+                folders.append(folder)
+        return folders
+
+    def _record(self, item: pending.Item) -> Path | None:
+        self.reload()
+        entry = self.known.get(item.signature)
+        if entry is not None and entry.meta.get("size", [1 << 30]) <= item.size:
+            pending.remove(self.root, item.signature)
+            return None
+        began = time.monotonic()
+        self._event(event="recording", signature=item.signature, target=item.target, size=item.size)
+        try:
+            folder, note = self._confirm_and_write(item)
+        except Exception as e:  # noqa: BLE001 - the suite's own fault on one bug: the others are still recorded
+            reason = f"writing its entry failed ({type(e).__name__}: {str(e)[:200]}): a fault of the suite"
+            pending.note(self.root, item.signature, reason)
+            self.given_up.append(f"{item.signature}: {reason}")
+            self._event(event="failed", signature=item.signature, target=item.target, note=reason)
+            return None
+        pending.remove(self.root, item.signature)
+        self._event(event="recorded" if folder else "dropped", signature=item.signature, target=item.target,
+                    folder=str(folder or ""), note=note, seconds=round(time.monotonic() - began, 2))
+        if folder is None:
+            self.unconfirmed.append(item.signature)
+        else:
+            self.known[item.signature] = corpus.load(folder)
+        return folder
+
+    def record(self, item: pending.Item) -> tuple[Path | None, str]:
+        """One bug met outside a property (`roundtrip check`, on a user's model made a spec): confirmed, reduced
+        and written as a pending one is, never kept on disk as pending.  The folder that holds it (the corpus'
+        own entry when that holds an example no bigger) and what happened; None when it did not show again."""
+        self.reload()
+        entry = self.known.get(item.signature)
+        if entry is not None and entry.meta.get("size", [1 << 30]) <= item.size:
+            return entry.folder, "known: the corpus holds it already"
+        folder, note = self._confirm_and_write(item)
+        if folder is not None:
+            self.known[item.signature] = corpus.load(folder)
+        return folder, note
+
+    def _confirm_and_write(self, item: pending.Item) -> tuple[Path | None, str]:
+        """Two fresh runs; a bug in both is reduced and written, one in some of FLAKY_RUNS more is written
+        as flaky with its rate, one in none is not written.  Returns the folder (or None) and what happened."""
+        job, spec = item.job, spec_of(item.job)
+        base = base_of(item.signature)
+        runs = [self.run(job, fresh=self.confirm)]
+        if _shown(runs[-1], base) is not None:
+            runs.append(self.run(job, fresh=self.confirm))
+        shown = [(run, f) for run in runs for f in [_shown(run, base)] if f is not None]
+        carried = {"ops": item.ops} if item.ops else None
+        if len(shown) == 2:
+            outcome, finding = shown[0]
+            spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            if base != item.signature:  # a variant candidate: another bug only if its reduced case is another
+                key = case_key(spec, finding.op)
+                if key in self.known_cases(base):
+                    return None, f"{note}; once reduced, the case of the known entry of {base}: not written"
+                finding = replace(finding, variant=key)
+            return self._write(finding, spec, job, outcome, carried), note
+        if base != item.signature:
+            return None, "a variant candidate that did not show twice: not written"
+        runs += [self.run(job, fresh=True) for _ in range(FLAKY_RUNS)]
+        shown = [(run, f) for run in runs for f in [_shown(run, item.signature)] if f is not None]
+        if not shown:
+            return None, f"did not show again in {len(runs)} fresh workers: not written"
+        outcome, finding = shown[0]
+        rate = f"{len(shown)}/{len(runs)}"
+        flaky = replace(finding, flaky=True, details={**finding.details, "rate": rate})
+        return self._write(flaky, spec, job, outcome, carried), f"flaky: shows in {rate} fresh runs (not reduced)"
+
+    def _reduced(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome,
+                 ) -> tuple[AnySpec, AnyJob, Outcome, Finding, str]:
+        """The example taken to a 1-minimal one by the reducer (each step shows the same identity in a
+        worker; the result once more in a fresh one), with the finding and outcome it gives."""
+        from roundtrip.search.reduce import reduce
+
+        def holds(candidate: AnySpec) -> bool:
+            """The same bug on a valid candidate: one the suite can check (a graph that passes the full
+            checker and runs in ONNX Runtime, a Keras model that builds and runs); any other is not taken."""
+            try:
+                found = self.run(job_for(job, candidate)).findings
+            except SuiteError:
+                return False
+            return finding.signature in {f.signature for f in found}
+
+        self._event(event="reducing", signature=finding.signature, size=size_of(spec))
+        result = reduce(spec, holds, deadline=time.monotonic() + self.plan.reduce)
+        note = (f"reduced in {result.tries} tries, {result.accepted} steps"
+                + (" (budget spent: it may not be 1-minimal)" if result.exhausted else ", 1-minimal"))
+        track = self.tracks.setdefault(finding.signature, Track())
+        if result.spec == spec:
+            track.reduced = result
+            return spec, job, outcome, finding, note
+        smaller = job_for(job, result.spec)
+        again = self.run(smaller, fresh=self.confirm)
+        same = [f for f in again.findings if f.signature == finding.signature]
+        if not same:  # shows in the worker but not fresh: keep the example as it was met
+            return spec, job, outcome, finding, note + "; the reduced example did not show fresh, not kept"
+        track.reduced = result
+        return result.spec, smaller, again, same[0], note
+
+    def _write(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome,
+               carried: dict[str, Any] | None = None) -> Path:
+        from roundtrip.store.script.entry import write_repro
+
+        track = self.tracks.get(finding.signature, Track())
+        shrink = {"examples_with_signature": track.examples, "first_size": track.first_size,
+                  "final_size": size_of(spec)}
+        if track.reduced is not None:
+            shrink |= {"reduce_tries": track.reduced.tries, "reduce_steps": track.reduced.accepted,
+                       "one_minimal": not track.reduced.exhausted}
+
+        def repro(folder: Path, written: AnySpec, meta: dict[str, Any]) -> dict[str, Any]:
+            return write_repro(folder, written, meta, check=self.check_repros).record()
+
+        folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro, carried)
+        self.written.append(folder)
+        self._event(event="written", signature=finding.signature, folder=str(folder))
+        return folder
+
+    def replay(self, entry: corpus.Entry) -> tuple[str, list[Finding]]:
+        """('still', ...) when the entry's signature shows again, ('fixed', []) when nothing does,
+        ('changed', findings) when something else does.  A flaky entry runs in up to FLAKY_REPLAYS fresh
+        workers and still shows when it shows in any."""
+        flaky = entry.finding.flaky
+        wanted = base_of(entry.signature)
+        job = corpus.job_of(entry)
+        findings: list[Finding] = []
+        for _ in range(FLAKY_REPLAYS if flaky else 1):
+            findings = self.run(job, fresh=flaky).findings
+            if wanted in {f.signature for f in findings}:
+                return "still", findings
+        return ("changed" if findings else "fixed"), findings
+
+    # ---- existing entries --------------------------------------------------------------------
+    def reduce_entry(self, entry: corpus.Entry) -> tuple[str, Path | None]:
+        """Re-identifies an entry (runs it fresh, under the identity rules of this build), reduces it and
+        writes it again; an entry of an identity another entry already holds with a smaller example is
+        merged into it (removed).  Returns what happened and the folder that holds the bug now (None when
+        the entry no longer shows)."""
+        job = corpus.job_of(entry)
+        outcome = self.run(job)
+        finding = matching(entry, outcome.findings)
+        spec: AnySpec = entry.spec
+        if finding is not None and not entry.finding.flaky:
+            spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            if finding.symptom in (Symptom.SHAPE, Symptom.VALUE):
+                # Another entry of the same mismatch: the same bug when its culprit's case is the same (merged
+                # into the smaller), else another case of the op, written as a variant of its own.
+                key = case_key(spec, finding.op)
+                others = self.known_cases(finding.signature, besides=entry.folder)
+                if others and key not in others:
+                    finding = replace(finding, variant=key)
+        else:  # flaky, or not shown this time: its rate over fresh runs
+            runs = [self.run(job, fresh=True) for _ in range(FLAKY_RUNS + 1)]
+            shown = [(run, f) for run in runs for f in [matching(entry, run.findings)] if f is not None]
+            if not shown:
+                seen = "; ".join(f.describe()[:200] for f in outcome.findings) or "nothing"
+                return f"does not show in {FLAKY_RUNS + 2} runs; shows {seen}", None
+            outcome, finding = shown[0]
+            rate = f"{len(shown)}/{len(runs)}"
+            if len(shown) == len(runs):  # not flaky after all: what the shared worker missed
+                spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
+            else:
+                finding = replace(finding, flaky=True, details={**finding.details, "rate": rate})
+                note = f"flaky: shows in {rate} fresh runs (not reduced)"
+        aside = entry.folder.with_name(f".reducing-{entry.folder.name}")
+        entry.folder.rename(aside)  # so that the entry's own folder does not count as a smaller example
+        carried = {key: entry.meta[key] for key in corpus.CARRIED if key in entry.meta}
+        try:
+            folder = self._write(finding, spec, job, outcome, carried)
+        except BaseException:
+            aside.rename(entry.folder)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        self.known[finding.signature] = corpus.load(folder)  # what the next entry is checked against
+        kept = json.loads((folder / "meta.json").read_text())
+        if kept.get("size") != size_of(spec):
+            note += f"; merged into {folder.name} (a smaller example of the same bug)"
+        return note, folder
+
+    def summary(self) -> list[str]:
+        lines = [f"roundtrip: {self.checks} checks, {len(self.known)} known signatures in {self.root}"]
+        lines += [f"  unreadable corpus entry (left out): {problem}" for problem in self.problems]
+        lines += [f"  known, seen {n}x: {sig}" for sig, n in self.known_hits.most_common()]
+        lines += [f"  new entry: {folder}" for folder in self.written]
+        lines += [f"  not confirmed on a fresh run (not written): {sig}" for sig in self.unconfirmed]
+        lines += [f"  left pending: {why}" for why in self.given_up]
+        if not self.plan.writes:
+            lines += [f"  new (the gate writes nothing): {sig}" for sig, item in self.met.items() if not item.smaller]
+        return lines
+
+
+def _shown(outcome: Outcome, signature: str) -> Finding | None:
+    """The finding of `outcome` with this signature (a flaky entry's signature matches its bug's)."""
+    for finding in outcome.findings:
+        if signature in (finding.signature, replace(finding, flaky=True).signature):
+            return finding
+    return None
+
+
+def gate_message(met: list[pending.Item], root: Path) -> str:
+    """What the gate says of the bugs it met that the corpus does not hold."""
+    lines = [f"{len(met)} bug(s) the corpus ({root}) does not hold:"]
+    for item in met:
+        lines += [f"- {item.signature}", f"  smallest example ({item.examples} met): {spec_of(item.job).to_json()}"]
+    lines += ["The gate writes nothing.  To shrink these and write them to the corpus, run the same examples with",
+              "ROUNDTRIP_RECORD=1 (e.g. `ROUNDTRIP_RECORD=1 pytest properties/`), or run `roundtrip fuzz`."]
+    return "\n".join(lines)
+
+
+def matching(entry: corpus.Entry, findings: list[Finding]) -> Finding | None:
+    """The finding of a replay that is the entry's bug: the one with its identity, else (an entry written
+    under older identity rules) the one of the same stage, symptom and kind (a mismatch's kind without the
+    layer it named, which the localiser may now name otherwise)."""
+    old = entry.finding
+    for finding in findings:
+        if finding.signature in (entry.signature, base_of(entry.signature)) \
+                or replace(finding, flaky=True).signature == entry.signature:
+            return finding
+    same = [f for f in findings if (f.stage, f.symptom) == (old.stage, old.symptom)]
+    for strict in (True, False):
+        for finding in same:
+            if strict and finding.kind == old.kind.split("/")[0]:
+                return finding
+            if not strict and finding.kind.split("@")[0] == old.kind.split("@")[0]:
+                return finding
+    # A failure the current rules file under the mismatch it follows from (graph_check.wrong_before,
+    # check.run_failure): the mismatch that records the entry's message.
+    for finding in findings:
+        said = [finding.details.get(key) for key in ("downstream", "also_raises")]
+        if any(isinstance(s, str) and normalise(s) == normalise(old.message[:300]) for s in said):
+            return finding
+    return None
+
+
+def _class(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return "-" if value < 0 else str(min(value, 2)).replace("2", "+")
+    if isinstance(value, float):
+        return "0" if value == 0.0 else "x"
+    if isinstance(value, tuple | list):
+        return [_class(v) for v in value]
+    return str(value)
+
+
+def case_key(spec: AnySpec, op: str) -> str:
+    """The param case of the first layer (node) of kind `op` in `spec`: each param, by name, as a class of its
+    value (an int as negative, 0, 1 or more; a float as 0 or not; a tuple element by element; strings,
+    booleans and None as they are).  Two reduced examples of one mismatch whose culprits differ in case are
+    two bugs (another attribute case of the same op).  "" when `spec` has no such layer."""
+    items = spec.nodes if isinstance(spec, GraphSpec) else spec.layers
+    found = next((item for item in items if item.kind == op), None)
+    if found is None:
+        return ""
+    return json.dumps({key: _class(value) for key, value in sorted(found.params)}, separators=(",", ":"))

@@ -1,0 +1,295 @@
+"""A deterministic reducer over specs, applied after Hypothesis' shrinking, so that every corpus entry is
+1-minimal: no single structural step (dropping an output, bypassing a layer or node) keeps the bug.
+
+Hypothesis shrinks the choices behind a spec, which leaves specs that are small but not always minimal: a
+layer that could be bypassed, an output nothing needs, a crop that could be 0.  `reduce` takes a spec and a
+predicate (`holds`: does the same bug still show?) and takes greedy steps to a fixpoint.  Every candidate is
+a valid spec (it is built, and building validates) no bigger by `parts.size_of`; `seed`, `sequential` and
+`opset` are never changed, since they can be what the bug is about (a dtype policy goes to float32 and a
+subclassed model to a functional one only when the bug stays).
+
+Nothing here imports TensorFlow, Keras or ONNX: the predicate does the expensive work (in production, in a
+worker process).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from roundtrip.spec.graph import GRAPH_OPS, GraphSpec, NodeSpec
+from roundtrip.spec.layers import LAYERS, REQUIRED
+from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec, SpecError, Value
+from roundtrip.spec.parts import model_with, rebuilt, size_of
+
+Spec: TypeAlias = ModelSpec | GraphSpec
+Params = tuple[tuple[str, Value], ...]
+
+
+# ---- structural steps -------------------------------------------------------------------------------------
+def single_steps(spec: Spec) -> list[Spec]:
+    """Every valid spec one structural step smaller, in a deterministic order.
+
+    ModelSpec: first the spec with its dead layers and unread inputs pruned (only when it has any); then,
+    with more than one output, each output dropped (and what no remaining output depends on pruned); then
+    each layer bypassed: removed, its consumers and any output naming it wired to one of its inputs (one
+    candidate per distinct input; a multi-input layer's other branches are pruned when nothing else reads
+    them).  A candidate whose output would become an input name, or that would have no layer, is left out;
+    outputs that became equal are kept once.  A Sequential chain stays a chain.
+
+    GraphSpec: each node k removed (the next node reads node k's input; later `other` indices re-indexed);
+    for a binary node whose `other` is an earlier tensor o, also the cut that wires its consumer to o
+    (nodes o..k removed: the chain has no other way to skip to `other`); last, the first node removed and the
+    input shaped as its output (`_headless`).  A graph keeps at least one node.
+
+    Invalid candidates (SpecError) are left out, as are duplicates."""
+    steps = _model_steps(spec) if isinstance(spec, ModelSpec) else _graph_steps(spec)
+    return _distinct(spec, steps)
+
+
+def _model_steps(spec: ModelSpec) -> Iterator[ModelSpec | None]:
+    yield rebuilt(spec, spec.layers, spec.outputs)
+    if len(spec.outputs) > 1:
+        for j in range(len(spec.outputs)):
+            yield rebuilt(spec, spec.layers, spec.outputs[:j] + spec.outputs[j + 1:])
+    for k, layer in enumerate(spec.layers):
+        for source in dict.fromkeys(layer.inputs):
+            yield _bypass(spec, k, source)
+
+
+def _bypass(spec: ModelSpec, k: int, source: str) -> ModelSpec | None:
+    """Layer k removed, every reader of its tensor (layers and outputs) reading `source` instead."""
+    name = spec.layers[k].name
+
+    def wire(tensor: str) -> str:
+        return source if tensor == name else tensor
+
+    layers = tuple(LayerSpec(la.name, la.kind, tuple(wire(s) for s in la.inputs), la.params)
+                   for j, la in enumerate(spec.layers) if j != k)
+    return rebuilt(spec, layers, tuple(wire(o) for o in spec.outputs))
+
+
+def _graph_steps(spec: GraphSpec) -> Iterator[GraphSpec | None]:
+    for k, node in enumerate(spec.nodes):
+        yield _cut(spec, k, k)
+        if node.other is not None and node.other < k:
+            yield _cut(spec, node.other, k)
+    yield _headless(spec)
+
+
+def _headless(spec: GraphSpec) -> GraphSpec | None:
+    """The first node removed and the graph input shaped as its output was: the next node reads a tensor of
+    the rank and sizes it read before (bypassing a Squeeze changes what a Pad after it may pad).  None when
+    that output is not (N, ...) with the batch on its first axis, or a later node reads the old input."""
+    if len(spec.nodes) < 2:
+        return None
+    made = spec.shapes[1]
+    if made.batch != 0 or made.dims[0] != 1 or any(n.other == 0 for n in spec.nodes[1:]):
+        return None
+    nodes = tuple(n if n.other is None else NodeSpec(n.kind, n.params, n.other - 1) for n in spec.nodes[1:])
+    return _graph(spec, made.dims[1:], nodes)
+
+
+def _cut(spec: GraphSpec, first: int, last: int) -> GraphSpec | None:
+    """Nodes first..last removed (tensors first+1..last+1): whatever read one of those tensors reads tensor
+    `first` (node `first`'s input), later tensors move down.  None when no node would be left."""
+    gone = last - first + 1
+    if gone >= len(spec.nodes):
+        return None
+
+    def index(t: int) -> int:
+        return t if t <= first else first if t <= last + 1 else t - gone
+
+    nodes = tuple(n if n.other is None else NodeSpec(n.kind, n.params, index(n.other))
+                  for j, n in enumerate(spec.nodes) if not first <= j <= last)
+    return _graph(spec, spec.input_shape, nodes)
+
+
+# ---- parameter steps --------------------------------------------------------------------------------------
+def parameter_steps(spec: Spec) -> list[Spec]:
+    """Every valid spec with one parameter moved towards its default or towards smaller values, in a
+    deterministic order: each layer's (node's) params in order, then the input.
+
+    - a param that has a default (any default, None too for GraphSpec's optional ones) is removed, which
+      is what writing its default means (and what the strategies write);
+    - an int moves to 0, 1, |v| // 2, |v| - 1 in magnitude, keeping its sign (only strictly smaller
+      magnitudes; a value equal to the default is left to the removal above); validation decides what the
+      param's check allows;
+    - a tuple (nested too) moves one int element at a time, likewise;
+    - a float that is not 0.0 moves to 0.0; strings and booleans move only to their default;
+    - an input (ModelSpec InputSpec.shape, GraphSpec.input_shape) loses one dim, when the layers (nodes)
+      still validate at the lower rank, and each dim moves to 1, d // 2, d - 1;
+    - a dynamic input becomes not dynamic.
+    - a model's dtype policy moves to float32 (the bug then is not the policy's); a subclassed model
+      becomes a functional one.
+    `seed`, `sequential`, `opset` and a graph's `dtype` are left alone.  Only candidates that validate, each
+    once, never the spec itself."""
+    steps = _model_params(spec) if isinstance(spec, ModelSpec) else _graph_params(spec)
+    return _distinct(spec, steps)
+
+
+def _model_params(spec: ModelSpec) -> Iterator[ModelSpec | None]:
+    def with_layer(k: int, layer: LayerSpec) -> ModelSpec | None:
+        return model_with(spec, spec.inputs, spec.layers[:k] + (layer,) + spec.layers[k + 1:], spec.outputs)
+
+    def with_input(j: int, given: InputSpec) -> ModelSpec | None:
+        return model_with(spec, spec.inputs[:j] + (given,) + spec.inputs[j + 1:], spec.layers, spec.outputs)
+
+    for k, la in enumerate(spec.layers):
+        entry = LAYERS.get(la.kind)
+        for params in _param_moves(la.params, entry.params if entry else {}):
+            yield with_layer(k, LayerSpec(la.name, la.kind, la.inputs, params))
+    if spec.dtype != "float32":
+        yield ModelSpec(spec.inputs, spec.layers, spec.outputs, spec.seed, spec.sequential,
+                        subclassed=spec.subclassed)
+    if spec.subclassed:
+        yield ModelSpec(spec.inputs, spec.layers, spec.outputs, spec.seed, False, spec.dtype)
+    for j, i in enumerate(spec.inputs):
+        if i.dynamic:
+            yield with_input(j, InputSpec(i.name, i.shape, False, i.ids))
+        for shape in _dim_moves(i.shape):
+            yield with_input(j, InputSpec(i.name, shape, i.dynamic, i.ids))
+
+
+def _graph_params(spec: GraphSpec) -> Iterator[GraphSpec | None]:
+    for k, node in enumerate(spec.nodes):
+        entry = GRAPH_OPS.get(node.kind)
+        for params in _param_moves(node.params, entry.params if entry else {}):
+            nodes = spec.nodes[:k] + (NodeSpec(node.kind, params, node.other),) + spec.nodes[k + 1:]
+            yield _graph(spec, spec.input_shape, nodes)
+    for shape in _dim_moves(spec.input_shape):
+        yield _graph(spec, shape, spec.nodes)
+
+
+def _param_moves(params: Params, table: dict[str, tuple[Any, Any]]) -> Iterator[Params]:
+    """One param moved: removed when it has a default, else (or then) its value made smaller."""
+    for i, (key, value) in enumerate(params):
+        default = table[key][1] if key in table else REQUIRED
+        if default is not REQUIRED:
+            yield params[:i] + params[i + 1:]
+        for moved in _value_moves(value):
+            if default is REQUIRED or not _same(moved, default):
+                yield params[:i] + ((key, moved),) + params[i + 1:]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON values (so 0 is not False)."""
+    return type(a) is type(b) and a == b
+
+
+def _value_moves(value: Value) -> list[Value]:
+    if value is None or isinstance(value, bool | str):  # None: an unknown dim (EinsumDense's output_shape)
+        return []
+    if isinstance(value, int):
+        return list(_int_moves(value))
+    if isinstance(value, float):
+        return [0.0] if value != 0.0 else []
+    return list(_tuple_moves(value))
+
+
+def _int_moves(v: int, low: int = 0) -> list[int]:
+    """Strictly smaller magnitudes, largest jump first: 0, 1, |v| // 2, then (for |v| > 64) |v| less a
+    quarter, an eighth, ... of itself, and |v| - 1 (those >= `low`), signed: a bug that needs a large value
+    (past 2**31, say) comes down to its edge in a few dozen steps, not one at a time."""
+    m, sign = abs(v), (1 if v > 0 else -1)
+    out: list[int] = []
+    steps = [m - m // 2**k for k in range(2, m.bit_length()) if m // 2**k > 1] if m > 64 else []
+    for x in (0, 1, m // 2, *steps, m - 1):
+        if low <= x < m and x not in out:
+            out.append(x)
+    return [sign * x for x in out]
+
+
+def _tuple_moves(value: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+    for i, x in enumerate(value):
+        for moved in _value_moves(x):
+            yield value[:i] + (moved,) + value[i + 1:]
+
+
+def _dim_moves(shape: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+    """Each dim dropped (a rank fewer: layers that take any rank then read a smaller tensor), then each dim
+    made smaller."""
+    if len(shape) > 1:
+        for i in range(len(shape)):
+            yield shape[:i] + shape[i + 1:]
+    for i, d in enumerate(shape):
+        for moved in _int_moves(d, low=1):
+            yield shape[:i] + (moved,) + shape[i + 1:]
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------
+def _graph(spec: GraphSpec, input_shape: tuple[int, ...], nodes: tuple[NodeSpec, ...]) -> GraphSpec | None:
+    """`spec` with this input shape and these nodes (its opset, dtype and seed kept), or None when that is
+    invalid (building it raised SpecError)."""
+    try:
+        return GraphSpec(input_shape, nodes, spec.opset, spec.dtype, spec.seed)
+    except SpecError:
+        return None
+
+
+def _distinct(spec: Spec, candidates: Iterable[Spec | None]) -> list[Spec]:
+    """The valid candidates, each once (by JSON), without `spec` itself, in order."""
+    seen = {spec.to_json()}
+    out: list[Spec] = []
+    for c in candidates:
+        if c is not None and (text := c.to_json()) not in seen:
+            seen.add(text)
+            out.append(c)
+    return out
+
+
+# ---- the reducer ------------------------------------------------------------------------------------------
+@dataclass
+class Reduction:
+    """What `reduce` did."""
+
+    spec: Spec  # the reduced spec
+    tries: int  # how many candidates were checked (calls of `holds`)
+    accepted: int  # how many steps were taken
+    exhausted: bool  # True when the budget ran out before a fixpoint (the result may not be 1-minimal)
+
+
+def reduce(spec: Spec, holds: Callable[[Spec], bool], *, max_tries: int = 200,
+           deadline: float | None = None) -> Reduction:
+    """Greedy to a fixpoint: take the first candidate (single_steps first, then parameter_steps) for which
+    `holds(candidate)` is True, restart from it; stop when no candidate holds, or when `max_tries` checks were
+    made or `time.monotonic()` passed `deadline` before the next one (then `exhausted`).
+
+    `spec` itself is assumed to hold and is never checked.  A structural candidate is checked only when it is
+    strictly smaller than the current spec by `parts.size_of` (they always are); a parameter candidate (a
+    param moved to its default or to a smaller magnitude, a dim made smaller, an input made static) when it
+    has no more layers (nodes) and input elements: its JSON may be a character longer, as `"dynamic": false`
+    is than `true`.  Each candidate is checked once: every spec checked or visited is remembered by its JSON,
+    so there is no cycle and no repeated check.  At a fixpoint no single step holds (1-minimal, for a
+    deterministic `holds`); a parameter step back to a spec visited before is not checked again."""
+    current, size = spec, size_of(spec)
+    seen = {spec.to_json()}
+    tries = accepted = 0
+    while True:
+        for candidate, structural in _candidates(current):
+            text = candidate.to_json()
+            if text in seen:
+                continue
+            new_size = size_of(candidate)
+            if not (new_size < size if structural else new_size[:2] <= size[:2]):
+                continue
+            if tries >= max_tries or (deadline is not None and time.monotonic() >= deadline):
+                return Reduction(current, tries, accepted, exhausted=True)
+            seen.add(text)
+            tries += 1
+            if holds(candidate):
+                current, size = candidate, new_size
+                accepted += 1
+                break
+        else:
+            return Reduction(current, tries, accepted, exhausted=False)
+
+
+def _candidates(spec: Spec) -> Iterator[tuple[Spec, bool]]:
+    """(candidate, structural): the parameter steps are computed only once every structural one failed."""
+    for c in single_steps(spec):
+        yield c, True
+    for c in parameter_steps(spec):
+        yield c, False

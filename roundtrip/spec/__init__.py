@@ -1,0 +1,1 @@
+"""What a model is: layer and node kinds, model and graph specs, their values and inputs."""

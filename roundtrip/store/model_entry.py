@@ -1,0 +1,397 @@
+"""A model entry: a finding on a user's own model whose smallest part that shows it is not in the vocabulary (a
+custom layer of theirs, an ONNX graph), kept as the saved model and a plain script instead of a spec.
+
+    corpus/<package>-<stage>-<symptom>-<kind>-<hash>/
+        meta.json     signature, finding, "form": "model", converters, opset, case, versions, date, source
+        model.keras   the part of the user's model that shows the bug (model.onnx for an ONNX model)
+        test_data_set_0/input_<k>.pb, output_<k>.pb   its inputs and expected outputs
+        err.log       the finding, the model's layers (nodes), the traceback
+        repro.py      loads the model beside it, converts, runs, compares: exits 1 while the bug shows
+        issue.md      the upstream report, with the repro and what to attach (the model file)
+
+The corpus' own readers (`roundtrip.store.corpus.entries`, the replay, the reports) leave model entries out: they
+hold no spec to replay in the harness.  Their repro.py is their replay (`roundtrip repro` runs it).
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roundtrip import registry
+from roundtrip.convert.back import repro_lines
+from roundtrip.finding.findings import Finding, Stage, Symptom
+from roundtrip.registry import TRACKERS
+from roundtrip.store.corpus import _replace, versions, write_meta
+from roundtrip.store.script.arrays import standard_normal
+from roundtrip.store.script.issue import fence, trimmed
+from roundtrip.store.script.render import (
+    KERAS_MODEL,
+    ONNX_RUNTIME_CONVERTED,
+    ONNX_RUNTIME_GIVEN,
+    check_lines,
+    compare_lines,
+    conversion,
+    keras_made_by,
+    sorted_imports,
+)
+from roundtrip.store.script.scrub import scrubbed
+from roundtrip.store.script.verdict import expected_exception
+
+FORM = "model"
+
+
+def write_keras_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path) -> Path:
+    """The entry of `finding`, met by `job` (a user_model.UserJob) on the model saved at `model_file`;
+    `checked` is that check's user_model.Checked (its cases, its described layers)."""
+    from roundtrip.user.user_model import shape_spec_of
+
+    spec = shape_spec_of(checked.described)
+    meta = _meta(finding, job.direction, job.path, job.back, job.opset, checked.outcome.cases, job.model)
+    meta |= {"custom": job.custom}
+    layers = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.layers)
+    scripts = [keras_script(finding, meta, spec, job.custom, inline=model_text(model_file, job.custom)),
+               keras_script(finding, meta, spec, job.custom)]
+    return _write(root, finding, meta, model_file, "model.keras", checked.outcome, layers, scripts)
+
+
+def write_onnx_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path) -> Path:
+    """The entry of `finding`, met by `job` (a user_onnx.OnnxJob) on the graph saved at `model_file`."""
+    from roundtrip.user.user_onnx import RUNTIME
+
+    meta = _meta(finding, "onnx-keras-onnx", job.path, job.back, checked.described.opset, checked.outcome.cases,
+                 job.model)
+    if checked.expected_by != RUNTIME:  # test_data_set_0's outputs, and the script's expected, are its
+        meta |= {"expected_by": checked.expected_by, "runtime_refused": checked.refused}
+    nodes = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.nodes)
+    script = onnx_script(finding, meta, checked.described.inputs)
+    return _write(root, finding, meta, model_file, "model.onnx", checked.outcome, nodes, [script])
+
+
+def _meta(finding: Finding, direction: str, path: str, back: str, opset: int, cases: list[Any],
+          source: str) -> dict[str, Any]:
+    from roundtrip.store.corpus import case_of
+
+    case = case_of(finding, cases)
+    return {
+        "schema": 1, "form": FORM, "signature": finding.signature,
+        "finding": {k: v for k, v in finding.to_dict().items() if k != "details"}
+        | {"message": scrubbed(finding.message)}
+        | {"details": {k: v for k, v in finding.details.items() if k not in ("log", "traceback")}},
+        "path": finding.path, "stage": str(finding.stage), "symptom": str(finding.symptom),
+        "blame": str(finding.blame), "direction": direction, "converter": path, "back": back, "opset": opset,
+        "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
+        "source": Path(source).name, "versions": versions(back), "python": platform.python_version(),
+        "platform": platform.platform(), "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _write(root: Path, finding: Finding, meta: dict[str, Any], model_file: Path, name: str, outcome: Any,
+           model_text: str, scripts: list[str]) -> Path:
+    """The entry's folder, written atomically; its repro.py the first of `scripts` (a script reading no file
+    first, where there is one) that shows the bug when run, else the last."""
+    from onnx import numpy_helper
+
+    from roundtrip.store.corpus import case_of
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{finding.key}-", dir=root))
+    shutil.copyfile(model_file, tmp / name)
+    case = case_of(finding, outcome.cases)
+    if case is not None:
+        data = tmp / "test_data_set_0"
+        data.mkdir()
+        for role, arrays in (("input", case.inputs), ("output", case.expected)):
+            for k, array in enumerate(arrays):
+                tensor = numpy_helper.from_array(np.asarray(array), f"{role}_{k}")
+                (data / f"{role}_{k}.pb").write_bytes(tensor.SerializeToString())
+    log = [finding.describe(), "", model_text, ""]
+    if finding.details.get("traceback"):
+        log += ["Traceback:", finding.details["traceback"]]
+    if finding.details.get("log"):
+        log += ["Worker log (last lines):", finding.details["log"]]
+    (tmp / "err.log").write_text(scrubbed("\n".join(log) + "\n"))
+    write_script(tmp, finding, meta, name, [s for s in scripts if s])
+    final = root / finding.slug
+    _replace(tmp, final)
+    return final
+
+
+def write_script(folder: Path, finding: Finding, meta: dict[str, Any], name: str, scripts: list[str]) -> None:
+    """repro.py, issue.md and meta.json (with how the script ran) in `folder`: the first of `scripts` that shows
+    the bug, else the last."""
+    for k, script in enumerate(scripts):
+        (folder / "repro.py").write_text(script)
+        meta["repro"] = _run_script(folder, finding, meta)
+        if meta["repro"].get("shows") or not meta["repro"].get("checked") or k == len(scripts) - 1:
+            break
+    text = issue(finding, meta, name, script, (folder / "err.log").read_text())
+    if not folder.name.startswith(".tmp-"):  # an entry written again keeps the identity it was written under
+        text = text.replace(finding.slug, folder.name).replace(finding.signature, str(meta["signature"]))
+    (folder / "issue.md").write_text(text)
+    write_meta(folder, meta)
+
+
+def rewrite(folder: Path) -> None:
+    """A Keras model entry's repro.py and issue.md written again from its files (model.keras, meta.json,
+    test_data_set_0/, err.log), under this build's rules: the script that reads no file when it shows the bug."""
+    import json
+
+    from onnx import load_tensor, numpy_helper
+
+    from roundtrip.spec.model import InputSpec, ModelSpec
+
+    meta = json.loads((folder / "meta.json").read_text())
+    finding = Finding.from_dict({**meta["finding"], "details": meta["finding"].get("details") or {}})
+    files = sorted((folder / "test_data_set_0").glob("input_*.pb"))
+    inputs = [numpy_helper.to_array(load_tensor(str(p))) for p in files]
+    spec = ModelSpec(tuple(InputSpec(f"in{k}", tuple(x.shape[1:])) for k, x in enumerate(inputs)), (),
+                     tuple(f"in{k}" for k in range(len(inputs))))
+    custom = str(meta.get("custom") or "")
+    scripts = [keras_script(finding, meta, spec, custom, inline=model_text(folder / "model.keras", custom)),
+               keras_script(finding, meta, spec, custom)]
+    write_script(folder, finding, meta, "model.keras", [s for s in scripts if s])
+
+
+def model_text(model_file: Path, custom: str) -> list[str]:
+    """The saved Keras model as lines of plain code, for a script that reads no file: its config as JSON and
+    its weights written out; [] when the model holds custom layers (their code is the user's), or its
+    config or weights are too big to read as text."""
+    if custom:
+        return []
+    import keras
+
+    from roundtrip.script.arrays import INLINE_LIMIT, literal
+
+    model = keras.saving.load_model(model_file, safe_mode=True)
+    config, weights = model.to_json(), model.get_weights()
+    if len(config) > MAX_CONFIG or any(w.size > INLINE_LIMIT for w in weights):
+        return []
+    lines = [f"model = keras.models.model_from_json({config!r})"]
+    if weights:
+        lines += ["model.set_weights([", *[f"    {literal(w)}," for w in weights], "])"]
+    return lines
+
+
+MAX_CONFIG = 4000  # characters of a model's JSON config a script may hold
+
+
+def _run_script(folder: Path, finding: Finding, meta: dict[str, Any]) -> dict[str, Any]:
+    """repro.py run once where it was written (unless $ROUNDTRIP_CHECK_REPROS=0): whether it shows the bug."""
+    import os
+
+    if os.environ.get("ROUNDTRIP_CHECK_REPROS", "1") == "0" or finding.flaky:
+        return {"checked": False}
+    verdict = run_repro(folder, finding, meta)
+    return {"checked": True, "shows": verdict.shows, "why": verdict.why} if verdict else {"checked": False}
+
+
+def run_repro(folder: Path, finding: Finding, meta: dict[str, Any]) -> Any:
+    """The script.verdict.Verdict of the entry's repro.py, run in its folder with this environment's module path
+    (the user's custom layers are imported from it) and its ONNX -> Keras converter's Python; None when that
+    converter's environment is absent here."""
+    from roundtrip.convert.back import missing_environment, python_for
+    from roundtrip.store.script.verdict import run
+
+    back = str(meta["back"]) if meta["direction"] == "onnx-keras-onnx" else ""
+    if back and missing_environment(back):
+        return None
+    return run(folder / "repro.py", python_for(back), finding, cwd=folder, isolated=False)
+
+
+# ---- repro.py -------------------------------------------------------------------------------------------------
+def _header(finding: Finding, meta: dict[str, Any], file: str) -> list[str]:
+    shown = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v != "absent" and k != "hypothesis")
+    reads = f"Reads {file} and test_data_set_0/ beside it." if file else "Reads no file."
+    return [f"# {title(finding, meta)}", f"# {shown}.", f"# {reads}  Exits 1 while the bug shows, 0 once it is fixed.",
+            ""]
+
+
+def title(finding: Finding, meta: dict[str, Any]) -> str:
+    row = registry.converter(finding.path)
+    who = row.api if row is not None else finding.path
+    what = {Stage.CONVERT: f"raises {expected_exception(finding)}", Stage.CHECK: "writes a graph onnx.checker rejects",
+            Stage.LOAD: f"fails to load ({expected_exception(finding)})",
+            Stage.RUN: f"fails to run ({expected_exception(finding)})"}.get(finding.stage, "")
+    if meta.get("direction") == "keras-onnx" and finding.stage in (Stage.LOAD, Stage.RUN):
+        verb = "cannot load" if finding.stage == Stage.LOAD else "fails to run"
+        what = f"writes a graph ONNX Runtime {verb} ({expected_exception(finding)})"
+    if finding.stage == Stage.COMPARE:
+        what = f"gives other output {finding.symptom}s" if finding.symptom != Symptom.VALUE else "gives other values"
+    if finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT):
+        what = "crashes" if finding.symptom == Symptom.CRASH else "hangs"
+    at = f" at a {finding.kind.split('@', 1)[1]} layer" if "@" in finding.kind else ""
+    return f"{who} {what}{at} on a user's model ({Path(str(meta['source'])).name})"
+
+
+_READ_INPUTS = ["here = pathlib.Path(__file__).resolve().parent",
+                'inputs = [numpy_helper.to_array(onnx.load_tensor(str(here / "test_data_set_0" / f"input_{k}.pb")))',
+                "          for k in range(len(list((here / 'test_data_set_0').glob('input_*.pb'))))]"]
+
+
+def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str,
+                 inline: list[str] | None = None) -> str:
+    """A Keras model entry's repro.py: the model loaded in safe mode (the user's custom layers registered by
+    importing their module), converted by the path, run, compared (or back to Keras, for a round trip).
+    With `inline` (`model_text`), the model is those lines and the inputs are drawn from a seeded generator:
+    the script reads no file ("" when `inline` is empty: the model cannot be written so)."""
+    if inline is not None and not inline:
+        return ""
+    path, back, opset = str(meta["converter"]), str(meta["back"]), int(meta["opset"])
+    from roundtrip.convert.converters import KERAS_TO_ONNX
+
+    upstream = path in KERAS_TO_ONNX
+    row = registry.converter(path)
+    imports = ["import numpy as np", "import keras", "import tensorflow as tf", "import onnxruntime as ort",
+               *(row.imports if row else ())]
+    imports += ["import pathlib", "import onnx", "from onnx import numpy_helper"] if inline is None else []
+    imports += ["import onnx"] if inline is not None and finding.stage == Stage.CHECK else []
+    if not upstream:
+        module, _, function = path.partition("@")[0].partition(":")
+        imports += [f"from {module} import {function}  # a converter of one's own",
+                    "from roundtrip.spec.model import ModelSpec"]
+    dims = [(None, *i.shape) for i in spec.inputs]  # a Keras model's batch is unknown
+    imports += _back_imports(back, dims) if back else []
+    if custom:
+        module = Path(custom).stem if custom.endswith(".py") else custom
+        imports.append(f"import {module}  # registers the custom layers")
+    k = finding.output or 0
+    batch = int((meta.get("case") or {}).get("batch", 1))
+    drawn = [standard_normal([0, j], (batch, *i.shape), "float32") for j, i in enumerate(spec.inputs)]
+    model_lines = inline if inline is not None else [
+        *_READ_INPUTS, 'model = keras.saving.load_model(here / "model.keras", safe_mode=True)']
+    lines = [*sorted_imports(imports), "", *model_lines,
+             *([f"inputs = [{', '.join(drawn)}]"] if inline is not None else []),
+             "fed = inputs[0] if len(inputs) == 1 else inputs",
+             f"expected = np.asarray(keras.tree.flatten(model(fed, training=False))[{k}])", "",
+             *conversion(spec, path, opset, upstream)]
+    head = _header(finding, meta, "model.keras" if inline is None else "")
+    if back:
+        return "\n".join(head + lines + _way_back(finding, back, k, dims)) + "\n"
+    if finding.stage == Stage.CONVERT:
+        return "\n".join(head + lines) + "\n"
+    if finding.stage == Stage.CHECK:
+        return "\n".join(head + lines + check_lines(finding)) + "\n"
+    lines += ['session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])',
+              f"actual = session.run(None, dict(zip([i.name for i in session.get_inputs()], inputs)))[{k}]"]
+    if finding.stage == Stage.COMPARE:
+        lines += compare_lines(finding, KERAS_MODEL, ONNX_RUNTIME_CONVERTED, half=False)
+    return "\n".join(head + lines) + "\n"
+
+
+def _way_back(finding: Finding, back: str, k: int, input_dims: Sequence[Sequence[Any]], want: str = KERAS_MODEL,
+              got: str = "") -> list[str]:
+    """The ONNX model back to Keras by `back` and run (in the ONNX layout), compared with `expected`, which
+    `want` computed (the original Keras model, for a round trip); `got` names the converter's side."""
+    got = got or keras_made_by(back)
+    layout = _layout(back)
+    if layout == registry.RECORDED:
+        return repro_lines(back, input_dims, "")[1] + _run_recorded(finding, k, want, got)
+    names = "[i.name for i in onnx_model.graph.input if i.name not in {t.name for t in onnx_model.graph.initializer}]"
+    lines = [f"input_names = {names}", *repro_lines(back, input_dims, "input_names", qualified=True)[1]]
+    if finding.stage == Stage.LOAD:
+        return lines
+    nhwc = layout == registry.CHANNELS_LAST
+    fed = "[np.moveaxis(x, 1, -1) if x.ndim >= 3 else x for x in inputs]" if nhwc else "inputs"
+    lines += [f"outputs = keras.tree.flatten(keras_model({fed} if len(inputs) > 1 else {fed}[0], training=False))",
+              f"actual = np.asarray(outputs[{k}])"]
+    if nhwc:
+        lines.append("actual = np.moveaxis(actual, -1, 1) if actual.ndim >= 3 else actual")
+    if finding.stage == Stage.COMPARE:
+        lines += compare_lines(finding, want, got, half=False)
+    return lines
+
+
+def _layout(back: str) -> str:
+    row = registry.converter(back)
+    return row.layout if row is not None else registry.AS_THE_GRAPH
+
+
+def _back_imports(back: str, input_dims: Sequence[Sequence[Any]]) -> list[str]:
+    return repro_lines(back, input_dims, "", qualified=True, own="one's own")[0]
+
+
+def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[str, Sequence[Any], str]]) -> str:
+    """An ONNX model entry's repro.py: the graph loaded, run by ONNX Runtime, converted by the ONNX -> Keras
+    converter, the Keras model run (through the layout a reordering converter takes) and compared.  `inputs`:
+    the graph's (name, dims, dtype)."""
+    back = str(meta["back"])
+    input_names, input_dims = [n for n, _, _ in inputs], [d for _, d, _ in inputs]
+    imports = ["import pathlib", "import numpy as np", "import onnx", "from onnx import numpy_helper"]
+    imports += ["import keras"] if _layout(back) != registry.RECORDED else []  # its run uses keras.tree
+    k = finding.output or 0
+    lines = ['onnx_model = onnx.load(str(here / "model.onnx"))']
+    want = str(meta.get("expected_by", ONNX_RUNTIME_GIVEN))
+    if "expected_by" in meta:  # ONNX Runtime cannot run the graph
+        imports.append("from onnx.reference import ReferenceEvaluator")
+        lines.append(f"expected = ReferenceEvaluator(onnx_model).run(None, dict(zip({input_names!r}, inputs)))[{k}]")
+    else:
+        imports.append("import onnxruntime as ort")
+        lines += ["session = ort.InferenceSession(onnx_model.SerializeToString(), providers=['CPUExecutionProvider'])",
+                  f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
+    imports += _back_imports(back, input_dims)
+    lines += _way_back(finding, back, k, input_dims, want, keras_made_by(back))
+    head = _header(finding, meta, "model.onnx")
+    return "\n".join(head + sorted_imports(imports) + [""] + _READ_INPUTS + lines) + "\n"
+
+
+def _run_recorded(finding: Finding, k: int, want: str, got: str) -> list[str]:
+    """The Keras model of a converter that records its layouts run on `inputs` (channels-last where it took them
+    so) and compared with `expected`."""
+    layouts = finding.details.get("layouts") or {}
+    nhwc_in = list(layouts.get("inputs_nhwc", []))
+    nhwc_out = list(layouts.get("outputs_nhwc", []))
+    if finding.stage == Stage.LOAD:
+        return []
+    lines = [f"nhwc_in = {nhwc_in!r}",
+             "fed = [np.moveaxis(x, 1, -1) if k < len(nhwc_in) and nhwc_in[k] else x for k, x in enumerate(inputs)]",
+             "outputs = keras_model(fed if len(fed) > 1 else fed[0], training=False)",
+             f"actual = np.asarray(outputs[{k}] if isinstance(outputs, (list, tuple)) else outputs)"]
+    if k < len(nhwc_out) and nhwc_out[k]:
+        lines.append("actual = np.moveaxis(actual, -1, 1)")
+    if finding.stage == Stage.COMPARE:
+        lines += compare_lines(finding, want, got, half=False)
+    return lines
+
+
+# ---- issue.md ---------------------------------------------------------------------------------------------------
+def _expected_lines(meta: dict[str, Any]) -> list[str]:
+    """Where the expected outputs come from, when not from ONNX Runtime."""
+    if "expected_by" not in meta:
+        return []
+    return [f"**Expected outputs:** {meta['expected_by']} on the graph: ONNX Runtime cannot run it "
+            f"({meta.get('runtime_refused', '')}).", ""]
+
+
+def reproduce(file: str, script: str) -> str:
+    if "Reads no file." in script:
+        return "**Reproduce** (the script runs as pasted, reads no file, and exits 1 while the bug shows):"
+    return (f"**Reproduce** (attach `{file}` and `test_data_set_0/`: the script reads them from its own folder, "
+            "and exits 1 while the bug shows):")
+
+
+def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_log: str) -> str:
+    package = finding.package
+    tracker = TRACKERS.get(package, package)
+    versions_line = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v != "absent" and k != "hypothesis")
+    lines = [f"# {title(finding, meta)}", "",
+             f"<!-- roundtrip model entry {finding.slug}: file at {tracker} -->", "",
+             f"**Versions:** {versions_line}; Python {meta['python']}, {meta['platform']}.", "",
+             *_expected_lines(meta),
+             reproduce(file, script), "", fence(script.rstrip(), "python"), "",
+             f"**Actual:** {finding.stage}/{finding.symptom} ({finding.kind}):", "",
+             fence(scrubbed(finding.message)[:3000]), ""]
+    trace = trimmed(err_log, package)
+    if trace:
+        lines += [f"<details><summary>Traceback ({package}'s frames)</summary>", "", fence(trace), "", "</details>", ""]
+    lines += [f"**Where to file:** {package} ({tracker}).", "", "---", "",
+              "Found by `roundtrip check` on a user's own model, cut to the part that still shows the bug. "
+              f"Its identity: `{finding.signature}`."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,244 @@
+"""Steps that make a repro script's ONNX graph smaller, each giving a graph that is still valid.
+
+A step is a pure function of a model that returns a smaller or plainer model, or None where it does not
+apply.  `runs` is the rule every step's result must pass before a script is run on it: onnx.checker with
+strict shape and type inference, and a run of ONNX Runtime (CPUExecutionProvider) on the script's inputs.
+A graph the checker accepts and no runtime runs (a Reshape of 1 element to [1, 1, 2]) shows some other bug,
+if any, and a maintainer would send it back.
+
+The steps:
+- `bypassed` / `output_bypassed` (onnx_text, here): a node removed, its consumers (or the graph output it
+  made) reading one of its inputs instead; `body_bypassed`: the same for a node of a Loop's or an If's
+  body;
+- `folded`: a tensor that a node reads as a side input (not its first input) replaced by an initializer
+  holding its value on the script's inputs (`values`), and the chain of nodes that made it removed;
+- `simpler_initializer`: a small float initializer made all ones, or its values rounded to one decimal;
+- `only_output`: one graph output kept (what feeds only the others goes);
+- `without_unused_inputs`: graph inputs that no node reads dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from roundtrip.store.script.arrays import INLINE_LIMIT
+from roundtrip.store.script.onnx_text import bypassed, pruned, pruned_graph, subgraph_reads, valid
+
+
+def runs(model: Any, feeds: dict[str, np.ndarray]) -> bool:
+    """Whether the full checker accepts `model` and ONNX Runtime runs it on `feeds` (those of its inputs)."""
+    if not valid(model):
+        return False
+    try:
+        outputs_of(model, feeds)
+    except Exception:  # noqa: BLE001 - any failure to load or run
+        return False
+    return True
+
+
+def outputs_of(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """ONNX Runtime's outputs of `model` on the feeds it takes, by output name."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # a graph that fails here is a rejected step, not news
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    wanted = {i.name for i in session.get_inputs()}
+    results = session.run(None, {k: v for k, v in feeds.items() if k in wanted})
+    return {o.name: np.asarray(r) for o, r in zip(session.get_outputs(), results, strict=True)}
+
+
+def values(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The value of every tensor a node of the main graph makes, on `feeds` (ONNX Runtime, one run);
+    empty when shape inference or the run fails."""
+    import onnx
+    from onnx import helper
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - no values then
+        return {}
+    types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info if v.type.HasField("tensor_type")}
+    shown = {o.name for o in model.graph.output}
+    extra = [n for node in model.graph.node for n in node.output if n and n not in shown and types.get(n)]
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(helper.make_tensor_value_info(n, types[n], None) for n in extra)
+    try:
+        return outputs_of(probe, feeds)
+    except Exception:  # noqa: BLE001 - no values then
+        return {}
+
+
+def side_inputs(model: Any) -> list[str]:
+    """Tensors made by a node and read by another as a side input (not its first), each once, in order."""
+    made = {n for node in model.graph.node for n in node.output if n}
+    shown = {o.name for o in model.graph.output}
+    names = [n for node in model.graph.node for n in node.input[1:] if n in made and n not in shown]
+    return list(dict.fromkeys(names))
+
+
+def folded(model: Any, name: str, value: np.ndarray) -> Any:
+    """`model` with tensor `name` replaced by an initializer holding `value`, and without the nodes that
+    then feed nothing."""
+    import onnx
+    from onnx import numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    taken = {n for node in out.graph.node for n in [*node.input, *node.output]} | {
+        t.name for t in out.graph.initializer} | {v.name for v in out.graph.input}
+    constant = fresh_name(f"{name}_value", taken)
+    for node in out.graph.node:
+        node.input[:] = [constant if n == name else n for n in node.input]
+    out.graph.initializer.append(numpy_helper.from_array(np.asarray(value), constant))
+    return pruned(out)
+
+
+def fresh_name(stem: str, taken: set[str]) -> str:
+    name, k = stem, 1
+    while name in taken:
+        k += 1
+        name = f"{stem}{k}"
+    return name
+
+
+def output_bypassed(model: Any, index: int, via: int = 0) -> Any | None:
+    """The graph without node `index`, which makes a graph output: the node's input `via` becomes that
+    output (its maker writes it under the output's name); None where that input is a graph input or an
+    initializer, is read elsewhere, or shape inference cannot type it."""
+    import onnx
+
+    node = model.graph.node[index]
+    shown = {o.name: k for k, o in enumerate(model.graph.output)}
+    made_here = [n for n in node.output if n in shown]
+    if len(made_here) != 1 or via >= len(node.input) or not node.input[via]:
+        return None
+    source, target = node.input[via], made_here[0]
+    makers = [k for k, other in enumerate(model.graph.node) if source in other.output]
+    readers = [other for k, other in enumerate(model.graph.node) if k != index and source in other.input]
+    if not makers or readers or source in shown or any(n in shown for n in node.output if n != target):
+        return None
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - cannot type the new output
+        return None
+    typed = {v.name: v for v in inferred.graph.value_info}
+    if source not in typed:
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    maker = out.graph.node[makers[0]]
+    maker.output[:] = [target if n == source else n for n in maker.output]
+    out.graph.output[shown[target]].type.CopyFrom(typed[source].type)
+    del out.graph.node[index]
+    return pruned(out)
+
+
+def bypasses(model: Any, index: int) -> Iterator[Any]:
+    """Each way to bypass node `index`: its consumers (or the graph output it makes) read one of its inputs."""
+    node = model.graph.node[index]
+    shown = {o.name for o in model.graph.output}
+    for via, name in enumerate(node.input):
+        if not name or name in node.input[:via]:
+            continue
+        graph = output_bypassed(model, index, via) if shown & set(node.output) else bypassed(model, index, via)
+        if graph is not None:
+            yield graph
+
+
+def simpler_initializer(model: Any, name: str) -> Iterator[Any]:
+    """`model` with the small float initializer `name` all ones, then rounded to one decimal (each only
+    where it differs from what is there)."""
+    import onnx
+    from onnx import numpy_helper
+
+    found = [k for k, t in enumerate(model.graph.initializer) if t.name == name]
+    if not found:
+        return
+    array = numpy_helper.to_array(model.graph.initializer[found[0]])
+    if array.dtype.kind != "f" or array.size > INLINE_LIMIT:
+        return
+    for simpler in (np.ones_like(array), np.round(array, 1).astype(array.dtype)):
+        if np.array_equal(simpler, array, equal_nan=True):
+            continue
+        out = onnx.ModelProto()
+        out.CopyFrom(model)
+        out.graph.initializer[found[0]].CopyFrom(numpy_helper.from_array(simpler, name))
+        yield out
+
+
+def only_output(model: Any, k: int) -> Any | None:
+    """`model` with graph output `k` alone, without what fed only the others; None for a single output."""
+    import onnx
+
+    if len(model.graph.output) < 2:
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    kept = onnx.ValueInfoProto()
+    kept.CopyFrom(out.graph.output[k])
+    del out.graph.output[:]
+    out.graph.output.append(kept)
+    return pruned(out)
+
+
+def without_unused_inputs(model: Any) -> Any | None:
+    """`model` without the graph inputs that no node (nor a subgraph of one) reads; None when all are read."""
+    import onnx
+
+    read = {n for node in model.graph.node for n in [*node.input, *subgraph_reads(node)]}
+    shown = {o.name for o in model.graph.output}
+    kept = [v for v in model.graph.input if v.name in read or v.name in shown]
+    if len(kept) == len(model.graph.input):
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.input[:]
+    out.graph.input.extend(kept)
+    return out
+
+
+def bodies(model: Any) -> list[tuple[str, str]]:
+    """(the first output of a node of the main graph, the name of its graph attribute) for every subgraph
+    that a main graph node holds."""
+    from onnx import AttributeProto
+
+    return [(node.output[0], a.name) for node in model.graph.node for a in node.attribute
+            if a.type == AttributeProto.GRAPH and node.output]
+
+
+def body_of(model: Any, holder: str, attribute: str) -> Any | None:
+    """The subgraph `attribute` of the node whose first output is `holder` (in `model`, not a copy)."""
+    for node in model.graph.node:
+        if node.output[:1] == [holder]:
+            return next((a.g for a in node.attribute if a.name == attribute), None)
+    return None
+
+
+def body_bypassed(model: Any, holder: str, attribute: str, made: str, via: int) -> Any | None:
+    """`model` without the node of that subgraph whose first output is `made`, its consumers in the
+    subgraph reading its input `via` instead, and without what then feeds none of the subgraph's outputs;
+    None where that node makes a subgraph output or has no such input."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    body = body_of(out, holder, attribute)
+    found = [k for k, n in enumerate(body.node) if n.output[:1] == [made]] if body is not None else []
+    if body is None or not found:
+        return None
+    node = body.node[found[0]]
+    shown = {o.name for o in body.output}
+    if via >= len(node.input) or not node.input[via] or shown & set(node.output):
+        return None
+    source, gone = node.input[via], set(node.output)
+    del body.node[found[0]]
+    for other in body.node:
+        other.input[:] = [source if name in gone else name for name in other.input]
+    pruned_graph(body)
+    return out

@@ -1,0 +1,1 @@
+"""Checking a user's own Keras model or ONNX graph."""
