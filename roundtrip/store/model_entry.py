@@ -168,7 +168,7 @@ def model_text(model_file: Path, custom: str) -> list[str]:
         return []
     import keras
 
-    from roundtrip.script.arrays import INLINE_LIMIT, literal
+    from roundtrip.store.script.arrays import INLINE_LIMIT, literal
 
     model = keras.saving.load_model(model_file, safe_mode=True)
     config, weights = model.to_json(), model.get_weights()
