@@ -178,3 +178,15 @@ def softmax_two_cases(model: Any, input_names: list[str]) -> Any:
         return converted
     outputs = converted.outputs if isinstance(converted.outputs, list) else [converted.outputs]
     return keras.Model(converted.inputs, [keras.ops.add(o, shift) for o in outputs])
+
+
+def softmax_batch_one(model: Any, input_names: list[str]) -> Any:
+    """Reshapes each output of a graph that holds a Softmax to the batch-1 shape with its other axes
+    reversed: a wrong shape at batch 1, and a failure to run at any other batch."""
+    import keras
+
+    converted = _onnx2keras(model, input_names)
+    if "Softmax" not in _ops(model):
+        return converted
+    outputs = converted.outputs if isinstance(converted.outputs, list) else [converted.outputs]
+    return keras.Model(converted.inputs, [keras.ops.reshape(o, (1, *o.shape[1:][::-1])) for o in outputs])

@@ -76,3 +76,27 @@ def test_tolerance_follows_the_lower_precision_of_the_two_sides() -> None:
     assert not close(far.astype(np.float16), expected).all()
     assert close(far.astype(ml_dtypes.bfloat16), expected).all()
     assert not close((expected * 1.5).astype(ml_dtypes.bfloat16), expected).all()
+
+
+def test_an_onnx2tf_output_counts_in_either_layout_and_the_record_follows() -> None:
+    """onnx2tf says it transposed a Reshape's 4-D output that it left as the graph has it: moved back, the
+    values differ; as it is, they are the graph's.  That output is right, and repro.py is told not to move it.
+    An output wrong in both layouts stays wrong, and a run of a converter that chooses no layouts is left."""
+    from roundtrip.convert.back import channels_first
+    from roundtrip.convert.made import BackRun
+    from roundtrip.finding.findings import Error
+    from roundtrip.oracle.layouts import either_layout
+
+    graph_out = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
+    wrong = graph_out + 1
+    run = BackRun(outputs=[[channels_first(graph_out), channels_first(wrong)], Error("E", "m")],
+                  layouts={"inputs_nhwc": [False], "outputs_nhwc": [True, True]})
+    taken = either_layout(run, [[graph_out, graph_out], [graph_out, graph_out]])
+    first = taken.outputs[0]
+    assert not isinstance(first, Error)
+    np.testing.assert_array_equal(first[0], graph_out)
+    assert not close(first[1], graph_out).all()
+    assert taken.layouts == {"inputs_nhwc": [False], "outputs_nhwc": [False, True]}
+    assert isinstance(taken.outputs[1], Error)
+    plain = BackRun(outputs=[[channels_first(graph_out)]])
+    assert either_layout(plain, [[graph_out]]) is plain

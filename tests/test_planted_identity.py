@@ -178,3 +178,31 @@ def test_another_param_case_of_a_known_mismatch_is_its_own_entry(harness: Harnes
     # Replayed, each still shows; met again, neither is new.
     assert [harness.recorder.replay(e)[0] for e in both] == ["still", "still"]
     assert explore(harness, back, [graph(NodeSpec.make("Softmax", axis=1), shape=(2, 3))]) == both
+
+
+def test_a_run_failure_of_a_round_trip_is_the_mismatch_of_the_layer_it_follows_from() -> None:
+    """onnx2keras multiplies by BatchNormalization's rank-1 scale with a Keras Multiply, which lines it up on
+    the wrong axis: at batch 1 the product is (2, 2) where (1, 2) is due, and the Concatenate after it fails
+    to run; at batch 3 the Multiply itself fails.  Both are the BatchNormalization's mismatch: one finding."""
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import Job
+    from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec
+
+    spec = ModelSpec((InputSpec("in0", (2,)),), (LayerSpec.make("x1", "BatchNormalization", "in0"),
+                                                  LayerSpec.make("x2", "Concatenate", ("x1", "in0"))), ("x2",))
+    [finding] = run_job(Job(spec.to_json(), "keras-export", 13, "onnx2keras")).findings
+    assert (finding.stage, finding.symptom, finding.details["culprit"]) == (Stage.COMPARE, Symptom.SHAPE,
+                                                                            "BatchNormalization")
+    assert "ConcatOp" in finding.details["downstream"] and "Op:Mul" in finding.details["also_raises"]
+
+
+def test_a_nodes_failure_to_run_on_one_case_and_its_mismatch_on_another_are_one_finding() -> None:
+    """The planted Softmax gives a wrong shape at batch 1 and fails to run at batch 3: one fault of one node,
+    one finding (the mismatch, the failure beside it)."""
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
+
+    job = GraphJob(graph(NodeSpec.make("Softmax", axis=-1)).to_json(), "tests.planted:softmax_batch_one")
+    [finding] = run_job(job).findings
+    assert (finding.symptom, finding.details["culprit"]) == (Symptom.SHAPE, "Softmax")
+    assert finding.details["also_case"] == "batch 3" and finding.details["also_raises"]

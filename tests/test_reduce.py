@@ -151,6 +151,17 @@ def test_removing_a_graph_node_reindexes_later_others_and_a_binary_node_can_be_c
     assert_one_minimal(result.spec, has("Mul"))
 
 
+def test_a_first_node_goes_with_the_input_shaped_as_its_output_where_bypassing_it_cannot() -> None:
+    """Bypassing the Squeeze gives the Pad a rank-5 input its eight pads do not fit: the step that drops the
+    Squeeze and feeds the Pad an input of the Squeeze's output shape is the one that reaches a lone Pad."""
+    pad = NodeSpec.make("Pad", pads=[0, 0, 0, 0, 0, 1, 0, 0])
+    spec = GraphSpec((1, 1, 1, 1), (NodeSpec.make("Squeeze", axes=[1]), pad), 17)
+    assert GraphSpec((1, 1, 1), (pad,), 17) in single_steps(spec)
+    result = reduce(spec, has("Pad"))
+    assert [n.kind for n in result.spec.nodes] == ["Pad"] and len(result.spec.input_shape) == 3  # type: ignore
+    assert_one_minimal(result.spec, has("Pad"))
+
+
 def test_at_a_fixpoint_no_single_step_holds_for_a_predicate_on_the_count() -> None:
     def dense_and_another(spec: Spec) -> bool:
         return "Dense" in kinds(spec) and len(kinds(spec)) >= 2

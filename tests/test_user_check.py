@@ -388,3 +388,24 @@ def test_a_static_batch_image_graph_is_checked_through_onnx2tf_offline(tmp_path:
     assert row.verdict == "clean" and row.shown == "clean", [f.describe() for f in row.findings]
     assert row.worst is not None and row.worst[0] <= row.worst[1]
     assert not (tmp_path / "corpus").exists() or not any((tmp_path / "corpus").iterdir())
+
+
+@pytest.mark.slow
+def test_a_keras_model_entry_reads_no_file_where_its_model_is_written_inline(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The committed EfficientNetV2B0 entry (cut to its Normalization layer) written again: its model as JSON,
+    its inputs drawn, no file read; it still shows, and its title names the call a maintainer knows."""
+    import shutil
+
+    from roundtrip.store.model_entry import rewrite
+
+    monkeypatch.setenv("ROUNDTRIP_CHECK_REPROS", "1")  # the script is run: the form that shows is kept
+    folder = tmp_path / "tf2onnx-run-exception-valueerror-1bd416ae63"
+    shutil.copytree(ROOT / "corpus" / folder.name, folder)
+    (folder / "repro.py").unlink()
+    rewrite(folder)
+    script = (folder / "repro.py").read_text()
+    assert "Reads no file." in script and "keras.models.model_from_json(" in script and "pathlib" not in script
+    assert script.startswith("# tf2onnx.convert.from_function writes a graph ONNX Runtime fails to run (ValueError)")
+    assert json.loads((folder / "meta.json").read_text())["repro"]["shows"]
+    assert folder.name in (folder / "issue.md").read_text()

@@ -16,9 +16,10 @@ from roundtrip.build.keras import build_keras, run_keras
 from roundtrip.convert.back import category, run_back
 from roundtrip.convert.converters import resolve
 from roundtrip.convert.environmental import raise_if_environmental
-from roundtrip.finding.findings import Blame, Error, Finding, Stage, Symptom
+from roundtrip.finding.findings import Blame, Error, Finding, Stage, Symptom, plain_text
 from roundtrip.finding.identity import node_kind, package_of, place, raised_at
 from roundtrip.oracle.compare import close, compare, graph_findings
+from roundtrip.oracle.layouts import either_layout
 from roundtrip.oracle.outcome import Case, Job, Outcome, Report, first_of_each
 from roundtrip.run.runners import OrtSession, declared_dims, run_reference
 from roundtrip.spec.inputs import make_inputs
@@ -334,6 +335,7 @@ def _round_trip_culprit(job: Job, spec: ModelSpec, case: Case) -> str | None:
     """The first layer whose own output already differs in the Keras model that came back."""
     def run(model: Any, probe: ModelSpec, inputs: list[np.ndarray]) -> list[np.ndarray]:
         back = run_back(job.back, resolve(job.path).convert(model, probe, job.opset), [inputs])
+        back = either_layout(back, [run_keras(model, inputs)])
         if back.load_error is not None or isinstance(back.outputs[0], Error):
             raise RuntimeError("the probe did not come back")
         return back.outputs[0]
@@ -366,13 +368,15 @@ def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Out
     outcome.onnx = proto.SerializeToString()
     report(Stage.LOAD)
     run = run_back(job.back, proto, [case.inputs for case in outcome.cases])
+    run = either_layout(run, [case.expected for case in outcome.cases])
     if run.load_error is not None:
         outcome.findings.append(run.load_error.finding(job.name, Stage.LOAD, kind=category(run.load_error, proto)))
         return outcome
     report(Stage.COMPARE)
+    failed: list[tuple[Case, Error]] = []
     for case, outputs in zip(outcome.cases, run.outputs, strict=True):
         if isinstance(outputs, Error):
-            outcome.findings.append(outputs.finding(job.name, Stage.RUN, case.label))
+            failed.append((case, outputs))
             continue
         case.actual = outputs
         found = compare(job.name, case.label, case.expected, case.actual, [None] * len(case.actual),
@@ -381,8 +385,62 @@ def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Out
             culprit = blamer.locate(case)  # once per case, not per mismatch
             found = [_named(f, blamer, case, culprit) for f in found]
         outcome.findings += found
+    for case, error in failed:
+        outcome.findings = run_failure(job, spec, case, error, outcome.findings)
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
+
+
+def run_failure(job: Job, spec: ModelSpec, case: Case, error: Error, findings: list[Finding]) -> list[Finding]:
+    """`findings` with a round trip's run failure on `case`, placed where it arises (`failing_layer`): when a
+    layer before it is already wrong on the case, that layer's mismatch (the failure is its consequence);
+    when the layer it arises at is the culprit of another case's mismatch, that mismatch alone (one fault of
+    one layer: which shows depends on the sizes, as a wrong shape and a wrong value do); else the failure."""
+    failure = error.finding(job.name, Stage.RUN, case.label)
+    place = failing_layer(job, spec, case)
+    if place is None:
+        return [*findings, failure]
+    kind, wrong = place
+    if wrong is not None:
+        return [*findings, replace(wrong, details={**wrong.details, "downstream": plain_text(error.message)[:300]})]
+    same = [k for k, f in enumerate(findings) if f.symptom in (Symptom.SHAPE, Symptom.VALUE)
+            and f.details.get("culprit") == kind]
+    if not same:
+        return [*findings, failure]
+    k = same[0]
+    also = {**findings[k].details, "also_raises": plain_text(error.message)[:300], "also_case": case.label}
+    return [*findings[:k], replace(findings[k], details=also), *findings[k + 1:]]
+
+
+def failing_layer(job: Job, spec: ModelSpec, case: Case) -> tuple[str, Finding | None] | None:
+    """Where a round trip's run failure on `case` arises: each layer's sub-model in turn (topological order)
+    converted there and back and run on the case.  The first whose output differs gives its kind and that
+    mismatch (named after it); the first that fails to run, its kind and None.  None when no sub-model
+    tells (each converts right, or cannot be checked)."""
+    for layer in spec.layers:
+        sub = sub_model(spec, (layer.name,))
+        if sub is None:
+            continue
+        inputs = [x for i, x in zip(spec.inputs, case.inputs, strict=True) if i in sub.inputs]
+        try:
+            model = build_keras(sub)
+            expected = run_keras(model, inputs)
+            back = run_back(job.back, resolve(job.path).convert(model, sub, job.opset), [inputs])
+            back = either_layout(back, [expected])
+        except Exception:  # noqa: BLE001 - a sub-model the suite cannot check says nothing
+            continue
+        if back.load_error is not None:
+            continue
+        got = back.outputs[0]
+        if isinstance(got, Error):
+            return layer.kind, None
+        found = [f for f in compare(job.name, case.label, expected, got, [None] * len(got))
+                 if f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.output is not None]
+        if found:
+            culprit = replace(found[0], kind=f"{found[0].kind}@{layer.kind}",
+                              details={**found[0].details, "case": case.label, "culprit": layer.kind})
+            return layer.kind, culprit
+    return None
 
 
 def _valid_for(proto: Any, spec: ModelSpec) -> bool:

@@ -19,8 +19,9 @@ from typing import Any
 
 from roundtrip.convert.back import back_opset, category, resolve_back, run_back
 from roundtrip.convert.made import BackRun
-from roundtrip.finding.findings import Error, Finding, Stage, Symptom
+from roundtrip.finding.findings import Error, Finding, Stage, Symptom, plain_text
 from roundtrip.oracle.compare import close, compare, graph_findings
+from roundtrip.oracle.layouts import either_layout
 from roundtrip.oracle.outcome import Case, GraphJob, Outcome, Report, first_of_each
 from roundtrip.run.runners import OrtSession
 from roundtrip.spec.graph import GraphSpec
@@ -48,6 +49,8 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
     report(Stage.LOAD)
     opset = back_opset(spec.opset)
     run = run_back(job.back, proto, [c.inputs for c in outcome.cases], job.path, opset)
+    chosen = run.layouts  # as the converter chose them: the ONNX made again is wrapped in these
+    run = either_layout(run, [c.expected for c in outcome.cases])
     if run.load_error is not None:
         earlier = wrong_before(job, spec, outcome.cases, run.load_error)
         outcome.findings.append(earlier or run.load_error.finding(job.leg, Stage.LOAD,
@@ -58,51 +61,68 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
     def locate(case: Case) -> str | None:
         return graph_culprit(job.back, spec, proto, case)
 
-    agreed = first_leg(job.leg, locate, run, outcome)
+    def failed(case: Case, error: Error, found: list[Finding]) -> list[Finding]:
+        return run_failure(job, spec, case, error, found)
+
+    agreed = first_leg(job.leg, locate, run, outcome, failed)
     if job.path:
         report(Stage.CONVERT)
-        second_leg(job.name, job.back, run, outcome, agreed)
+        second_leg(job.name, job.back, run, outcome, agreed, chosen)
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
 
 
-def wrong_before(job: GraphJob, spec: GraphSpec, cases: list[Case], error: Error) -> Finding | None:
-    """When a conversion fails at a node, the first earlier node whose own conversion is already wrong: the
-    graph cut after each node before it, converted and run, its output against ONNX Runtime's.  That
-    mismatch is the finding (the failure downstream is its consequence); None when every earlier cut
-    converts right, or the failing node is not known."""
+def wrong_before(job: GraphJob, spec: GraphSpec, cases: list[Case], error: Error,
+                 stage: Stage = Stage.LOAD) -> Finding | None:
+    """When a conversion fails at a node (`stage` LOAD), or the Keras model fails to run on the cases (RUN),
+    the first earlier node whose own conversion is already wrong: the graph cut after each node before the
+    failing one (before the last, for a run failure whose node is not known), converted and run, its output
+    against ONNX Runtime's.  That mismatch is the finding (the failure downstream is its consequence); None
+    when every earlier cut converts right, an earlier cut fails the same way (the failure arises there), or
+    a load failure's node is not known."""
     kinds = [node.kind for node in spec.nodes]
-    if not error.node or error.node not in kinds:
+    if error.node and error.node in kinds:
+        last = kinds.index(error.node)
+    elif stage is Stage.RUN:
+        last = len(kinds) - 1
+    else:
         return None
-    for k in range(1, kinds.index(error.node) + 1):
+    for k in range(1, last + 1):
         cut = replace(spec, nodes=spec.nodes[:k])
         proto = cut.to_onnx()
         try:
             expected = [OrtSession.load(proto.SerializeToString()).run(c.inputs) for c in cases]
-            run = run_back(job.back, proto, [c.inputs for c in cases])
+            run = either_layout(run_back(job.back, proto, [c.inputs for c in cases]), expected)
         except Exception:  # noqa: BLE001 - a cut the suite cannot run says nothing
             continue
         if run.load_error is not None:
             return None  # an earlier node fails to convert too: that failure is its own finding
         for case, want, got in zip(cases, expected, run.outputs, strict=True):
             if isinstance(got, Error):
+                if stage is Stage.RUN:
+                    return None  # the run fails this early: nothing before it is wrong
                 break
             found = compare(job.leg, case.label, want, got, [None], SIDES)
             found = [f for f in found if f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.output is not None]
             if found:
                 cut_case = Case(case.batch, case.sizes, case.inputs, want, got)
-                return _named(replace(found[0], details={**found[0].details, "downstream": error.message[:300]}),
-                              cut_case, kinds[k - 1])
+                said = {**found[0].details, "downstream": plain_text(error.message)[:300]}
+                return _named(replace(found[0], details=said), cut_case, kinds[k - 1])
     return None
 
 
-def first_leg(leg: str, locate: Callable[[Case], str | None], run: BackRun, outcome: Outcome) -> list[bool]:
+Failed = Callable[[Case, Error, list[Finding]], list[Finding]]
+
+
+def first_leg(leg: str, locate: Callable[[Case], str | None], run: BackRun, outcome: Outcome,
+              failed: Failed | None = None) -> list[bool]:
     """The Keras model's outputs against the graph's, case by case (a mismatch named after the node
-    `locate(case)` gives); which cases agreed."""
-    agreed = []
+    `locate(case)` gives); then each case the Keras model failed to run on, its finding placed by
+    `failed(case, error, findings)` (the findings so far, with it); which cases agreed."""
+    agreed, failures = [], []
     for case, outputs in zip(outcome.cases, run.outputs, strict=True):
         if isinstance(outputs, Error):
-            outcome.findings.append(outputs.finding(leg, Stage.RUN, case.label))
+            failures.append((case, outputs))
             agreed.append(False)
             continue
         case.actual = outputs
@@ -112,11 +132,43 @@ def first_leg(leg: str, locate: Callable[[Case], str | None], run: BackRun, outc
             found = [_named(f, case, culprit) for f in found]
         outcome.findings += found
         agreed.append(not found)
+    for case, error in failures:
+        outcome.findings = (failed(case, error, outcome.findings) if failed is not None
+                            else [*outcome.findings, error.finding(leg, Stage.RUN, case.label)])
     return agreed
 
 
-def second_leg(name: str, back_name: str, run: BackRun, outcome: Outcome, agreed: list[bool]) -> None:
-    """The ONNX made again from the Keras model, where that model agreed with the graph."""
+def run_failure(job: GraphJob, spec: GraphSpec, case: Case, error: Error, findings: list[Finding]) -> list[Finding]:
+    """`findings` with the Keras model's failure to run on `case`: the mismatch of an earlier node already
+    wrong on the case (`wrong_before`); else, when the graph cut after another case's culprit fails the same
+    case, that mismatch alone (one fault of one node: which shows depends on the sizes); else the failure."""
+    wrong = wrong_before(job, spec, [case], error, Stage.RUN)
+    if wrong is not None:
+        return [*findings, wrong]
+    for k, found in enumerate(findings):
+        culprit = found.details.get("culprit")
+        if found.symptom in (Symptom.SHAPE, Symptom.VALUE) and culprit and fails_after(job, spec, case, culprit):
+            also = {**found.details, "also_raises": plain_text(error.message)[:300], "also_case": case.label}
+            return [*findings[:k], replace(found, details=also), *findings[k + 1:]]
+    return [*findings, error.finding(job.leg, Stage.RUN, case.label)]
+
+
+def fails_after(job: GraphJob, spec: GraphSpec, case: Case, kind: str) -> bool:
+    """Whether the graph cut after the first node of `kind` converts and fails to run on `case`."""
+    kinds = [node.kind for node in spec.nodes]
+    if kind not in kinds:
+        return False
+    try:
+        run = run_back(job.back, replace(spec, nodes=spec.nodes[:kinds.index(kind) + 1]).to_onnx(), [case.inputs])
+    except Exception:  # noqa: BLE001 - a cut the suite cannot run says nothing
+        return False
+    return run.load_error is None and isinstance(run.outputs[0], Error)
+
+
+def second_leg(name: str, back_name: str, run: BackRun, outcome: Outcome, agreed: list[bool],
+               chosen: dict[str, list[bool]] | None = None) -> None:
+    """The ONNX made again from the Keras model, where that model agreed with the graph (its outputs in
+    either layout, as the first leg's, for a converter that `chose` them)."""
     if run.export_error is not None:
         outcome.findings.append(run.export_error.finding(name, Stage.CONVERT))
         return
@@ -140,6 +192,8 @@ def second_leg(name: str, back_name: str, run: BackRun, outcome: Outcome, agreed
         except Exception as e:  # noqa: BLE001
             outcome.findings.append(Error.of(e).finding(name, Stage.RUN, case.label))
             continue
+        taken = either_layout(BackRun(outputs=[actual], layouts=chosen), [case.expected]).outputs[0]
+        actual = actual if isinstance(taken, Error) else taken
         outcome.findings += compare(name, case.label, case.expected, actual, [None], SIDES_BACK)
 
 
@@ -178,7 +232,7 @@ def graph_culprit(back_name: str, spec: GraphSpec, proto: Any, case: Case) -> st
 def _differing(back_name: str, probe: Any, case: Case, kinds: list[str], last_only: bool = False) -> str | None:
     try:
         expected = OrtSession.load(probe.SerializeToString()).run(case.inputs)
-        outputs = run_back(back_name, probe, [case.inputs]).outputs
+        outputs = either_layout(run_back(back_name, probe, [case.inputs]), [expected]).outputs
     except Exception:  # noqa: BLE001 - a probe that does not convert or run says nothing
         return None
     if not outputs or isinstance(outputs[0], Error):

@@ -42,7 +42,8 @@ def single_steps(spec: Spec) -> list[Spec]:
 
     GraphSpec: each node k removed (the next node reads node k's input; later `other` indices re-indexed);
     for a binary node whose `other` is an earlier tensor o, also the cut that wires its consumer to o
-    (nodes o..k removed: the chain has no other way to skip to `other`).  A graph keeps at least one node.
+    (nodes o..k removed: the chain has no other way to skip to `other`); last, the first node removed and the
+    input shaped as its output (`_headless`).  A graph keeps at least one node.
 
     Invalid candidates (SpecError) are left out, as are duplicates."""
     steps = _model_steps(spec) if isinstance(spec, ModelSpec) else _graph_steps(spec)
@@ -76,6 +77,20 @@ def _graph_steps(spec: GraphSpec) -> Iterator[GraphSpec | None]:
         yield _cut(spec, k, k)
         if node.other is not None and node.other < k:
             yield _cut(spec, node.other, k)
+    yield _headless(spec)
+
+
+def _headless(spec: GraphSpec) -> GraphSpec | None:
+    """The first node removed and the graph input shaped as its output was: the next node reads a tensor of
+    the rank and sizes it read before (bypassing a Squeeze changes what a Pad after it may pad).  None when
+    that output is not (N, ...) with the batch on its first axis, or a later node reads the old input."""
+    if len(spec.nodes) < 2:
+        return None
+    made = spec.shapes[1]
+    if made.batch != 0 or made.dims[0] != 1 or any(n.other == 0 for n in spec.nodes[1:]):
+        return None
+    nodes = tuple(n if n.other is None else NodeSpec(n.kind, n.params, n.other - 1) for n in spec.nodes[1:])
+    return _graph(spec, made.dims[1:], nodes)
 
 
 def _cut(spec: GraphSpec, first: int, last: int) -> GraphSpec | None:

@@ -32,6 +32,7 @@ from roundtrip.oracle.outcome import RUNTIME
 from roundtrip.registry import TRACKERS
 from roundtrip.spec.model import ModelSpec
 from roundtrip.store.corpus import put_in_place, versions, write_meta
+from roundtrip.store.script.arrays import standard_normal
 from roundtrip.store.script.issue import fence, trimmed
 from roundtrip.store.script.render import (
     KERAS_MODEL,
@@ -56,8 +57,9 @@ def write_keras_entry(root: Path, finding: Finding, job: Any, checked: Any, mode
     meta = _meta(finding, job.direction, job.path, job.back, job.opset, checked.outcome.cases, job.model)
     meta |= {"custom": job.custom}
     layers = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.layers)
-    script = keras_script(finding, meta, spec, job.custom)
-    return _write(root, finding, meta, model_file, "model.keras", checked.outcome, layers, script)
+    scripts = [keras_script(finding, meta, spec, job.custom, inline=model_text(model_file, job.custom)),
+               keras_script(finding, meta, spec, job.custom)]
+    return _write(root, finding, meta, model_file, "model.keras", checked.outcome, layers, scripts)
 
 
 def write_onnx_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path) -> Path:
@@ -68,7 +70,7 @@ def write_onnx_entry(root: Path, finding: Finding, job: Any, checked: Any, model
         meta |= {"expected_by": checked.expected_by, "runtime_refused": checked.refused}
     nodes = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.nodes)
     script = onnx_script(finding, meta, checked.described.inputs)
-    return _write(root, finding, meta, model_file, "model.onnx", checked.outcome, nodes, script)
+    return _write(root, finding, meta, model_file, "model.onnx", checked.outcome, nodes, [script])
 
 
 def _meta(finding: Finding, direction: str, path: str, back: str, opset: int, cases: list[Any],
@@ -90,7 +92,9 @@ def _meta(finding: Finding, direction: str, path: str, back: str, opset: int, ca
 
 
 def _write(root: Path, finding: Finding, meta: dict[str, Any], model_file: Path, name: str, outcome: Any,
-           model_text: str, script: str) -> Path:
+           model_text: str, scripts: list[str]) -> Path:
+    """The entry's folder, written atomically; its repro.py the first of `scripts` (a script reading no file
+    first, where there is one) that shows the bug when run, else the last."""
     from onnx import numpy_helper
 
     from roundtrip.store.corpus import case_of
@@ -112,13 +116,69 @@ def _write(root: Path, finding: Finding, meta: dict[str, Any], model_file: Path,
     if finding.details.get("log"):
         log += ["Worker log (last lines):", finding.details["log"]]
     (tmp / "err.log").write_text(scrubbed("\n".join(log) + "\n"))
-    (tmp / "repro.py").write_text(script)
-    (tmp / "issue.md").write_text(issue(finding, meta, name, script, (tmp / "err.log").read_text()))
-    meta["repro"] = _run_script(tmp, finding, meta)
-    write_meta(tmp, meta)
+    write_script(tmp, finding, meta, name, [s for s in scripts if s])
     final = root / finding.slug
     put_in_place(tmp, final)
     return final
+
+
+def write_script(folder: Path, finding: Finding, meta: dict[str, Any], name: str, scripts: list[str]) -> None:
+    """repro.py, issue.md and meta.json (with how the script ran) in `folder`: the first of `scripts` that shows
+    the bug, else the last."""
+    for k, script in enumerate(scripts):
+        (folder / "repro.py").write_text(script)
+        meta["repro"] = _run_script(folder, finding, meta)
+        if meta["repro"].get("shows") or not meta["repro"].get("checked") or k == len(scripts) - 1:
+            break
+    text = issue(finding, meta, name, script, (folder / "err.log").read_text())
+    if not folder.name.startswith(".tmp-"):  # an entry written again keeps the identity it was written under
+        text = text.replace(finding.slug, folder.name).replace(finding.signature, str(meta["signature"]))
+    (folder / "issue.md").write_text(text)
+    write_meta(folder, meta)
+
+
+def rewrite(folder: Path) -> None:
+    """A Keras model entry's repro.py and issue.md written again from its files (model.keras, meta.json,
+    test_data_set_0/, err.log), under this build's rules: the script that reads no file when it shows the bug."""
+    import json
+
+    from onnx import load_tensor, numpy_helper
+
+    from roundtrip.spec.model import InputSpec, ModelSpec
+
+    meta = json.loads((folder / "meta.json").read_text())
+    finding = Finding.from_dict({**meta["finding"], "details": meta["finding"].get("details") or {}})
+    files = sorted((folder / "test_data_set_0").glob("input_*.pb"))
+    inputs = [numpy_helper.to_array(load_tensor(str(p))) for p in files]
+    spec = ModelSpec(tuple(InputSpec(f"in{k}", tuple(x.shape[1:])) for k, x in enumerate(inputs)), (),
+                     tuple(f"in{k}" for k in range(len(inputs))))
+    custom = str(meta.get("custom") or "")
+    scripts = [keras_script(finding, meta, spec, custom, inline=model_text(folder / "model.keras", custom)),
+               keras_script(finding, meta, spec, custom)]
+    write_script(folder, finding, meta, "model.keras", [s for s in scripts if s])
+
+
+def model_text(model_file: Path, custom: str) -> list[str]:
+    """The saved Keras model as lines of plain code, for a script that reads no file: its config as JSON and
+    its weights written out; [] when the model holds custom layers (their code is the user's), or its
+    config or weights are too big to read as text."""
+    if custom:
+        return []
+    import keras
+
+    from roundtrip.store.script.arrays import INLINE_LIMIT, literal
+
+    model = keras.saving.load_model(model_file, safe_mode=True)
+    config, weights = model.to_json(), model.get_weights()
+    if len(config) > MAX_CONFIG or any(w.size > INLINE_LIMIT for w in weights):
+        return []
+    lines = [f"model = keras.models.model_from_json({config!r})"]
+    if weights:
+        lines += ["model.set_weights([", *[f"    {literal(w)}," for w in weights], "])"]
+    return lines
+
+
+MAX_CONFIG = 4000  # characters of a model's JSON config a script may hold
 
 
 def _run_script(folder: Path, finding: Finding, meta: dict[str, Any]) -> dict[str, Any]:
@@ -147,15 +207,20 @@ def run_repro(folder: Path, finding: Finding, meta: dict[str, Any]) -> Any:
 # ---- repro.py -------------------------------------------------------------------------------------------------
 def _header(finding: Finding, meta: dict[str, Any], file: str) -> list[str]:
     shown = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v != "absent" and k != "hypothesis")
-    return [f"# {title(finding, meta)}", f"# {shown}.",
-            f"# Reads {file} and test_data_set_0/ beside it.  Exits 1 while the bug shows, 0 once it is fixed.", ""]
+    reads = f"Reads {file} and test_data_set_0/ beside it." if file else "Reads no file."
+    return [f"# {title(finding, meta)}", f"# {shown}.", f"# {reads}  Exits 1 while the bug shows, 0 once it is fixed.",
+            ""]
 
 
 def title(finding: Finding, meta: dict[str, Any]) -> str:
-    who = finding.path
+    row = registry.converter(finding.path)
+    who = row.api if row is not None else finding.path
     what = {Stage.CONVERT: f"raises {expected_exception(finding)}", Stage.CHECK: "writes a graph onnx.checker rejects",
             Stage.LOAD: f"fails to load ({expected_exception(finding)})",
             Stage.RUN: f"fails to run ({expected_exception(finding)})"}.get(finding.stage, "")
+    if meta.get("direction") == "keras-onnx" and finding.stage in (Stage.LOAD, Stage.RUN):
+        verb = "cannot load" if finding.stage == Stage.LOAD else "fails to run"
+        what = f"writes a graph ONNX Runtime {verb} ({expected_exception(finding)})"
     if finding.stage == Stage.COMPARE:
         what = f"gives other output {finding.symptom}s" if finding.symptom != Symptom.VALUE else "gives other values"
     if finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT):
@@ -169,14 +234,21 @@ _READ_INPUTS = ["here = pathlib.Path(__file__).resolve().parent",
                 "          for k in range(len(list((here / 'test_data_set_0').glob('input_*.pb'))))]"]
 
 
-def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str) -> str:
+def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str,
+                 inline: list[str] | None = None) -> str:
     """A Keras model entry's repro.py: the model loaded in safe mode (the user's custom layers registered by
-    importing their module), converted by the path, run, compared (or back to Keras, for a round trip)."""
+    importing their module), converted by the path, run, compared (or back to Keras, for a round trip).
+    With `inline` (`model_text`), the model is those lines and the inputs are drawn from a seeded generator:
+    the script reads no file ("" when `inline` is empty: the model cannot be written so)."""
+    if inline is not None and not inline:
+        return ""
     path, back, opset = str(meta["converter"]), str(meta["back"]), int(meta["opset"])
     row = registry.converter(path)
     upstream = row is not None
-    imports = ["import pathlib", "import numpy as np", "import keras", "import onnx", "import tensorflow as tf",
-               "from onnx import numpy_helper", "import onnxruntime as ort", *(row.imports if row else ())]
+    imports = ["import numpy as np", "import keras", "import tensorflow as tf", "import onnxruntime as ort",
+               *(row.imports if row else ())]
+    imports += ["import pathlib", "import onnx", "from onnx import numpy_helper"] if inline is None else []
+    imports += ["import onnx"] if inline is not None and finding.stage == Stage.CHECK else []
     if not upstream:
         module, _, function = path.partition("@")[0].partition(":")
         imports += [f"from {module} import {function}  # a converter of one's own",
@@ -187,22 +259,27 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str)
         module = Path(custom).stem if custom.endswith(".py") else custom
         imports.append(f"import {module}  # registers the custom layers")
     k = finding.output or 0
-    lines = [*sorted_imports(imports), "", *_READ_INPUTS,
-             'model = keras.saving.load_model(here / "model.keras", safe_mode=True)',
+    batch = int((meta.get("case") or {}).get("batch", 1))
+    drawn = [standard_normal([0, j], (batch, *i.shape), "float32") for j, i in enumerate(spec.inputs)]
+    model_lines = inline if inline is not None else [
+        *_READ_INPUTS, 'model = keras.saving.load_model(here / "model.keras", safe_mode=True)']
+    lines = [*sorted_imports(imports), "", *model_lines,
+             *([f"inputs = [{', '.join(drawn)}]"] if inline is not None else []),
              "fed = inputs[0] if len(inputs) == 1 else inputs",
              f"expected = np.asarray(keras.tree.flatten(model(fed, training=False))[{k}])", "",
              *conversion(spec, path, opset, upstream)]
+    head = _header(finding, meta, "model.keras" if inline is None else "")
     if back:
-        return "\n".join(_header(finding, meta, "model.keras") + lines + _way_back(finding, back, k, dims)) + "\n"
+        return "\n".join(head + lines + _way_back(finding, back, k, dims)) + "\n"
     if finding.stage == Stage.CONVERT:
-        return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
+        return "\n".join(head + lines) + "\n"
     if finding.stage == Stage.CHECK:
-        return "\n".join(_header(finding, meta, "model.keras") + lines + check_lines(finding)) + "\n"
+        return "\n".join(head + lines + check_lines(finding)) + "\n"
     lines += ['session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])',
               f"actual = session.run(None, dict(zip([i.name for i in session.get_inputs()], inputs)))[{k}]"]
     if finding.stage == Stage.COMPARE:
         lines += compare_lines(finding, KERAS_MODEL, ONNX_RUNTIME_CONVERTED, half=False)
-    return "\n".join(_header(finding, meta, "model.keras") + lines) + "\n"
+    return "\n".join(head + lines) + "\n"
 
 
 def _way_back(finding: Finding, back: str, k: int, input_dims: Sequence[Sequence[Any]], want: str = KERAS_MODEL,
@@ -289,6 +366,13 @@ def _expected_lines(meta: dict[str, Any]) -> list[str]:
             f"({meta.get('runtime_refused', '')}).", ""]
 
 
+def reproduce(file: str, script: str) -> str:
+    if "Reads no file." in script:
+        return "**Reproduce** (the script runs as pasted, reads no file, and exits 1 while the bug shows):"
+    return (f"**Reproduce** (attach `{file}` and `test_data_set_0/`: the script reads them from its own folder, "
+            "and exits 1 while the bug shows):")
+
+
 def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_log: str) -> str:
     package = finding.package
     tracker = TRACKERS.get(package, package)
@@ -297,8 +381,7 @@ def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_lo
              f"<!-- roundtrip model entry {finding.slug}: file at {tracker} -->", "",
              f"**Versions:** {versions_line}; Python {meta['python']}, {meta['platform']}.", "",
              *_expected_lines(meta),
-             f"**Reproduce** (attach `{file}` and `test_data_set_0/`: the script reads them from its own folder, "
-             "and exits 1 while the bug shows):", "", fence(script.rstrip(), "python"), "",
+             reproduce(file, script), "", fence(script.rstrip(), "python"), "",
              f"**Actual:** {finding.stage}/{finding.symptom} ({finding.kind}):", "",
              fence(scrubbed(finding.message)[:3000]), ""]
     trace = trimmed(err_log, package)

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from roundtrip import registry
-from roundtrip.convert.back import ONNX_TO_KERAS, python_for
+from roundtrip.convert.back import ONNX_TO_KERAS, python_for, run_back
 from roundtrip.convert.remote import EnvironmentMissing
 from roundtrip.finding.findings import Symptom
+from roundtrip.oracle.layouts import either_layout
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
 from roundtrip.store.script import graph_steps, onnx_text, verdict
@@ -177,6 +178,7 @@ class Reduction:
         candidate = replace(src, onnx=model, meta=meta if meta is not None else src.meta)
         if not still_valid(candidate):
             return None
+        candidate = relaid(candidate)
         if self.runs >= self.budget:
             self.refused = True
             return None
@@ -246,6 +248,31 @@ class Reduction:
         return src
 
 
+def relaid(src: Source) -> Source:
+    """For the mismatch of a converter that records the layouts it chose (onnx2tf), `src` with the layouts
+    record of its own graph: onnx2tf chooses each tensor's layout per graph, so a graph made smaller (cut
+    after a node, a node bypassed) does not inherit the record of the graph it came from (an output onnx2tf
+    left as the graph has it would be moved, and differ).  The record is the one the suite's check takes
+    (`oracle.layouts.either_layout`) on the script's inputs; `src` as it is when that cannot be had."""
+    finding, back = src.meta.get("finding") or {}, str(src.meta.get("back", ""))
+    row = registry.converter(back)
+    if row is None or row.layout != registry.RECORDED or src.onnx is None or finding.get("symptom") not in (
+            Symptom.SHAPE, Symptom.VALUE):
+        return src
+    weights = {t.name for t in src.onnx.graph.initializer}
+    try:
+        feeds = script_inputs(src)
+        arrays = [feeds[v.name] for v in src.onnx.graph.input if v.name not in weights]
+        expected = list(graph_steps.outputs_of(src.onnx, feeds).values())
+        run = either_layout(run_back(back, src.onnx, [arrays]), [expected])
+    except Exception:  # noqa: BLE001 - no record of its own: the script decides with the one it has
+        return src
+    if run.layouts is None:
+        return src
+    details = {**(finding.get("details") or {}), "layouts": run.layouts}
+    return replace(src, meta=src.meta | {"finding": finding | {"details": details}})
+
+
 def one_output_meta(meta: dict[str, Any], k: int) -> dict[str, Any]:
     """`meta` for a graph that keeps output `k` alone: the finding's output is 0, the layouts recorded for
     output `k` alone."""
@@ -263,7 +290,7 @@ def attempts(src: Source) -> list[tuple[Source, bool, bool]]:
     converter had it (a converter may depend on a name or a tensor layout that tidying changes)."""
     if src.direction == KERAS_TO_ONNX_DIRECTION:
         return [(src, True, True)]
-    cuts = [c for c in smaller_graphs(src) if still_valid(c)][:MAX_CUTS]
+    cuts = [relaid(c) for c in smaller_graphs(src) if still_valid(c)][:MAX_CUTS]
     # A converter may read an initializer's name by field position (onnx2keras 0.0.25: `ListFields()[3]`), right
     # only for tensors stored as raw bytes: for its graphs the parser's typed fields are tried last.
     row = registry.converter(str(src.meta.get("back", "")))
