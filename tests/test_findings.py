@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from roundtrip.finding.findings import Blame, Finding, Stage, Symptom, normalise
 
 
@@ -53,3 +55,15 @@ def test_a_checker_failure_is_met_on_the_op_onnx_names() -> None:
     finding = Finding("tf2onnx-function", Stage.CHECK, Symptom.EXCEPTION, "InferenceError", message)
     assert finding.op == "MatMul"
     assert "MatMul" not in finding.signature
+
+
+def test_a_case_a_package_refuses_in_its_own_words_is_a_feature_gap() -> None:
+    where = "keras.src.backend.tensorflow.nn:_adaptive_max_pool2d"
+    refused = Finding("tf2onnx-function", Stage.CONVERT, Symptom.EXCEPTION, "ValueError",
+                      "Input spatial dimensions must be statically known for adaptive pooling", where=where,
+                      origin=where, details={"node": "AdaptiveMaxPooling2D"})
+    assert refused.gap == "AdaptiveMaxPooling2D" and refused.package == "keras"
+    wrong = replace(refused, message="Negative dimension size caused by subtracting 2 from 1")
+    assert wrong.gap == ""
+    elsewhere = replace(refused, origin="tensorflow.python.framework.ops:raise_from_not_ok_status")
+    assert elsewhere.gap == ""  # a refusal counts only where the package at fault raised it

@@ -215,7 +215,8 @@ class Error:
 
 # A package's own refusal of a case it does not implement (raised in its own code, in its own words).
 _REFUSAL = re.compile(r"not (yet )?(supported|implemented)|\bunsupported\b"
-                      r"|\bcan(not|'t) (convert|modify this type|gather from)|could not find an implementation", re.I)
+                      r"|\bcan(not|'t) (convert|modify this type|gather from)|could not find an implementation"
+                      r"|must be statically known", re.I)  # Keras' adaptive pooling refuses dynamic sizes
 # onnx.checker on a graph that holds an op the converter left unconverted (tf2onnx's StatelessRandomUniformV2).
 _UNCONVERTED = re.compile(r"No Op registered for (\w+) with domain_version")
 _NO_KERNEL = re.compile(r"Could not find an implementation for (\w+)\((\d+)\)")
