@@ -208,11 +208,13 @@ def run_repro(folder: Path, finding: Finding, meta: dict[str, Any]) -> Any:
 def _header(finding: Finding, meta: dict[str, Any], file: str) -> list[str]:
     shown = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v != "absent" and k != "hypothesis")
     reads = f"Reads {file} and test_data_set_0/ beside it." if file else "Reads no file."
-    return [f"# {title(finding, meta)}", f"# {shown}.", f"# {reads}  Exits 1 while the bug shows, 0 once it is fixed.",
-            ""]
+    return [f"# {title(finding, meta, reads_file=bool(file))}", f"# {shown}.",
+            f"# {reads}  Exits 1 while the bug shows, 0 once it is fixed.", ""]
 
 
-def title(finding: Finding, meta: dict[str, Any]) -> str:
+def title(finding: Finding, meta: dict[str, Any], *, reads_file: bool = True) -> str:
+    """What breaks, in one line; the user's file named only when the script reads it (else the maintainer
+    never has it)."""
     row = registry.converter(finding.path)
     who = row.api if row is not None else finding.path
     what = {Stage.CONVERT: f"raises {expected_exception(finding)}", Stage.CHECK: "writes a graph onnx.checker rejects",
@@ -226,7 +228,8 @@ def title(finding: Finding, meta: dict[str, Any]) -> str:
     if finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT):
         what = "crashes" if finding.symptom == Symptom.CRASH else "hangs"
     at = f" at a {finding.kind.split('@', 1)[1]} layer" if "@" in finding.kind else ""
-    return f"{who} {what}{at} on a user's model ({Path(str(meta['source'])).name})"
+    source = f" on a user's model ({Path(str(meta['source'])).name})" if reads_file else ""
+    return f"{who} {what}{at}{source}"
 
 
 _READ_INPUTS = ["here = pathlib.Path(__file__).resolve().parent",
@@ -366,6 +369,14 @@ def _expected_lines(meta: dict[str, Any]) -> list[str]:
             f"({meta.get('runtime_refused', '')}).", ""]
 
 
+def expected(finding: Finding) -> str:
+    """What should have happened, in the words of the stage that failed."""
+    return {Stage.CONVERT: "the converter converts the model.", Stage.CHECK: "onnx.checker accepts the graph.",
+            Stage.LOAD: "ONNX Runtime loads the graph.", Stage.RUN: "ONNX Runtime runs the graph.",
+            Stage.COMPARE: "the converted model gives the outputs the model gives."}.get(
+        finding.stage, "the script ends quietly.")
+
+
 def reproduce(file: str, script: str) -> str:
     if "Reads no file." in script:
         return "**Reproduce** (the script runs as pasted, reads no file, and exits 1 while the bug shows):"
@@ -377,11 +388,13 @@ def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_lo
     package = finding.package
     tracker = TRACKERS.get(package, package)
     versions_line = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v != "absent" and k != "hypothesis")
-    lines = [f"# {title(finding, meta)}", "",
+    reads_file = "Reads no file." not in script
+    lines = [f"# {title(finding, meta, reads_file=reads_file)}", "",
              f"<!-- roundtrip model entry {finding.slug}: file at {tracker} -->", "",
              f"**Versions:** {versions_line}; Python {meta['python']}, {meta['platform']}.", "",
              *_expected_lines(meta),
              reproduce(file, script), "", fence(script.rstrip(), "python"), "",
+             f"**Expected:** {expected(finding)}", "",
              f"**Actual:** {finding.stage}/{finding.symptom} ({finding.kind}):", "",
              fence(scrubbed(finding.message)[:3000]), ""]
     trace = trimmed(err_log, package)
