@@ -121,7 +121,7 @@ class Finding:
         bracket = re.search(r"\[(\w+)\]$", self.where)
         if bracket:
             return bracket.group(1)
-        named = re.search(r"\(op_type:(\w+), node name", self.message)  # onnx's inference names it
+        named = _ONNX_OP.search(self.message)  # onnx's inference names it
         return str(self.details.get("culprit") or self.details.get("node") or (named.group(1) if named else ""))
 
     @property
@@ -221,6 +221,9 @@ _REFUSAL = re.compile(r"not (yet )?(supported|implemented)|\bunsupported\b"
 _UNCONVERTED = re.compile(r"No Op registered for (\w+) with domain_version")
 _NO_KERNEL = re.compile(r"Could not find an implementation for (\w+)\((\d+)\)")
 
+# onnx's shape inference names the op a wrong input reached: `(op_type:Mul, node name: ...)`.
+_ONNX_OP = re.compile(r"\(op_type:(\w+), node name")
+
 _NORMALISE = [
     (re.compile(r"while running \w+ node"), "while running <op> node"),  # ORT names the op its kernel ran
     (re.compile(r"calling \w+\.call\(\)"), "calling <layer>.call()"),  # Keras names the layer: `op` says it
@@ -232,7 +235,7 @@ _NORMALISE = [
     (re.compile(r"input feed \(\[[^\]]*\]\)"), "input feed (<inputs>)"),  # ORT names the model's own inputs
     (re.compile(r"node name: [^)]*"), "node name: <name>"),  # onnx's: tf2onnx numbers its nodes per process
     # onnx's inference names the op a wrong input type reached: one wrong dtype, whichever op meets it first.
-    (re.compile(r"\(op_type:\w+, node name"), "(op_type:<op>, node name"),
+    (_ONNX_OP, "(op_type:<op>, node name"),
     (re.compile(r"[\w.-]*/[\w./-]+\.(py|h|cc|cpp)(:\d+)?"), "<file>"),  # source paths
     (re.compile(r"\b[\w.-]+(/[\w.:-]+)+"), "<name>"),  # scoped graph names: roundtrip_1/x2_1/Reshape
     (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),

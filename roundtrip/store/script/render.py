@@ -239,11 +239,20 @@ def runtime_lines(src: Source, tidy: bool, in_text: bool) -> list[str]:
     lines.append('session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])')
     if src.finding.stage == Stage.LOAD:
         return lines
+    names, feeds = graph_feeds(graph)
+    return [*lines, *input_lines(src, graph, names), f"session.run(None, {{{feeds}}})"]
+
+
+def graph_feeds(graph: onnx_text.Graph) -> tuple[list[str], str]:
+    """The script's names of the graph's inputs (x, or x0, x1...) and the feed dict's text that maps them."""
     names = ["x"] if len(graph.inputs) == 1 else [f"x{k}" for k in range(len(graph.inputs))]
-    for k, (name, (_, dims, dtype)) in enumerate(zip(names, graph.inputs, strict=True)):
-        lines.append(f"{name} = {standard_normal(*input_seed(src, k, dims), dtype)}")
-    feeds = ", ".join(f"{keras_text.text(n)}: {x}" for (n, _, _), x in zip(graph.inputs, names, strict=True))
-    return [*lines, f"session.run(None, {{{feeds}}})"]
+    return names, ", ".join(f"{keras_text.text(n)}: {x}" for (n, _, _), x in zip(graph.inputs, names, strict=True))
+
+
+def input_lines(src: Source, graph: onnx_text.Graph, names: list[str]) -> list[str]:
+    """Each input drawn as the suite drew it (see `input_seed`)."""
+    return [f"{name} = {standard_normal(*input_seed(src, k, dims), dtype)}"
+            for k, (name, (_, dims, dtype)) in enumerate(zip(names, graph.inputs, strict=True))]
 
 
 # ---- ONNX -> Keras ---------------------------------------------------------------------------------------
@@ -260,13 +269,11 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
     if way_back:
         imports += registry.again().again_imports
     lines = [*sorted_imports(imports), "", *onnx_text.lines(graph)]
-    names = ["x"] if len(graph.inputs) == 1 else [f"x{k}" for k in range(len(graph.inputs))]
-    runs = finding.stage in (Stage.RUN, Stage.COMPARE) and not way_back
-    for k, (name, (_, dims, dtype)) in enumerate(zip(names, graph.inputs, strict=True) if runs else []):
-        lines.append(f"{name} = {standard_normal(*input_seed(src, k, dims), dtype)}")
+    names, feeds = graph_feeds(graph)
+    if finding.stage in (Stage.RUN, Stage.COMPARE) and not way_back:
+        lines += input_lines(src, graph, names)
     k_out = finding.output or 0
     pick = "" if finding.symptom == Symptom.COUNT else f"[{k_out}]"
-    feeds = ", ".join(f"{keras_text.text(n)}: {x}" for (n, _, _), x in zip(graph.inputs, names, strict=True))
     if finding.stage == Stage.COMPARE and not way_back:
         lines.append(f"expected = ort.InferenceSession(onnx_model.SerializeToString()).run(None, {{{feeds}}}){pick}")
     lines.append("")
