@@ -33,7 +33,7 @@ from roundtrip.registry import TRACKERS
 from roundtrip.spec.model import ModelSpec
 from roundtrip.store.corpus import put_in_place, versions, write_meta
 from roundtrip.store.script.arrays import standard_normal
-from roundtrip.store.script.issue import fence, trimmed
+from roundtrip.store.script.issue import expected_of, fence, trimmed
 from roundtrip.store.script.render import (
     KERAS_MODEL,
     ONNX_RUNTIME_CONVERTED,
@@ -369,14 +369,6 @@ def _expected_lines(meta: dict[str, Any]) -> list[str]:
             f"({meta.get('runtime_refused', '')}).", ""]
 
 
-def expected(finding: Finding) -> str:
-    """What should have happened, in the words of the stage that failed."""
-    return {Stage.CONVERT: "the converter converts the model.", Stage.CHECK: "onnx.checker accepts the graph.",
-            Stage.LOAD: "ONNX Runtime loads the graph.", Stage.RUN: "ONNX Runtime runs the graph.",
-            Stage.COMPARE: "the converted model gives the outputs the model gives."}.get(
-        finding.stage, "the script ends quietly.")
-
-
 def reproduce(file: str, script: str) -> str:
     if "Reads no file." in script:
         return "**Reproduce** (the script runs as pasted, reads no file, and exits 1 while the bug shows):"
@@ -394,7 +386,7 @@ def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_lo
              f"**Versions:** {versions_line}; Python {meta['python']}, {meta['platform']}.", "",
              *_expected_lines(meta),
              reproduce(file, script), "", fence(script.rstrip(), "python"), "",
-             f"**Expected:** {expected(finding)}", "",
+             f"**Expected:** {expected_of(finding, str(meta['direction']), str(meta.get('back', '')))}", "",
              f"**Actual:** {finding.stage}/{finding.symptom} ({finding.kind}):", "",
              fence(scrubbed(finding.message)[:3000]), ""]
     trace = trimmed(err_log, package)

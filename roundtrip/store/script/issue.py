@@ -79,17 +79,21 @@ def evidence_lines(src: Source) -> list[str]:
 
 
 def expected(src: Source) -> str:
-    finding = src.finding
+    return expected_of(src.finding, src.direction, str(src.meta.get("back", "")))
+
+
+def expected_of(finding: Finding, direction: str, back: str) -> str:
+    """What should have happened, in the words of the stage that failed (a spec entry's or a model entry's)."""
     if traced_alone(finding):
         return "TensorFlow traces the Keras model in a tf.function (every converter starts there)."
-    if src.direction == KERAS_TO_ONNX_DIRECTION:
+    if direction == KERAS_TO_ONNX_DIRECTION:
         return {Stage.CONVERT: "the conversion succeeds.",
                 Stage.CHECK: "onnx.checker accepts the converted graph.",
                 Stage.LOAD: "ONNX Runtime loads the converted graph.",
                 Stage.RUN: "ONNX Runtime runs the converted graph.",
                 Stage.BUILD: "Keras builds and runs the model."}.get(
             finding.stage, f"ONNX Runtime's {what_compared(finding)} match the Keras model's.")
-    who = converter_name(str(src.meta.get("back", "")))
+    who = converter_name(back)
     if way_back_failed(finding):
         return f"{finding.package} converts the Keras model {who} makes to a graph onnx.checker accepts."
     return {Stage.LOAD: f"{who} converts the graph.",
