@@ -26,7 +26,7 @@ import os
 import time
 import unittest
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ class Harness:
     root: Path
     pool: Pool = field(default_factory=Pool)
     confirm: bool = True
-    plan: Plan = field(default_factory=Plan)
+    given_plan: InitVar[Plan | None] = None  # the run's plan (default: the gate's); the recorder keeps it
     events: Path | None = None  # a JSON-lines file each check, meeting and write is appended to (campaigns)
     known_hits: collections.Counter[str] = field(default_factory=collections.Counter)
     checks: int = 0
@@ -71,10 +71,15 @@ class Harness:
     variants_tried: set[str] = field(default_factory=set)  # variant candidates kept this session
     recorder: Recorder = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, given_plan: Plan | None) -> None:
         # Whether each repro.py written is run once ($ROUNDTRIP_CHECK_REPROS=0: not).
         check_repros = os.environ.get("ROUNDTRIP_CHECK_REPROS", "1") != "0"
-        self.recorder = Recorder(self.root, self.run, self.plan, self.confirm, self._event, check_repros)
+        self.recorder = Recorder(self.root, self.run, given_plan or Plan(), self.confirm, self._event, check_repros)
+
+    @property
+    def plan(self) -> Plan:
+        """What this run does with what it meets (one plan, the recorder's: it reduces and stops by it too)."""
+        return self.recorder.plan
 
     @staticmethod
     def open(root: Path, limits: Limits | None = None, confirm: bool = True, plan: Plan | None = None) -> Harness:
@@ -92,7 +97,7 @@ class Harness:
 
     @reduce_seconds.setter
     def reduce_seconds(self, seconds: float) -> None:
-        self.plan = self.recorder.plan = replace(self.plan, reduce=seconds)
+        self.recorder.plan = replace(self.plan, reduce=seconds)
 
     def _event(self, **data: Any) -> None:
         if self.events is not None:
