@@ -234,6 +234,7 @@ class Recorder:
         def spec_repro(folder: Path, written: Any, meta: dict[str, Any]) -> dict[str, Any]:
             return write_repro(folder, written, meta, check=self.check_repros).record()
 
+        self.note(event="writing", signature=finding.signature)
         folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro or spec_repro, carried)
         self.written.append(folder)
         self.note(event="written", signature=finding.signature, folder=str(folder))
