@@ -32,11 +32,15 @@ system:
 		apt-get install -y -q $$missing >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
 	elif [ -n "$$missing" ]; then echo "not installed:$$missing (the tests that need them skip)"; fi
 
+# The suite runs in two processes (pytest-xdist), CI's two cores; an idle process takes tests from the busy
+# one's queue (worksteal), as the slow tests are a few.  TEST_WORKERS=0 runs it in this one.
+TEST_WORKERS ?= 2
+
 # The two environments and the system packages install side by side (mostly waiting on downloads and
 # unpacking), then lint.
 test: envs
 	$(MAKE) --no-print-directory lint
-	$(PY) -m pytest tests/ --durations=12 $(ARGS)
+	$(PY) -m pytest tests/ -n $(TEST_WORKERS) --dist worksteal --durations=12 $(ARGS)
 
 .PHONY: envs
 envs:

@@ -9,7 +9,6 @@ import re
 import statistics
 import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import onnx
@@ -117,14 +116,13 @@ def _run_repro(entry: corpus.Entry, root: Path) -> str:
 
 
 @pytest.mark.slow
-def test_every_repro_still_shows_its_bug(tmp_path: Path) -> None:
-    # Two at a time: each is a process with its own TensorFlow import, and CI has two cores.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        failed = [text for text in pool.map(lambda e: _run_repro(e, tmp_path), ENTRIES) if text]
-    assert not failed, "\n\n".join(failed)
-    skipped = [e.folder.name for e in ENTRIES if _python(e) is None]
-    if skipped:
-        pytest.skip(f"{len(skipped)} entries need a converter environment that is absent (make onnx2tf-env)")
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids())
+def test_every_repro_still_shows_its_bug(entry: corpus.Entry, tmp_path: Path) -> None:
+    # One test an entry, each a process with its own TensorFlow import: pytest -n 2 spreads them on CI's two cores.
+    if _python(entry) is None:
+        pytest.skip("the entry needs a converter environment that is absent (make onnx2tf-env)")
+    failed = _run_repro(entry, tmp_path)
+    assert not failed, failed
 
 
 def _small(entry: corpus.Entry) -> bool:
