@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from roundtrip.search.database import open_database
 from roundtrip.search.harness import Harness
+from roundtrip.search.warm import shared_pool
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CORPUS = Path(os.environ.get("ROUNDTRIP_CORPUS", Path(__file__).resolve().parent.parent / "corpus"))
@@ -52,10 +53,12 @@ _HARNESS: list[Harness] = []
 @pytest.fixture(scope="session")
 def harness() -> Iterator[Harness]:
     """Worker processes and the corpus, shared by every property of the session."""
-    opened = Harness.open(CORPUS)
-    _HARNESS.append(opened)
+    shared = shared_pool()  # a campaign's warm process keeps its workers from one slice to the next
+    opened = Harness.open(CORPUS, pool=shared)
+    _HARNESS[:] = [opened]
     yield opened
-    opened.close()
+    if shared is None:
+        opened.close()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

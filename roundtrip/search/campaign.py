@@ -1,5 +1,7 @@
-"""A campaign: the properties of properties/ run as pytest processes, K at a time, each run one property
-for a slice of time with a recorded seed, until a time budget ends.
+"""A campaign: the properties of properties/ run K at a time, each run one property for a slice of time
+with a recorded seed, until a time budget ends.  A run is a pytest session in a warm process
+(`roundtrip.search.warm`): K processes import TensorFlow and start their check workers once, and serve
+run after run.
 
 The schedule (`Schedule`): every property first gets one short exploring slice, in the campaign's seeded
 order, before any gets a second, so that every available property runs within the first minutes; the bugs
@@ -12,19 +14,17 @@ pay.  A later run explores for its slice or until it meets its share of new bugs
 many pending bugs of its property (the oldest first), each with its own reducer budget: a run stays a few
 minutes long, so that the floor of the others holds.  At the end, each bug still pending says why.
 
-Each process appends what it does to an events file (`Harness.events`), which the campaign reads for its
+Each run appends what it does to an events file (`Harness.events`), which the campaign reads for its
 progress and its figures.  The engine runs the properties; it never imports the strategies.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,9 +34,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roundtrip.run.lifetime import die_with_parent
 from roundtrip.search import pending
 from roundtrip.search.plan import Plan
+from roundtrip.search.warm import Warm
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTIES = ROOT / "properties"
@@ -146,12 +146,12 @@ class Run:
     seed: int
     plan: Plan
     events: Path
-    process: subprocess.Popen[bytes]
+    warm: Warm  # the warm process it runs in
     started: float
     read: int = 0  # bytes of the events file already read
     checks: int = 0
     recording: str = ""  # the signature being recorded now
-    cpu: float = 0.0  # CPU seconds of the run and the workers it waited for, once it ended
+    cpu: float = 0.0  # CPU seconds of the run's process and its workers, once it ended
     phase: tuple[str, float] | None = None  # what it records now (PHASES) and since when (its events' clock)
 
     @property
@@ -173,8 +173,9 @@ class Target:
     written: int = 0
 
 
-# Where a run's wall time goes: starting (a pytest process importing TensorFlow, its workers, the properties,
-# until exploring begins), exploring, and recording each bug (confirming it in fresh workers, reducing it,
+# Where a run's wall time goes: starting (a pytest session collecting the property and opening the corpus, and
+# in a warm process's first run its imports of TensorFlow and the converters, and its workers; until
+# exploring begins), exploring, and recording each bug (confirming it in fresh workers, reducing it,
 # writing its entry: files, repro.py checked and made smaller).  The rest (a run's end) is left out.
 PHASES = ("starting", "exploring", "confirming", "reducing", "writing")
 _PHASE_OF = {"recording": "confirming", "reducing": "reducing", "writing": "writing"}
@@ -253,6 +254,8 @@ class Campaign:
     skipped: dict[str, str] = field(default_factory=dict)  # property -> why it cannot run here
     schedule: Schedule | None = None
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="roundtrip-campaign-")))
+    warm: list[Warm] = field(default_factory=list)  # the warm processes the runs share
+    started_warm: int = 0  # warm processes started (each one's log is warm-N.log in `folder`)
 
     def prepare(self, nodes: list[str], known: set[str]) -> None:
         """The properties this campaign runs (`nodes`, less those that cannot run here) and what it knows."""
@@ -280,8 +283,8 @@ class Campaign:
                 update(self)
             self._let_recordings_finish(update)
         finally:
-            for run in self.running:
-                _stop(run)
+            for warm in self.warm:
+                warm.stop()
             self._poll(final=True)
             self._say_why_pending()
         return self.stats
@@ -297,9 +300,9 @@ class Campaign:
         """Past the budget, runs that are recording a bug get up to `grace` seconds to write it (they start
         no other); the others stop at once.  What is not recorded stays pending, with its reason."""
         for run in [r for r in self.running if not r.recording]:
-            _stop(run)
+            run.warm.stop()
         end = time.time() + self.grace
-        while time.time() < end and any(_reap(r) is None for r in self.running):
+        while time.time() < end and any(r.warm.alive and r.warm.done is not None for r in self.running):
             time.sleep(0.5)
             self._poll()
             update(self)
@@ -311,29 +314,37 @@ class Campaign:
         self.schedule.runs[node] += 1
         self.stats.targets[target_name(node)].runs += 1
         events = self.folder / f"events-{seed}.jsonl"
-        env = dict(os.environ, ROUNDTRIP_EVENTS=str(events), ROUNDTRIP_MAX_EXAMPLES=str(self.examples),
-                   ROUNDTRIP_CORPUS=str(self.corpus.resolve()), ROUNDTRIP_RUN=json.dumps(asdict(plan)),
-                   TF_CPP_MIN_LOG_LEVEL="2")
-        env.pop("ROUNDTRIP_PROFILE", None)
-        if self.database:
-            env["ROUNDTRIP_DATABASE"] = self.database
-        log = open(self.folder / f"run-{seed}.log", "wb")  # noqa: SIM115 - the child writes it until it ends
-        # Its own session (the campaign stops its whole group); SIGTERM from the kernel if the campaign dies
-        # without stopping it (kill -9), and its workers follow it (roundtrip.run.lifetime).
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", node, "-q", "-p", "no:cacheprovider", f"--hypothesis-seed={seed}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=die_with_parent(signal.SIGTERM))
-        log.close()
-        return Run(node, seed, plan, events, process, time.time())
+        warm = self._idle()
+        warm.send([node, "-q", "-p", "no:cacheprovider", f"--hypothesis-seed={seed}"],
+                  {"ROUNDTRIP_EVENTS": str(events), "ROUNDTRIP_RUN": json.dumps(asdict(plan))},
+                  self.folder / f"done-{seed}.json")
+        return Run(node, seed, plan, events, warm, time.time())
+
+    def _idle(self) -> Warm:
+        """A warm process to run in: an idle one, else a new one (one that died or served its share of runs
+        is stopped and let go)."""
+        for warm in [w for w in self.warm if w.done is None and not w.idle]:
+            warm.stop()
+            self.warm.remove(warm)
+        idle = next((w for w in self.warm if w.idle), None)
+        if idle is None:
+            env = dict(os.environ, ROUNDTRIP_MAX_EXAMPLES=str(self.examples), ROUNDTRIP_PROFILE="campaign",
+                       ROUNDTRIP_CORPUS=str(self.corpus.resolve()), TF_CPP_MIN_LOG_LEVEL="2")
+            if self.database:
+                env["ROUNDTRIP_DATABASE"] = self.database
+            idle = Warm.start(env, self.folder / f"warm-{self.started_warm}.log")
+            self.started_warm += 1
+            self.warm.append(idle)
+        return idle
 
     def _poll(self, final: bool = False) -> None:
         for run in list(self.running):
             self._read(run)
-            code = _reap(run)
-            if code is None and not final:
+            ended = run.warm.result()
+            if ended is None and not final:
                 continue
             self.running.remove(run)
+            code, run.cpu = ended if ended is not None else (None, 0.0)
             self._ended(run, code)
 
     def _ended(self, run: Run, code: int | None) -> None:
@@ -387,36 +398,3 @@ class Campaign:
             "pending": [{"signature": i.signature, "property": i.target, "reason": i.reason} for i in self.pending()],
             "runs": s.runs,
         }
-
-
-def _reap(run: Run) -> int | None:
-    """The run's exit status once it ended (None while it runs), with the CPU time it and the processes it
-    waited for used."""
-    if run.process.returncode is not None:
-        return run.process.returncode
-    try:
-        pid, status, usage = os.wait4(run.process.pid, os.WNOHANG)
-    except ChildProcessError:
-        return run.process.poll()
-    if not pid:
-        return None
-    run.process.returncode = os.waitstatus_to_exitcode(status)
-    run.cpu = usage.ru_utime + usage.ru_stime
-    return run.process.returncode
-
-
-def _stop(run: Run) -> None:
-    """Ends a run and its worker processes (their own session): an entry being written is atomic, and a
-    bug being recorded stays pending."""
-    if _reap(run) is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(run.process.pid, signal.SIGTERM)
-    end = time.time() + 10
-    while time.time() < end and _reap(run) is None:
-        time.sleep(0.1)
-    if _reap(run) is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(run.process.pid, signal.SIGKILL)
-        while _reap(run) is None:
-            time.sleep(0.05)

@@ -82,11 +82,13 @@ class Harness:
         return self.recorder.plan
 
     @staticmethod
-    def open(root: Path, limits: Limits | None = None, confirm: bool = True, plan: Plan | None = None) -> Harness:
+    def open(root: Path, limits: Limits | None = None, confirm: bool = True, plan: Plan | None = None,
+             pool: Pool | None = None) -> Harness:
         """The harness over the corpus at `root`, under `plan` (default: from the environment, see
-        Plan.from_env).  $ROUNDTRIP_EVENTS names an events file to append to."""
+        Plan.from_env), its checks run by `pool` (default: a pool of its own).  $ROUNDTRIP_EVENTS names an
+        events file to append to."""
         events = os.environ.get("ROUNDTRIP_EVENTS")
-        harness = Harness(root, Pool(limits=limits or Limits()), confirm, plan or Plan.from_env(),
+        harness = Harness(root, pool or Pool(limits=limits or Limits()), confirm, plan or Plan.from_env(),
                           events=Path(events) if events else None)
         harness.recorder.reload()
         return harness
