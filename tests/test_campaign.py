@@ -15,10 +15,14 @@ from pathlib import Path
 import pytest
 
 from roundtrip import cli
+from roundtrip.oracle.outcome import Job
+from roundtrip.search import pending
 from roundtrip.search.campaign import (
     FIRST_SLICE,
+    RECORDING_GUESS,
     SHARE,
     SLICE,
+    Campaign,
     CampaignError,
     Run,
     Schedule,
@@ -126,6 +130,39 @@ def _fuzz(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.Comple
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def _pending(corpus: Path, target: str, count: int) -> None:
+    for n in range(count):
+        pending.put(corpus, pending.Item(f"{target}|sig{n}", target, Job('{"x": 1}', target, 13), [1],
+                                         met=pending.now()))
+
+
+def test_runs_only_record_once_the_bugs_pending_would_fill_the_time_left(tmp_path: Path) -> None:
+    campaign = Campaign(minutes=10, workers=2, corpus=tmp_path)
+    campaign.schedule = Schedule(["p.py::t[a]", "p.py::t[b]", "p.py::t[c]"])
+    _pending(tmp_path, "a", 1)
+    _pending(tmp_path, "b", 3)  # 4 bugs: 4 * RECORDING_GUESS worker-seconds to record them
+    work = 4 * RECORDING_GUESS
+    assert campaign._to_record(time.time() + work, busy=set()) == ""  # 2 workers: twice that time is left
+    assert campaign._to_record(time.time() + work / 2 - 10, busy=set()) == "p.py::t[b]"  # the most first
+    assert campaign._to_record(time.time() + work / 2 - 10, busy={"p.py::t[b]"}) == "p.py::t[a]"
+    assert campaign._to_record(time.time() + work / 2 - 10, busy={"p.py::t[a]", "p.py::t[b]"}) == ""
+    campaign.stats.recordings = [RECORDING_GUESS / 4]  # what recordings have cost so far counts
+    assert campaign._to_record(time.time() + work / 2 - 10, busy=set()) == ""
+    plan = Schedule.recording(deadline=5.0, reduce=30.0)
+    assert plan.only_record and plan.record is True and plan.writes and plan.reduce == 30.0
+
+
+def test_a_bug_given_up_on_or_being_recorded_is_not_waiting(tmp_path: Path) -> None:
+    campaign = Campaign(minutes=10, workers=1, corpus=tmp_path)
+    campaign.schedule = Schedule(["p.py::t[a]", "p.py::t[b]"])
+    _pending(tmp_path, "a", 2)
+    pending.note(tmp_path, "a|sig0", "did not show again")
+    run = Run("p.py::t[b]", 1, Plan(), tmp_path / "events", None, started=0.0)  # type: ignore[arg-type]
+    run.recording = "a|sig1"
+    campaign.running.append(run)
+    assert campaign._to_record(time.time() + 1.0, busy=set()) == ""
+
+
 @pytest.mark.parametrize(("args", "says"), [
     (["--path", "tf2onnx-fnction"], "--path tf2onnx-fnction: no such property or converter"),
     (["--database", "redis://127.0.0.1:1"], "example database 'redis://127.0.0.1:1' cannot be opened"),
@@ -140,7 +177,7 @@ def test_bad_input_is_one_line_and_status_2(tmp_path: Path, args: list[str], say
 @pytest.mark.slow
 def test_a_short_campaign_runs_each_property_it_names_and_records_its_figures(tmp_path: Path) -> None:
     names = {"tf2onnx-function>onnx2keras", "onnx>onnx2keras>keras-export"}
-    done = _fuzz(tmp_path, "--minutes", "0.7", *[a for n in sorted(names) for a in ("--path", n)],
+    done = _fuzz(tmp_path, "--minutes", "1", *[a for n in sorted(names) for a in ("--path", n)],
                  "--workers", "2", "--seed", "7", "--grace", "0")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = (tmp_path / "reports" / "campaigns.jsonl").read_text().splitlines()

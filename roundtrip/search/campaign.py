@@ -12,7 +12,10 @@ worker-minute so far (one bug and one minute added to each, so that a property n
 its turn): energy goes where new bugs keep coming, as a fuzzer's power schedule spends it on the seeds that
 pay.  A later run explores for its slice or until it meets its share of new bugs, then records up to that
 many pending bugs of its property (the oldest first), each with its own reducer budget: a run stays a few
-minutes long, so that the floor of the others holds.  At the end, each bug still pending says why.
+minutes long, so that the floor of the others holds.  Recording is planned into the budget: once the bugs
+pending would take the worker time left to record (at what a recording has cost so far), the next runs
+only record, the property with the most pending first, before any property explores again; so a campaign
+also begins by recording what a stopped one left pending.  At the end, each bug still pending says why.
 
 Each run appends what it does to an events file (`Harness.events`), which the campaign reads for its
 progress and its figures.  The engine runs the properties; it never imports the strategies.
@@ -46,6 +49,7 @@ FLOOR = 0.5  # the part of the worker time spread evenly (directions alike, then
 FIRST_SLICE = 20.0  # seconds of exploring in a property's first run (nothing recorded in it)
 SLICE = 60.0  # seconds of exploring in a later run
 SHARE = 3  # new bugs that end a run's exploring
+RECORDING_GUESS = 60.0  # worker-seconds a bug's recording is taken to cost until the campaign has timed one
 
 
 class CampaignError(ValueError):
@@ -133,6 +137,11 @@ class Schedule:
         """New bugs per worker-minute, with one of each added."""
         return (self.new[target] + 1) / (self.seconds[target] / 60 + 1)
 
+    @staticmethod
+    def recording(deadline: float, reduce: float) -> Plan:
+        """The plan of a run that records its property's pending bugs and explores nothing."""
+        return Plan(writes=True, record=True, only_record=True, deadline=deadline, reduce=reduce)
+
     def plan(self, target: str, deadline: float, reduce: float) -> Plan:
         """The plan of the next run of `target`: a first run explores briefly and records nothing."""
         if not self.runs[target]:
@@ -195,6 +204,12 @@ class Stats:
     ops: collections.Counter[str] = field(default_factory=collections.Counter)
     targets: dict[str, Target] = field(default_factory=lambda: collections.defaultdict(Target))
     phases: dict[str, float] = field(default_factory=lambda: collections.defaultdict(float))  # seconds by PHASES
+    recordings: list[float] = field(default_factory=list)  # seconds each bug's recording took
+
+    @property
+    def recording_cost(self) -> float:
+        """What recording a bug costs, in worker-seconds: the mean so far, else RECORDING_GUESS."""
+        return sum(self.recordings) / len(self.recordings) if self.recordings else RECORDING_GUESS
 
     @property
     def rate(self) -> float:
@@ -221,6 +236,7 @@ class Stats:
             run.recording = event["signature"]
         elif kind in ("recorded", "dropped"):
             run.recording = ""
+            self.recordings.append(float(event.get("seconds", 0.0)))
             self.notes[event["signature"]] = event.get("note", "")
         elif kind == "written":
             self.written[event["signature"]] = event["folder"]
@@ -309,8 +325,13 @@ class Campaign:
 
     def _start(self, seed: int, deadline: float) -> Run:
         assert self.schedule is not None
-        node = self.schedule.pick({r.node for r in self.running})
-        plan = self.schedule.plan(node, deadline, self.reduce)
+        busy = {r.node for r in self.running}
+        node = self._to_record(deadline, busy)
+        if node:
+            plan = Schedule.recording(deadline, self.reduce)
+        else:
+            node = self.schedule.pick(busy)
+            plan = self.schedule.plan(node, deadline, self.reduce)
         self.schedule.runs[node] += 1
         self.stats.targets[target_name(node)].runs += 1
         events = self.folder / f"events-{seed}.jsonl"
@@ -319,6 +340,20 @@ class Campaign:
                   {"ROUNDTRIP_EVENTS": str(events), "ROUNDTRIP_RUN": json.dumps(asdict(plan))},
                   self.folder / f"done-{seed}.json")
         return Run(node, seed, plan, events, warm, time.time())
+
+    def _to_record(self, deadline: float, busy: Collection[str]) -> str:
+        """The property whose pending bugs the next run records instead of exploring, when the bugs pending
+        (those no run is recording, nor gave up on) would take the worker time left: the one with the most;
+        else ""."""
+        assert self.schedule is not None
+        nodes = {target_name(n): n for n in self.schedule.order}
+        being = {r.recording for r in self.running}
+        waiting = collections.Counter(i.target for i in self.pending()
+                                      if i.target in nodes and i.signature not in being and not i.reason)
+        free = [(count, target) for target, count in waiting.items() if nodes[target] not in busy]
+        if not free or waiting.total() * self.stats.recording_cost < (deadline - time.time()) * self.workers:
+            return ""
+        return nodes[max(free)[1]]
 
     def _idle(self) -> Warm:
         """A warm process to run in: an idle one, else a new one (one that died or served its share of runs

@@ -150,9 +150,9 @@ class Harness:
         self._check(GraphJob(graph.to_json(), back, path), graph)
 
     def _check(self, job: AnyJob, spec: AnySpec) -> None:
-        self._stop_exploring_when_spent()
-        if job.name not in self.targets:
+        if job.name not in self.targets:  # known even when nothing is checked: its pending bugs are recorded
             self.targets.append(job.name)
+        self._stop_exploring_when_spent()
         began = time.monotonic()
         outcome = self.run(job)
         if self.events is not None:
@@ -194,6 +194,8 @@ class Harness:
     def _stop_exploring_when_spent(self) -> None:
         if self.explore_began is None:
             return
+        if self.plan.only_record:
+            raise EnoughExplored("it records only")
         if self.plan.explore and time.monotonic() - self.explore_began >= self.plan.explore:
             raise EnoughExplored(f"explored its {self.plan.explore:g} s")
         if self.plan.deadline and time.time() >= self.plan.deadline:

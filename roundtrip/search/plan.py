@@ -26,6 +26,8 @@ class Plan:
     share: int = 0  # new bugs that end a property's exploring; 0: no limit
     deadline: float = 0.0  # epoch seconds: past it nothing new starts (exploring, or recording a bug); 0: none
     reduce: float = REDUCE_SECONDS  # the reducer's budget per bug, in seconds
+    only_record: bool = False  # (writes) explore nothing: record the property's pending bugs (a campaign
+    # whose pending bugs would fill its time left)
 
     @staticmethod
     def from_env() -> Plan:
