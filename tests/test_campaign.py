@@ -142,6 +142,9 @@ def test_runs_only_record_once_the_bugs_pending_would_fill_the_time_left(tmp_pat
     _pending(tmp_path, "a", 1)
     _pending(tmp_path, "b", 3)  # 4 bugs: 4 * RECORDING_GUESS worker-seconds to record them
     work = 4 * RECORDING_GUESS
+    campaign.schedule.runs.update(["p.py::t[a]", "p.py::t[b]"])
+    assert campaign._to_record(time.time() + 1.0, busy=set()) == ""  # c has not had its first slice yet
+    campaign.schedule.runs.update(["p.py::t[c]"])
     assert campaign._to_record(time.time() + work, busy=set()) == ""  # 2 workers: twice that time is left
     assert campaign._to_record(time.time() + work / 2 - 10, busy=set()) == "p.py::t[b]"  # the most first
     assert campaign._to_record(time.time() + work / 2 - 10, busy={"p.py::t[b]"}) == "p.py::t[a]"
@@ -152,9 +155,20 @@ def test_runs_only_record_once_the_bugs_pending_would_fill_the_time_left(tmp_pat
     assert plan.only_record and plan.record is True and plan.writes and plan.reduce == 30.0
 
 
+def test_a_stopped_campaigns_pending_bugs_are_recorded_before_the_first_slices(tmp_path: Path) -> None:
+    _pending(tmp_path, "b", 2)  # left by a stopped campaign
+    campaign = Campaign(minutes=10, workers=1, corpus=tmp_path)
+    campaign.prepare(["p.py::t[a]", "p.py::t[b]"], known=set())
+    _pending(tmp_path, "a", 3)  # met by this campaign's first slice of a
+    assert campaign.schedule is not None
+    campaign.schedule.runs.update(["p.py::t[a]"])
+    assert campaign._to_record(time.time() + 60.0, busy=set()) == "p.py::t[b]"  # b's 2, not a's 3
+
+
 def test_a_bug_given_up_on_or_being_recorded_is_not_waiting(tmp_path: Path) -> None:
     campaign = Campaign(minutes=10, workers=1, corpus=tmp_path)
     campaign.schedule = Schedule(["p.py::t[a]", "p.py::t[b]"])
+    campaign.schedule.runs.update(["p.py::t[a]", "p.py::t[b]"])
     _pending(tmp_path, "a", 2)
     pending.note(tmp_path, "a|sig0", "did not show again")
     run = Run("p.py::t[b]", 1, Plan(), tmp_path / "events", None, started=0.0)  # type: ignore[arg-type]

@@ -271,6 +271,7 @@ class Campaign:
     schedule: Schedule | None = None
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="roundtrip-campaign-")))
     warm: list[Warm] = field(default_factory=list)  # the warm processes the runs share
+    carried: set[str] = field(default_factory=set)  # the bugs pending when the campaign began (a stopped one's)
     started_warm: int = 0  # warm processes started (each one's log is warm-N.log in `folder`)
 
     def prepare(self, nodes: list[str], known: set[str]) -> None:
@@ -282,6 +283,7 @@ class Campaign:
             raise CampaignError("no property can run here: " + "; ".join(sorted(set(self.skipped.values()))))
         self.schedule = Schedule(order)
         self.stats.known = set(known)
+        self.carried = {i.signature for i in self.pending()}
 
     def run(self, update: Callable[[Campaign], None] = lambda c: None) -> Stats:
         """Runs until the budget ends; `update` is called about twice a second (for progress)."""
@@ -344,12 +346,14 @@ class Campaign:
     def _to_record(self, deadline: float, busy: Collection[str]) -> str:
         """The property whose pending bugs the next run records instead of exploring, when the bugs pending
         (those no run is recording, nor gave up on) would take the worker time left: the one with the most;
-        else ""."""
+        else "".  Until every property has had its first slice, only the bugs a stopped campaign left count."""
         assert self.schedule is not None
         nodes = {target_name(n): n for n in self.schedule.order}
         being = {r.recording for r in self.running}
+        first_slices = not all(self.schedule.runs[n] for n in self.schedule.order)
         waiting = collections.Counter(i.target for i in self.pending()
-                                      if i.target in nodes and i.signature not in being and not i.reason)
+                                      if i.target in nodes and i.signature not in being and not i.reason
+                                      and (i.signature in self.carried or not first_slices))
         free = [(count, target) for target, count in waiting.items() if nodes[target] not in busy]
         if not free or waiting.total() * self.stats.recording_cost < (deadline - time.time()) * self.workers:
             return ""
