@@ -135,11 +135,13 @@ STAND_INS = ("Identity", "Relu")  # the plainest ops, each keeping its input's s
 def _stand_in(spec: GraphSpec, k: int, kind: str) -> GraphSpec | None:
     """Node k replaced by a node of `kind` (a stand-in of STAND_INS), when node k reads one tensor and keeps
     its shape: a bug that shows on any op (a dtype every node loses) is then shown on the plainest one.  None
-    for a node that already is a stand-in or reads two tensors."""
+    for a node that already is a stand-in or reads two tensors, and when the spec would not be smaller by
+    `size_of` (its JSON shorter: a Sigmoid is stood in for by Relu, not by Identity)."""
     node = spec.nodes[k]
     if node.kind in STAND_INS or node.other is not None or spec.shapes[k] != spec.shapes[k + 1]:
         return None
-    return _graph(spec, spec.input_shape, spec.nodes[:k] + (NodeSpec(kind),) + spec.nodes[k + 1:])
+    made = _graph(spec, spec.input_shape, spec.nodes[:k] + (NodeSpec(kind),) + spec.nodes[k + 1:])
+    return made if made is not None and size_of(made) < size_of(spec) else None
 
 
 def _headless(spec: GraphSpec) -> GraphSpec | None:

@@ -147,8 +147,10 @@ class Reduction:
     (`still_valid`) and whose script still shows the bug, within MAX_STEP_RUNS runs of the script.
 
     A pass tries, in order: folding each side input into a constant, bypassing each node through each of
-    its inputs (in the main graph, then in Loop and If bodies), keeping one graph output, dropping unused
-    graph inputs, simpler small float initializers.
+    its inputs (in the main graph, then in Loop and If bodies), dropping one input of a variadic node
+    (Concat, Sum...), dropping a Loop's carried values and scan outputs, keeping one graph output, dropping
+    unused graph inputs, simpler small float initializers; when none of those kept anything, bypassing two
+    nodes at once (one downstream of the other: a Squeeze and the Unsqueeze that undoes it).
     Passes repeat until one keeps nothing: the graph is then 1-minimal (no node can be bypassed)."""
 
     shows: Callable[[Source], bool]  # whether the script of a source shows the bug (one run)
@@ -165,8 +167,11 @@ class Reduction:
             return src, False
         while self.runs < self.budget:
             before = self.taken
-            for step in (self.fold, self.bypass, self.bodies, self.outputs, self.inputs, self.initializers):
+            for step in (self.fold, self.bypass, self.bodies, self.variadic, self.loops, self.outputs, self.inputs,
+                         self.initializers):
                 src = step(src)
+            if self.taken == before:
+                src = self.pairs(src)
             if self.taken == before:
                 return src, not self.refused
         return src, False
@@ -222,6 +227,38 @@ class Reduction:
                     if kept is not None:
                         src = kept
                         break
+        return src
+
+    def variadic(self, src: Source) -> Source:
+        """Each input of each variadic node (Concat, Sum, ...) dropped, last node first."""
+        for name in [node.output[0] for node in reversed(src.onnx.graph.node) if node.output]:
+            index = next((k for k, n in enumerate(src.onnx.graph.node) if n.output[:1] == [name]), None)
+            count = len(src.onnx.graph.node[index].input) if index is not None else 0
+            for k in reversed(range(count)):
+                kept = self.keeps(src, graph_steps.input_dropped(src.onnx, index, k)) if index is not None else None
+                if kept is not None:
+                    src = kept
+                    index = next((j for j, n in enumerate(src.onnx.graph.node) if n.output[:1] == [name]), None)
+        return src
+
+    def loops(self, src: Source) -> Source:
+        """Each Loop's carried values, then its scan outputs, dropped one at a time, last first."""
+        for ordinal in range(len(graph_steps.loop_nodes(src.onnx))):
+            for count, step in ((graph_steps.carried_count, graph_steps.carried_dropped),
+                                (graph_steps.scan_count, graph_steps.scan_dropped)):
+                for k in reversed(range(count(src.onnx, graph_steps.loop_nodes(src.onnx)[ordinal]))):
+                    loops = graph_steps.loop_nodes(src.onnx)
+                    if ordinal < len(loops):
+                        src = self.keeps(src, step(src.onnx, loops[ordinal], k)) or src
+        return src
+
+    def pairs(self, src: Source) -> Source:
+        """Two nodes bypassed at once, each through its first input, the second downstream of the first; the
+        first pair that keeps ends the step."""
+        for first, second in graph_steps.downstream_pairs(src.onnx):
+            kept = self.keeps(src, graph_steps.pair_bypassed(src.onnx, first, second))
+            if kept is not None:
+                return kept
         return src
 
     def outputs(self, src: Source) -> Source:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from roundtrip.store.script.arrays import INLINE_LIMIT
-from roundtrip.store.script.onnx_text import bypassed, pruned, pruned_graph, subgraph_reads, valid
+from roundtrip.store.script.onnx_text import bypassed, checked, pruned, pruned_graph, retyped, subgraph_reads, valid
 
 
 def runs(model: Any, feeds: dict[str, np.ndarray]) -> bool:
@@ -242,3 +242,152 @@ def body_bypassed(model: Any, holder: str, attribute: str, made: str, via: int) 
         other.input[:] = [source if name in gone else name for name in other.input]
     pruned_graph(body)
     return out
+
+
+VARIADIC = ("Concat", "Sum", "Max", "Min", "Mean")  # ops that read any number of inputs alike
+
+
+def input_dropped(model: Any, index: int, k: int) -> Any | None:
+    """The graph with input `k` of node `index` (of a VARIADIC kind, with more than one input) dropped,
+    and what then feeds nothing (`checked`: the graph outputs typed again where they changed).  None for another
+    node, or when the graph left is not valid."""
+    import onnx
+
+    node = model.graph.node[index]
+    if node.op_type not in VARIADIC or node.domain or len(node.input) < 2 or k >= len(node.input):
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[index].input[k]
+    return checked(pruned(out))
+
+
+def pair_bypassed(model: Any, first: int, second: int) -> Any | None:
+    """The graph without nodes `first` and `second`, the readers of each reading its first input instead
+    (a Squeeze and the Unsqueeze that undoes it, with a node between them, go together where neither can
+    alone), and what then feeds nothing (`checked`: the graph outputs typed again where they changed).
+    None where either makes a graph output or has no input, or when the graph left is not valid."""
+    import onnx
+
+    nodes = model.graph.node
+    shown = {o.name for o in model.graph.output}
+    if any(not nodes[k].input or not nodes[k].input[0] or shown & set(nodes[k].output) for k in (first, second)):
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for k in sorted((first, second), reverse=True):
+        node = out.graph.node[k]
+        source, gone = node.input[0], set(node.output)
+        del out.graph.node[k]
+        for other in out.graph.node:
+            other.input[:] = [source if name in gone else name for name in other.input]
+    return checked(pruned(out))
+
+
+def downstream_pairs(model: Any) -> list[tuple[int, int]]:
+    """(first, second) node indices where `second` reads, through any nodes, what `first` makes; in order."""
+    nodes = model.graph.node
+    reaches: list[set[str]] = []  # the tensors each node depends on
+    made = {n: k for k, node in enumerate(nodes) for n in node.output if n}
+    for node in nodes:
+        deps = set(node.input) | subgraph_reads(node)
+        reaches.append(deps | {d for n in deps if n in made for d in reaches[made[n]]})
+    return [(a, b) for b in range(len(nodes)) for a in range(b)
+            if any(n in reaches[b] for n in nodes[a].output if n)]
+
+
+def loop_nodes(model: Any) -> list[int]:
+    """The indices of the main graph's Loop nodes."""
+    return [k for k, node in enumerate(model.graph.node) if node.op_type == "Loop" and not node.domain]
+
+
+def _loop(model: Any, index: int) -> tuple[Any, Any, int]:
+    """(the Loop node, its body, how many values it carries)."""
+    node = model.graph.node[index]
+    body = next(a.g for a in node.attribute if a.name == "body")
+    return node, body, len(node.input) - 2
+
+
+def carried_count(model: Any, index: int) -> int:
+    return _loop(model, index)[2]
+
+
+def scan_count(model: Any, index: int) -> int:
+    node, _, carried = _loop(model, index)
+    return len(node.output) - carried
+
+
+def _unused(model: Any, name: str) -> bool:
+    """Whether no node of the main graph (nor a subgraph) reads `name` and no graph output is it."""
+    return not name or (name not in {o.name for o in model.graph.output}
+                        and all(name not in node.input and name not in subgraph_reads(node)
+                                for node in model.graph.node))
+
+
+def carried_dropped(model: Any, index: int, j: int) -> Any | None:
+    """Loop `index` without its carried value `j` (its input, the body's input and output for it, and its
+    final value), and what then feeds nothing in the body and the graph; None where the main graph reads that
+    final value, a body node reads the value, or the graph left is not valid."""
+    import onnx
+
+    node, body, carried = _loop(model, index)
+    if j >= carried or not _unused(model, node.output[j]):
+        return None
+    value = body.input[2 + j].name
+    if any(value in inner.input or value in subgraph_reads(inner) for inner in body.node):
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    node, body, _ = _loop(out, index)
+    del node.input[2 + j]
+    del node.output[j]
+    del body.input[2 + j]
+    del body.output[1 + j]
+    pruned_graph(body)
+    return checked(pruned(out))
+
+
+def scan_dropped(model: Any, index: int, k: int) -> Any | None:
+    """Loop `index` without its scan output `k` (the body's output for it too), and what then feeds nothing.
+    Where that scan output is a graph output, the Loop's first carried final value nobody reads takes its
+    place (under its name, typed again).  None where the main graph reads it, or the graph left is not valid."""
+    import onnx
+
+    node, _, carried = _loop(model, index)
+    if carried + k >= len(node.output):
+        return None
+    name = node.output[carried + k]
+    shown = name in {o.name for o in model.graph.output}
+    if not shown and not _unused(model, name):
+        return None
+    if shown and any(name in n.input or name in subgraph_reads(n) for n in model.graph.node):
+        return None
+    stand_ins = [j for j in range(carried) if _unused(model, node.output[j])] if shown else [-1]
+    for j in stand_ins:
+        out = onnx.ModelProto()
+        out.CopyFrom(model)
+        node, body, _ = _loop(out, index)
+        del node.output[carried + k]
+        del body.output[1 + carried + k]
+        pruned_graph(body)
+        if j >= 0:
+            node.output[j] = name
+        found = checked(pruned(out)) if not shown else _typed(pruned(out), name, node.input[2 + j])
+        if found is not None:
+            return found
+    return None
+
+
+def _typed(model: Any, name: str, initial: str) -> Any | None:
+    """`model` with its outputs typed again (`retyped`), output `name`, a Loop's final value whose shape
+    inference leaves unknown, shaped as its `initial` value (an initializer); None when that is not valid."""
+    from onnx import helper
+
+    typed = retyped(model)
+    if typed is None:
+        return None
+    value = next(o for o in typed.graph.output if o.name == name)
+    start = [t for t in typed.graph.initializer if t.name == initial]
+    if not value.type.tensor_type.HasField("shape") and start:
+        value.type.CopyFrom(helper.make_tensor_type_proto(value.type.tensor_type.elem_type, list(start[0].dims)))
+    return typed if valid(typed) else None
