@@ -116,7 +116,7 @@ def script_inputs(src: Source) -> dict[str, np.ndarray]:
     fed = [v for v in src.onnx.graph.input if v.name not in weights]
     out = {}
     for k, value in enumerate(fed):
-        seed, shape = input_seed(src, k, ())
+        seed, shape = input_seed(src, k, onnx_text.dims_of(value))
         out[value.name] = np.random.default_rng(seed).standard_normal(shape).astype(onnx_text.dtype_of(value))
     return out
 
@@ -147,7 +147,8 @@ class Reduction:
     (`still_valid`) and whose script still shows the bug, within MAX_STEP_RUNS runs of the script.
 
     A pass tries, in order: folding each side input into a constant, bypassing each node through each of
-    its inputs (in the main graph, then in Loop and If bodies), dropping one input of a variadic node
+    its inputs (in the main graph), the first node removed and the graph input made what it made, bypassing
+    each node of Loop and If bodies, dropping one input of a variadic node
     (Concat, Sum...), dropping a Loop's carried values and scan outputs, keeping one graph output, dropping
     unused graph inputs, simpler small float initializers; when none of those kept anything, bypassing two
     nodes at once (one downstream of the other: a Squeeze and the Unsqueeze that undoes it).
@@ -167,8 +168,8 @@ class Reduction:
             return src, False
         while self.runs < self.budget:
             before = self.taken
-            for step in (self.fold, self.bypass, self.bodies, self.variadic, self.loops, self.outputs, self.inputs,
-                         self.initializers):
+            for step in (self.fold, self.bypass, self.head, self.bodies, self.variadic, self.loops, self.outputs,
+                         self.inputs, self.initializers):
                 src = step(src)
             if self.taken == before:
                 src = self.pairs(src)
@@ -228,6 +229,14 @@ class Reduction:
                         src = kept
                         break
         return src
+
+    def head(self, src: Source) -> Source:
+        """The first node removed, the graph input it read holding what it made (`graph_steps.headless`)."""
+        try:
+            feeds = script_inputs(src)
+        except (IndexError, KeyError, ValueError):  # an input the spec does not describe
+            return src
+        return self.keeps(src, graph_steps.headless(src.onnx, feeds)) or src
 
     def variadic(self, src: Source) -> Source:
         """Each input of each variadic node (Concat, Sum, ...) dropped, last node first."""

@@ -25,7 +25,16 @@ from typing import Any
 import numpy as np
 
 from roundtrip.store.script.arrays import INLINE_LIMIT
-from roundtrip.store.script.onnx_text import bypassed, checked, pruned, pruned_graph, retyped, subgraph_reads, valid
+from roundtrip.store.script.onnx_text import (
+    bypassed,
+    checked,
+    cut_after,
+    pruned,
+    pruned_graph,
+    retyped,
+    subgraph_reads,
+    valid,
+)
 
 
 def runs(model: Any, feeds: dict[str, np.ndarray]) -> bool:
@@ -391,3 +400,49 @@ def _typed(model: Any, name: str, initial: str) -> Any | None:
     if not value.type.tensor_type.HasField("shape") and start:
         value.type.CopyFrom(helper.make_tensor_type_proto(value.type.tensor_type.elem_type, list(start[0].dims)))
     return typed if valid(typed) else None
+
+
+def headless(model: Any, feeds: dict[str, np.ndarray]) -> Any | None:
+    """The graph without its first node, the graph input it read now holding what it made (the graph analogue
+    of the spec reducer's `_headless`): the input keeps its name and its first (batch) dim, its other dims
+    those of the node's output on `feeds`, concrete.  None unless the first node reads a fed graph input
+    that no other node reads, and its other inputs are initializers, and it makes one tensor."""
+    import onnx
+    from onnx import helper
+
+    fed = {v.name for v in model.graph.input} - {t.name for t in model.graph.initializer}
+    if len(model.graph.node) < 2:
+        return None
+    first = model.graph.node[0]
+    inits = {t.name for t in model.graph.initializer}
+    if not first.input or first.input[0] not in fed or len([n for n in first.output if n]) != 1 \
+            or any(n and n not in inits for n in first.input[1:]) or first.output[0] in {
+                o.name for o in model.graph.output}:
+        return None
+    source, made = first.input[0], first.output[0]
+    if any(source in n.input or source in subgraph_reads(n) for n in model.graph.node[1:]):
+        return None
+    value = _first_value(model, feeds)
+    if value is None or value.ndim < 1 or value.shape[0] != feeds[source].shape[0]:
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[0]
+    for node in out.graph.node:
+        node.input[:] = [source if n == made else n for n in node.input]
+    old = next(v for v in out.graph.input if v.name == source)
+    batch = old.type.tensor_type.shape.dim[0]
+    dims = [batch.dim_param or batch.dim_value, *value.shape[1:]]
+    old.type.CopyFrom(helper.make_tensor_type_proto(helper.np_dtype_to_tensor_dtype(value.dtype), dims))
+    return checked(pruned(out))
+
+
+def _first_value(model: Any, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+    """What the first node makes on `feeds` (ONNX Runtime, the graph cut after it), None when that fails."""
+    cut = cut_after(model, 0)
+    if cut is None:
+        return None
+    try:
+        return next(iter(outputs_of(cut, feeds).values()))
+    except Exception:  # noqa: BLE001 - no value then
+        return None

@@ -178,6 +178,11 @@ def _plain_dim_names(model: Any) -> None:
                 d.dim_param = "".join(c if c.isalnum() or c == "_" else "_" for c in d.dim_param).strip("_") or "d"
 
 
+def dims_of(value: Any) -> tuple[int | str, ...]:
+    """A graph input's (or output's) dims: a name for a symbolic one, "?" for one unknown."""
+    return _dims(value)
+
+
 def _dims(value: Any) -> tuple[int | str, ...]:
     return tuple(d.dim_param or (d.dim_value if d.HasField("dim_value") else "?")
                  for d in value.type.tensor_type.shape.dim)
