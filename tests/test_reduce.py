@@ -362,3 +362,16 @@ def test_an_output_goes_with_every_input_kept_and_the_unread_input_is_wired_into
     assert parameter_steps(kept)[0] == wired
     holds = lambda s: s.subclassed and len(s.inputs) == 2 and "Maximum" in kinds(s)  # type: ignore[union-attr]  # noqa: E731
     assert reduce(spec, holds).spec == wired
+
+
+def test_a_model_input_loses_a_unit_axis_and_a_batch_normalization_s_axis_follows() -> None:
+    spec = ModelSpec((InputSpec("in1", (1, 2, 3, 1)),), (LayerSpec.make("x1", "BatchNormalization", "in1", axis=-2),),
+                     ("x1",), seed=39569)
+    lower = [c for c in parameter_steps(spec) if c.inputs[0].shape in ((1, 2, 3), (2, 3, 1))]  # type: ignore
+    assert [(c.inputs[0].shape, c.layers[0].p) for c in lower] == [  # type: ignore[union-attr]
+        ((2, 3, 1), {"axis": -2}), ((1, 2, 3), {"axis": -2}),  # a dim dropped, the axis as it was
+        ((1, 2, 3), {"axis": -1})]  # the last axis dropped, the axis moved with it
+    # a layer with no hook (a Dense) gives no lower rank: only the plain dim moves
+    dense = ModelSpec((InputSpec("in0", (2, 1)),), (LayerSpec.make("x1", "Dense", "in0", units=1),), ("x1",))
+    assert [c.inputs[0].shape for c in parameter_steps(dense) if c.layers == dense.layers] == [  # type: ignore
+        (1,), (2,), (1, 1)]

@@ -12,22 +12,16 @@ onnx_model = onnx.parser.parse_model("""
    ir_version: 8,
    opset_import: ["" : 18]
 >
-graph (float[N,d1,d2,1] in0) => (int32[4] output) 
-   <int32[1] c1 =  {0}, int32 c2 =  {2}, int32 c3 =  {1}, int64[1] c4 =  {2}, int64[1] c5 =  {1}, int64[1] c6 =  {3}, int64[1] c7 =  {0}>
+graph (float[N,d1,d2,1] in0) => (int32[3] output) 
+   <int32[1] c1 =  {0}, int32 c2 =  {2}, int64[1] c3 =  {2}, int64[1] c4 =  {3}, int64[1] c5 =  {0}, int32[1] c6 =  {0}>
 {
    shape1 = Shape (in0)
    cast1 = Cast <to: int = 6> (shape1)
-   slice1 = Slice (cast1, c4, c6, c7)
-   squeeze1 = Squeeze (slice1, c7)
-   sub1 = Sub (squeeze1, c3)
-   div1 = Div (sub1, c2)
-   unsqueeze1 = Unsqueeze (div1, c7)
-   slice2 = Slice (cast1, c5, c4, c7)
-   squeeze2 = Squeeze (slice2, c7)
-   sub2 = Sub (squeeze2, c3)
-   div2 = Div (sub2, c2)
-   unsqueeze2 = Unsqueeze (div2, c7)
-   output = Concat <axis: int = 0> (c1, unsqueeze2, unsqueeze1, c1)
+   slice1 = Slice (cast1, c3, c4, c5)
+   squeeze1 = Squeeze (slice1, c5)
+   div1 = Div (squeeze1, c2)
+   unsqueeze1 = Unsqueeze (div1, c5)
+   output = Concat <axis: int = 0> (c1, c6, unsqueeze1)
 }
 """)
 

@@ -186,6 +186,10 @@ def parameter_steps(spec: Spec) -> list[Spec]:
     - a float that is not 0.0 moves to 0.0; strings and booleans move only to their default;
     - an input (ModelSpec InputSpec.shape, GraphSpec.input_shape) loses one dim, when the layers (nodes)
       still validate at the lower rank, and each dim moves to 1, d // 2, d - 1;
+    - an input loses a size-1 dim with every layer (node) rewritten for it by its kind's `drop_axis` hook
+      (`_lower_rank`, `_model_lower_rank`: an Einsum's letter, a Softmax's axis...), the same model a rank
+      lower;
+    - an input no layer reads is wired into a layer's slot that repeats a tensor (`_unread_wired`);
     - a dynamic input becomes not dynamic.
     - a model's dtype policy moves to float32 (the bug then is not the policy's); a subclassed model
       becomes a functional one.
@@ -217,6 +221,49 @@ def _model_params(spec: ModelSpec) -> Iterator[ModelSpec | None]:
             yield with_input(j, InputSpec(i.name, i.shape, False, i.ids))
         for shape in _dim_moves(i.shape):
             yield with_input(j, InputSpec(i.name, shape, i.dynamic, i.ids))
+    for j, i in enumerate(spec.inputs):
+        for axis in range(1, len(i.shape) + 1):
+            yield _model_lower_rank(spec, j, axis)
+
+
+def _model_lower_rank(spec: ModelSpec, j: int, axis: int) -> ModelSpec | None:
+    """Input j's size-1 `axis` (1.., the batch is 0) dropped and every layer that sees it rewritten by its
+    kind's `drop_axis` hook (a BatchNormalization's axis -2 becomes -1 when the last axis goes): the same model
+    a rank lower, as `_lower_rank` does for a graph.  None when the dim is not 1, the input would have no dim
+    left, a layer that sees the axis has no hook or cannot do without it, a multi-input layer's tensors hold it
+    at other places, or some tensor would not have its old shape less the axis."""
+    given = spec.inputs[j]
+    if len(given.shape) < 2 or given.shape[axis - 1] != 1 or given.ids:
+        return None
+    where: dict[str, int | None] = {i.name: (axis if i.name == given.name else None) for i in spec.inputs}
+    layers = []
+    for la in spec.layers:
+        ats = {where[t] for t in la.inputs}
+        if len(ats) != 1:
+            return None
+        at = ats.pop()
+        if at is None:
+            layers.append(la)
+            where[la.name] = None
+            continue
+        entry = LAYERS[la.kind]
+        rank = len(spec.concrete_shape(la.inputs[0]))
+        dropped = entry.drop_axis(entry.check_params(la.p, ""), at, rank) if entry.drop_axis is not None else None
+        if dropped is None:
+            return None
+        params, out = dropped
+        layers.append(LayerSpec(la.name, la.kind, la.inputs, _written(la.p, params, entry.params)))
+        where[la.name] = out
+    shape = given.shape[:axis - 1] + given.shape[axis:]
+    inputs = spec.inputs[:j] + (InputSpec(given.name, shape, given.dynamic, given.ids),) + spec.inputs[j + 1:]
+    lower = model_with(spec, inputs, tuple(layers), spec.outputs)
+    if lower is None:
+        return None
+    for name, at in where.items():
+        old = spec.concrete_shape(name)
+        if lower.concrete_shape(name) != (old if at is None else old[:at] + old[at + 1:]):
+            return None
+    return lower
 
 
 def _unread_wired(spec: ModelSpec) -> Iterator[ModelSpec | None]:
