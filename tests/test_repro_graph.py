@@ -388,3 +388,42 @@ graph (float[N,2,1] x) => (float[N,1,1,1] y) <int64[4] c1 = {0, 1, 1, -1}> {
     smaller = Source(src.spec, src.meta, src.weights, headless)
     assert script_inputs(smaller)["x"].shape == (1, 1, 1, 2) and runs_here(smaller)
     assert graph_steps.headless(headless, script_inputs(smaller)) is None  # a graph keeps a node
+
+
+def test_two_casts_a_loop_body_s_less_reads_go_together_where_neither_can_alone() -> None:
+    model = parsed("""<ir_version: 7, opset_import: ["" : 14]>
+graph () => (int32 y) <int32 c1 = {0}, int32 c2 = {1}, bool c3 = {1}> {
+   y, b = Loop ("", c3, c1, c2) <body: graph = body (int64 i, bool cond, int32 v, int32 limit)
+                                                    => (bool less1, int32 add1, int32 limit)
+      <int32 one = {1}> {
+      add1 = Add (v, one)
+      cast1 = Cast <to: int = 1> (limit)
+      cast2 = Cast <to: int = 1> (add1)
+      less1 = Less (cast2, cast1)
+   }>
+}""")
+    assert not onnx_text.valid(graph_steps.body_bypassed(model, "y", "body", "cast1", 0))  # Less of int32, float
+    assert graph_steps.body_pair_bypassed(model, "y", "body", 0, 1) is None  # the Add's readers need a float
+    smaller = graph_steps.body_pair_bypassed(model, "y", "body", 1, 2)
+    body = graph_steps.body_of(smaller, "y", "body")
+    assert [f"{n.op_type}({', '.join(n.input)})" for n in body.node] == ["Add(v, one)", "Less(add1, limit)"]
+    assert graph_steps.runs(smaller, {})
+
+
+def test_an_elementwise_graph_loses_a_unit_axis_from_its_input_its_constants_and_its_output() -> None:
+    model = parsed("""<ir_version: 8, opset_import: ["" : 16]>
+graph (float[N,1,2,3,1] x) => (float[N,1,2,3,1] y) <float[1,1,1,3,1] c1 = {1, 2, 3}, float[1] c2 = {2}> {
+   m = Mul (x, c1)
+   y = Add (m, c2)
+}""")
+    lower = graph_steps.unit_axis_dropped(model, 4)
+    assert onnx_text.dims_of(lower.graph.input[0]) == ("N", 1, 2, 3) and output_dims(lower) == [["N", 1, 2, 3]]
+    assert [list(t.dims) for t in lower.graph.initializer] == [[1, 1, 1, 3], []]  # c2 spans the last axis
+    first = graph_steps.unit_axis_dropped(model, 1)
+    assert [list(t.dims) for t in first.graph.initializer] == [[1, 1, 3, 1], [1]]  # c2 does not span axis 1
+    assert graph_steps.unit_axis_dropped(model, 2) is None  # a dim of 2
+    src = Source(GraphSpec(input_shape=(1, 2, 3, 1), nodes=()), source(model, (1, 2, 3, 1)).meta, {}, lower)
+    assert script_inputs(src)["x"].shape == (1, 1, 2, 3) and runs_here(src)
+    softmax = parsed("""<ir_version: 8, opset_import: ["" : 16]>
+graph (float[N,1,2] x) => (float[N,1,2] y) { y = Softmax <axis: int = 1> (x) }""")
+    assert graph_steps.unit_axis_dropped(softmax, 1) is None  # not elementwise

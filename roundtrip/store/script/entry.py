@@ -148,10 +148,11 @@ class Reduction:
 
     A pass tries, in order: folding each side input into a constant, bypassing each node through each of
     its inputs (in the main graph), the first node removed and the graph input made what it made, bypassing
-    each node of Loop and If bodies, dropping one input of a variadic node
-    (Concat, Sum...), dropping a Loop's carried values and scan outputs, keeping one graph output, dropping
-    unused graph inputs, simpler small float initializers; when none of those kept anything, bypassing two
-    nodes at once (one downstream of the other: a Squeeze and the Unsqueeze that undoes it).
+    each node of Loop and If bodies, dropping one input of a variadic node (Concat, Sum...), dropping a Loop's
+    carried values and scan outputs, keeping one graph output, dropping unused graph inputs, simpler small
+    float initializers, a graph of elementwise nodes a rank lower; when none of those kept anything,
+    bypassing two nodes at once (one downstream of the other: a Squeeze and the Unsqueeze that undoes it; or
+    two of a body).
     Passes repeat until one keeps nothing: the graph is then 1-minimal (no node can be bypassed)."""
 
     shows: Callable[[Source], bool]  # whether the script of a source shows the bug (one run)
@@ -169,7 +170,7 @@ class Reduction:
         while self.runs < self.budget:
             before = self.taken
             for step in (self.fold, self.bypass, self.head, self.bodies, self.variadic, self.loops, self.outputs,
-                         self.inputs, self.initializers):
+                         self.inputs, self.initializers, self.ranks):
                 src = step(src)
             if self.taken == before:
                 src = self.pairs(src)
@@ -238,6 +239,14 @@ class Reduction:
             return src
         return self.keeps(src, graph_steps.headless(src.onnx, feeds)) or src
 
+    def ranks(self, src: Source) -> Source:
+        """A graph of elementwise nodes a rank lower: each size-1 axis past the batch dropped from all its
+        tensors (`graph_steps.unit_axis_dropped`), the last first."""
+        for value in src.onnx.graph.input[:1]:
+            for axis in reversed(range(1, len(value.type.tensor_type.shape.dim))):
+                src = self.keeps(src, graph_steps.unit_axis_dropped(src.onnx, axis)) or src
+        return src
+
     def variadic(self, src: Source) -> Source:
         """Each input of each variadic node (Concat, Sum, ...) dropped, last node first."""
         for name in [node.output[0] for node in reversed(src.onnx.graph.node) if node.output]:
@@ -262,12 +271,19 @@ class Reduction:
         return src
 
     def pairs(self, src: Source) -> Source:
-        """Two nodes bypassed at once, each through its first input, the second downstream of the first; the
-        first pair that keeps ends the step."""
+        """Two nodes bypassed at once, each through its first input, the second downstream of the first; then
+        any two nodes of a Loop's or If's body (two Casts that one Less reads); the first pair that keeps ends
+        the step."""
         for first, second in graph_steps.downstream_pairs(src.onnx):
             kept = self.keeps(src, graph_steps.pair_bypassed(src.onnx, first, second))
             if kept is not None:
                 return kept
+        for holder, attribute in graph_steps.bodies(src.onnx):
+            body = graph_steps.body_of(src.onnx, holder, attribute)
+            for first, second in graph_steps.graph_pairs(body, downstream=False) if body is not None else []:
+                kept = self.keeps(src, graph_steps.body_pair_bypassed(src.onnx, holder, attribute, first, second))
+                if kept is not None:
+                    return kept
         return src
 
     def outputs(self, src: Source) -> Source:

@@ -278,31 +278,59 @@ def pair_bypassed(model: Any, first: int, second: int) -> Any | None:
     None where either makes a graph output or has no input, or when the graph left is not valid."""
     import onnx
 
-    nodes = model.graph.node
-    shown = {o.name for o in model.graph.output}
-    if any(not nodes[k].input or not nodes[k].input[0] or shown & set(nodes[k].output) for k in (first, second)):
-        return None
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    for k in sorted((first, second), reverse=True):
-        node = out.graph.node[k]
-        source, gone = node.input[0], set(node.output)
-        del out.graph.node[k]
-        for other in out.graph.node:
-            other.input[:] = [source if name in gone else name for name in other.input]
+    if not _two_removed(out.graph, first, second):
+        return None
     return checked(pruned(out))
+
+
+def _two_removed(graph: Any, first: int, second: int) -> bool:
+    """`graph` (in place) without nodes `first` and `second`, the readers of each reading its first input;
+    False (and `graph` as it was) where either makes an output of `graph` or has no input."""
+    nodes = graph.node
+    shown = {o.name for o in graph.output}
+    if any(not nodes[k].input or not nodes[k].input[0] or shown & set(nodes[k].output) for k in (first, second)):
+        return False
+    for k in sorted((first, second), reverse=True):
+        node = graph.node[k]
+        source, gone = node.input[0], set(node.output)
+        del graph.node[k]
+        for other in graph.node:
+            other.input[:] = [source if name in gone else name for name in other.input]
+    return True
+
+
+def body_pair_bypassed(model: Any, holder: str, attribute: str, first: int, second: int) -> Any | None:
+    """`model` without nodes `first` and `second` of that subgraph (as `pair_bypassed` does in the main
+    graph: two Casts a Less reads go together), and what then feeds none of the subgraph's outputs."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    body = body_of(out, holder, attribute)
+    if body is None or not _two_removed(body, first, second):
+        return None
+    pruned_graph(body)
+    return checked(out)
 
 
 def downstream_pairs(model: Any) -> list[tuple[int, int]]:
     """(first, second) node indices where `second` reads, through any nodes, what `first` makes; in order."""
-    nodes = model.graph.node
+    return graph_pairs(model.graph, downstream=True)
+
+
+def graph_pairs(graph: Any, downstream: bool) -> list[tuple[int, int]]:
+    """(first, second) node indices of `graph`, first < second; with `downstream`, only those where `second`
+    reads, through any nodes, what `first` makes."""
+    nodes = graph.node
     reaches: list[set[str]] = []  # the tensors each node depends on
     made = {n: k for k, node in enumerate(nodes) for n in node.output if n}
     for node in nodes:
         deps = set(node.input) | subgraph_reads(node)
         reaches.append(deps | {d for n in deps if n in made for d in reaches[made[n]]})
     return [(a, b) for b in range(len(nodes)) for a in range(b)
-            if any(n in reaches[b] for n in nodes[a].output if n)]
+            if not downstream or any(n in reaches[b] for n in nodes[a].output if n)]
 
 
 def loop_nodes(model: Any) -> list[int]:
@@ -446,3 +474,42 @@ def _first_value(model: Any, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
         return next(iter(outputs_of(cut, feeds).values()))
     except Exception:  # noqa: BLE001 - no value then
         return None
+
+
+# Ops of each element alone, or of tensors that broadcast: a size-1 axis can go from all their tensors at once.
+ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Pow", "Relu", "Sigmoid", "Tanh", "Exp",
+               "Log", "Abs", "Neg", "Identity", "Sqrt", "Reciprocal", "Erf", "Floor", "Ceil", "Cast")
+
+
+def unit_axis_dropped(model: Any, axis: int) -> Any | None:
+    """The graph a rank lower: size-1 `axis` (past the batch) gone from its one fed input, from each initializer
+    that spans it (broadcasting aligns ranks from the right) and from its outputs, for a graph of ELEMENTWISE
+    nodes alone (a Mul of [N, 1, 2, 3, 1] by [1, 1, 1, 3, 1] becomes one of [N, 1, 2, 3] by [1, 1, 1, 3]).
+    None for another graph, a dim that is not 1, or when the graph left is not valid."""
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {t.name for t in model.graph.initializer}
+    fed = [v for v in model.graph.input if v.name not in inits]
+    if len(fed) != 1 or any(n.op_type not in ELEMENTWISE or n.domain for n in model.graph.node):
+        return None
+    dims = fed[0].type.tensor_type.shape.dim
+    rank = len(dims)
+    if not 1 <= axis < rank or rank < 3 or dims[axis].dim_value != 1:
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for value in [*(v for v in out.graph.input if v.name not in inits), *out.graph.output]:
+        shape = value.type.tensor_type.shape
+        if len(shape.dim) != rank or shape.dim[axis].dim_value != 1:
+            return None
+        del shape.dim[axis]
+    for k, tensor in enumerate(out.graph.initializer):
+        array = numpy_helper.to_array(tensor)
+        at = axis - (rank - array.ndim)
+        if at >= 0:
+            if array.shape[at] != 1:
+                return None
+            out.graph.initializer[k].CopyFrom(numpy_helper.from_array(np.squeeze(array, at), tensor.name))
+    del out.graph.value_info[:]
+    return checked(out)
