@@ -255,3 +255,21 @@ def test_every_onnx_to_keras_graph_is_valid_and_runs_in_onnx_runtime(entry: corp
     onnx.checker.check_model(model, full_check=True)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     assert session.run(None, feeds)
+
+
+def test_the_writer_s_scratch_folders_are_never_committed() -> None:
+    """The corpus writer and the reducer make `.tmp-*` and `.reducing-*` folders beside the entries (renamed
+    into place, or back, when they finish): one a killed process left is ignored by git, not committed."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None or not (ROOT.parent / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run([git, "ls-files", "corpus"], cwd=ROOT.parent, capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    assert not [p for p in tracked if any(part.startswith((".tmp-", ".reducing-")) for part in p.split("/"))]
+    scratch = ["corpus/.tmp-k-x/meta.json", "corpus/.reducing-e/meta.json", "corpus/onnx2tf-feature-gaps/.tmp-k-y/a",
+               "corpus/an-entry/.meta-x"]
+    ignored = subprocess.run([git, "check-ignore", *scratch], cwd=ROOT.parent, capture_output=True, text=True)
+    assert ignored.stdout.splitlines() == scratch

@@ -80,20 +80,14 @@ def _kept_inputs(spec: ModelSpec, outputs: tuple[str, ...]) -> ModelSpec | None:
 
 def _model_headless(spec: ModelSpec) -> ModelSpec | None:
     """The first layer removed and the input it read shaped as its output was (the model analogue of
-    `_headless`): its readers read that input, of the rank and sizes they read before.  None when the layer
-    reads more than one tensor or token ids, another layer or an output reads its input, or it is the only
-    layer."""
-    if len(spec.layers) < 2:
+    `_headless`): its readers read that input, of the rank and sizes they read before.  None when the first
+    layer cannot go so (`_head_goes`) or its output's shape is not concrete."""
+    if not _head_goes(spec):
         return None
     first = spec.layers[0]
-    names = {i.name: i for i in spec.inputs}
-    if len(set(first.inputs)) != 1 or first.inputs[0] not in names:
-        return None
-    source = names[first.inputs[0]]
-    if source.ids or source.name in spec.outputs or any(source.name in la.inputs for la in spec.layers[1:]):
-        return None
+    source = next(i for i in spec.inputs if i.name == first.inputs[0])
     shape = spec.concrete_shape(first.name)[1:]
-    if first.name in spec.outputs or any(not isinstance(d, int) for d in shape):
+    if any(not isinstance(d, int) for d in shape):
         return None
     made = InputSpec(source.name, tuple(d for d in shape if isinstance(d, int)), source.dynamic)
     inputs = tuple(made if i.name == source.name else i for i in spec.inputs)
@@ -104,6 +98,20 @@ def _model_headless(spec: ModelSpec) -> ModelSpec | None:
     layers = tuple(LayerSpec(la.name, la.kind, tuple(wire(t) for t in la.inputs), la.params)
                    for la in spec.layers[1:])
     return model_with(spec, inputs, layers, spec.outputs)
+
+
+def _head_goes(spec: ModelSpec) -> bool:
+    """Whether the first layer can go with its input shaped as its output: the model has another layer, the
+    first reads one input (not token ids) that no other layer reads and no output names, nor does an output
+    name the first layer."""
+    if len(spec.layers) < 2:
+        return False
+    first = spec.layers[0]
+    names = {i.name: i for i in spec.inputs}
+    if len(set(first.inputs)) != 1 or first.inputs[0] not in names or first.name in spec.outputs:
+        return False
+    source = names[first.inputs[0]]
+    return not (source.ids or source.name in spec.outputs or any(source.name in la.inputs for la in spec.layers[1:]))
 
 
 def _bypass(spec: ModelSpec, k: int, source: str) -> ModelSpec | None:

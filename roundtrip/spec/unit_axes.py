@@ -1,5 +1,6 @@
-"""How a node's parameters read once a size-1 axis of its input is gone: one hook per node kind (the op table,
-`roundtrip.spec.ops.GRAPH_OPS`, holds it as `GraphOp.drop_axis`), used by the reducer to lower a graph's rank.
+"""How a node's (or layer's) parameters read once a size-1 axis of its input is gone: one hook per kind (the op
+table `roundtrip.spec.ops.GRAPH_OPS` holds it as `GraphOp.drop_axis`, the layer table `roundtrip.spec.layers.LAYERS`
+as `LayerDef.drop_axis`), used by the reducer to lower a graph's or a model's rank.
 
 A hook takes the node's parameters (defaults filled in), the axis that goes (non-negative, of a size-1 dim of
 the node's first input) and that input's rank.  It returns the parameters the node has on the lower-rank input

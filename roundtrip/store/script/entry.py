@@ -248,15 +248,14 @@ class Reduction:
         return src
 
     def variadic(self, src: Source) -> Source:
-        """Each input of each variadic node (Concat, Sum, ...) dropped, last node first."""
+        """Each input of each variadic node (Concat, Sum, ...) dropped, last node first, last input first."""
         for name in [node.output[0] for node in reversed(src.onnx.graph.node) if node.output]:
-            index = next((k for k, n in enumerate(src.onnx.graph.node) if n.output[:1] == [name]), None)
+            index = graph_steps.node_index(src.onnx, name)
             count = len(src.onnx.graph.node[index].input) if index is not None else 0
             for k in reversed(range(count)):
-                kept = self.keeps(src, graph_steps.input_dropped(src.onnx, index, k)) if index is not None else None
-                if kept is not None:
-                    src = kept
-                    index = next((j for j, n in enumerate(src.onnx.graph.node) if n.output[:1] == [name]), None)
+                index = graph_steps.node_index(src.onnx, name)  # nodes before it may have gone
+                if index is not None:
+                    src = self.keeps(src, graph_steps.input_dropped(src.onnx, index, k)) or src
         return src
 
     def loops(self, src: Source) -> Source:
@@ -264,10 +263,11 @@ class Reduction:
         for ordinal in range(len(graph_steps.loop_nodes(src.onnx))):
             for count, step in ((graph_steps.carried_count, graph_steps.carried_dropped),
                                 (graph_steps.scan_count, graph_steps.scan_dropped)):
-                for k in reversed(range(count(src.onnx, graph_steps.loop_nodes(src.onnx)[ordinal]))):
-                    loops = graph_steps.loop_nodes(src.onnx)
-                    if ordinal < len(loops):
-                        src = self.keeps(src, step(src.onnx, loops[ordinal], k)) or src
+                index = graph_steps.loop_at(src.onnx, ordinal)
+                for k in reversed(range(count(src.onnx, index) if index is not None else 0)):
+                    index = graph_steps.loop_at(src.onnx, ordinal)  # a step may have pruned a Loop before it
+                    if index is not None:
+                        src = self.keeps(src, step(src.onnx, index, k)) or src
         return src
 
     def pairs(self, src: Source) -> Source:

@@ -333,9 +333,20 @@ def graph_pairs(graph: Any, downstream: bool) -> list[tuple[int, int]]:
             if not downstream or any(n in reaches[b] for n in nodes[a].output if n)]
 
 
+def node_index(model: Any, name: str) -> int | None:
+    """The index of the main graph's node whose first output is `name` (None: no such node)."""
+    return next((k for k, node in enumerate(model.graph.node) if node.output[:1] == [name]), None)
+
+
 def loop_nodes(model: Any) -> list[int]:
     """The indices of the main graph's Loop nodes."""
     return [k for k, node in enumerate(model.graph.node) if node.op_type == "Loop" and not node.domain]
+
+
+def loop_at(model: Any, ordinal: int) -> int | None:
+    """The index of the main graph's Loop number `ordinal` (None: it has fewer Loops)."""
+    loops = loop_nodes(model)
+    return loops[ordinal] if ordinal < len(loops) else None
 
 
 def _loop(model: Any, index: int) -> tuple[Any, Any, int]:
@@ -386,30 +397,45 @@ def carried_dropped(model: Any, index: int, j: int) -> Any | None:
 
 def scan_dropped(model: Any, index: int, k: int) -> Any | None:
     """Loop `index` without its scan output `k` (the body's output for it too), and what then feeds nothing.
-    Where that scan output is a graph output, the Loop's first carried final value nobody reads takes its
-    place (under its name, typed again).  None where the main graph reads it, or the graph left is not valid."""
-    import onnx
-
+    Where that scan output is a graph output, a final value of the Loop nobody reads takes its place
+    (`_scan_output_replaced`).  None where the main graph reads it, or the graph left is not valid."""
     node, _, carried = _loop(model, index)
     if carried + k >= len(node.output):
         return None
     name = node.output[carried + k]
-    shown = name in {o.name for o in model.graph.output}
-    if not shown and not _unused(model, name):
+    if name in {o.name for o in model.graph.output}:
+        return _scan_output_replaced(model, index, k)
+    return checked(pruned(_without_scan(model, index, k))) if _unused(model, name) else None
+
+
+def _without_scan(model: Any, index: int, k: int) -> Any:
+    """A copy of `model` whose Loop `index` no longer makes scan output `k` (nor its body the value for it)."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    node, body, carried = _loop(out, index)
+    del node.output[carried + k]
+    del body.output[1 + carried + k]
+    pruned_graph(body)
+    return out
+
+
+def _scan_output_replaced(model: Any, index: int, k: int) -> Any | None:
+    """Loop `index` without scan output `k`, a graph output: the first final value of the Loop nobody reads
+    that makes a valid graph takes its name (typed again, `_typed`).  None where a node reads the scan
+    output or no final value will do."""
+    node, _, carried = _loop(model, index)
+    name = node.output[carried + k]
+    if any(name in n.input or name in subgraph_reads(n) for n in model.graph.node):
         return None
-    if shown and any(name in n.input or name in subgraph_reads(n) for n in model.graph.node):
-        return None
-    stand_ins = [j for j in range(carried) if _unused(model, node.output[j])] if shown else [-1]
-    for j in stand_ins:
-        out = onnx.ModelProto()
-        out.CopyFrom(model)
-        node, body, _ = _loop(out, index)
-        del node.output[carried + k]
-        del body.output[1 + carried + k]
-        pruned_graph(body)
-        if j >= 0:
-            node.output[j] = name
-        found = checked(pruned(out)) if not shown else _typed(pruned(out), name, node.input[2 + j])
+    for j in range(carried):
+        if not _unused(model, node.output[j]):
+            continue
+        out = _without_scan(model, index, k)
+        loop = out.graph.node[index]
+        loop.output[j] = name
+        found = _typed(pruned(out), name, loop.input[2 + j])
         if found is not None:
             return found
     return None
@@ -433,23 +459,15 @@ def _typed(model: Any, name: str, initial: str) -> Any | None:
 def headless(model: Any, feeds: dict[str, np.ndarray]) -> Any | None:
     """The graph without its first node, the graph input it read now holding what it made (the graph analogue
     of the spec reducer's `_headless`): the input keeps its name and its first (batch) dim, its other dims
-    those of the node's output on `feeds`, concrete.  None unless the first node reads a fed graph input
-    that no other node reads, and its other inputs are initializers, and it makes one tensor."""
+    those of the node's output on `feeds`, concrete.  None unless the first node can go so (`_head_goes`)
+    and what it makes keeps the input's batch, or when the graph left is not valid."""
     import onnx
     from onnx import helper
 
-    fed = {v.name for v in model.graph.input} - {t.name for t in model.graph.initializer}
-    if len(model.graph.node) < 2:
+    if not _head_goes(model):
         return None
     first = model.graph.node[0]
-    inits = {t.name for t in model.graph.initializer}
-    if not first.input or first.input[0] not in fed or len([n for n in first.output if n]) != 1 \
-            or any(n and n not in inits for n in first.input[1:]) or first.output[0] in {
-                o.name for o in model.graph.output}:
-        return None
     source, made = first.input[0], first.output[0]
-    if any(source in n.input or source in subgraph_reads(n) for n in model.graph.node[1:]):
-        return None
     value = _first_value(model, feeds)
     if value is None or value.ndim < 1 or value.shape[0] != feeds[source].shape[0]:
         return None
@@ -463,6 +481,25 @@ def headless(model: Any, feeds: dict[str, np.ndarray]) -> Any | None:
     dims = [batch.dim_param or batch.dim_value, *value.shape[1:]]
     old.type.CopyFrom(helper.make_tensor_type_proto(helper.np_dtype_to_tensor_dtype(value.dtype), dims))
     return checked(pruned(out))
+
+
+def _head_goes(model: Any) -> bool:
+    """Whether the graph's first node can go with its input holding what it made: the graph has another node,
+    the first reads a fed graph input no other node reads (its other inputs are initializers) and makes one
+    tensor, not a graph output."""
+    graph = model.graph
+    if len(graph.node) < 2:
+        return False
+    first = graph.node[0]
+    inits = {t.name for t in graph.initializer}
+    fed = {v.name for v in graph.input} - inits
+    made = [n for n in first.output if n]
+    if not first.input or first.input[0] not in fed or len(made) != 1 or made[0] in {o.name for o in graph.output}:
+        return False
+    if any(n and n not in inits for n in first.input[1:]):
+        return False
+    source = first.input[0]
+    return not any(source in n.input or source in subgraph_reads(n) for n in graph.node[1:])
 
 
 def _first_value(model: Any, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
