@@ -9,6 +9,7 @@ import re
 import statistics
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -21,7 +22,7 @@ from roundtrip.search.reduce import single_steps
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.store import corpus, gaps, triage
 from roundtrip.store.script import scrub, verdict
-from roundtrip.store.script.entry import python_of
+from roundtrip.store.script.entry import python_of, script_inputs
 from roundtrip.store.script.render import source_of
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
@@ -212,15 +213,15 @@ _CONVERTER_LINE = re.compile(r"^(keras_model = |.*onnx2tf\.convert\(|.*onnx_to_k
 _CONVERTER_IMPORT = re.compile(r"^(import onnx2tf|from onnx2keras |import onnx2keras|from onnx2tf )")
 
 
-def _graph_and_feeds(script: str, data: Path) -> tuple[onnx.ModelProto, dict[str, object]]:
+def _graph_and_feeds(entry: corpus.Entry) -> tuple[onnx.ModelProto, dict[str, object]]:
     """The ONNX graph an ONNX -> Keras script hands its converter, and the inputs it feeds: the script run up
     to the conversion (without importing the converter); a script that draws none (a conversion failure)
-    is fed the entry's own inputs (test_data_set_0)."""
+    is fed what the reducer checked its graph on (`script_inputs`: the entry's inputs, or inputs drawn at the
+    graph's own dims where its reduction changed them, a rank lowered or a first node gone)."""
     import numpy as np
-    from onnx import numpy_helper
 
     kept = []
-    for line in script.splitlines():
+    for line in (entry.folder / "repro.py").read_text().splitlines():
         if _CONVERTER_LINE.match(line):
             break
         if not _CONVERTER_IMPORT.match(line):
@@ -234,8 +235,8 @@ def _graph_and_feeds(script: str, data: Path) -> tuple[onnx.ModelProto, dict[str
     drawn = [v for k, v in space.items() if isinstance(v, np.ndarray) and re.fullmatch(r"x(_\w+)?|inputs?", k)]
     if len(drawn) == len(names):
         return model, {i.name: a for i, a in zip(names, drawn, strict=True)}
-    given = [numpy_helper.to_array(onnx.load_tensor(str(data / f"input_{k}.pb"))) for k in range(len(names))]
-    return model, {i.name: a for i, a in zip(names, given, strict=True)}
+    src = replace(source_of(entry.folder, entry.spec, entry.meta), onnx=model)
+    return model, dict(script_inputs(src))
 
 
 GRAPH_ENTRIES = [e for e in ENTRIES if e.meta.get("direction") != "keras-onnx" and not e.finding.flaky]
@@ -249,7 +250,25 @@ def test_every_onnx_to_keras_graph_is_valid_and_runs_in_onnx_runtime(entry: corp
     import onnxruntime as ort
 
     monkeypatch.chdir(tmp_path)
-    model, feeds = _graph_and_feeds((entry.folder / "repro.py").read_text(), entry.folder / "test_data_set_0")
+    model, feeds = _graph_and_feeds(entry)
     onnx.checker.check_model(model, full_check=True)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     assert session.run(None, feeds)
+
+
+def test_the_writer_s_scratch_folders_are_never_committed() -> None:
+    """The corpus writer and the reducer make `.tmp-*` and `.reducing-*` folders beside the entries (renamed
+    into place, or back, when they finish): one a killed process left is ignored by git, not committed."""
+    import shutil
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None or not (ROOT.parent / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run([git, "ls-files", "corpus"], cwd=ROOT.parent, capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    assert not [p for p in tracked if any(part.startswith((".tmp-", ".reducing-")) for part in p.split("/"))]
+    scratch = ["corpus/.tmp-k-x/meta.json", "corpus/.reducing-e/meta.json", "corpus/onnx2tf-feature-gaps/.tmp-k-y/a",
+               "corpus/an-entry/.meta-x"]
+    ignored = subprocess.run([git, "check-ignore", *scratch], cwd=ROOT.parent, capture_output=True, text=True)
+    assert ignored.stdout.splitlines() == scratch

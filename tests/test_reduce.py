@@ -145,6 +145,7 @@ def test_removing_a_graph_node_reindexes_later_others_and_a_binary_node_can_be_c
         [("Relu", None), ("Sigmoid", None), ("Add", 2), ("Mul", 1)],
         [("Relu", None), ("Sigmoid", None), ("Add", 2), ("Relu", None)],
         [("Relu", None)],  # Mul's output wired to its other input, tensor 1: nodes 1..4 cut
+        [("Relu", None), ("Relu", None), ("Add", 2), ("Relu", None), ("Mul", 1)],  # Sigmoid stood in for by Relu
     ]
     result = reduce(BINARY_GRAPH, has("Mul"))
     assert result.spec == GraphSpec((1,), (NodeSpec.make("Mul", other=0),))
@@ -303,3 +304,74 @@ def test_importing_the_reducer_loads_no_tensorflow_keras_or_onnx() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'onnx')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---- stand-ins, lower rank, headless models, kept inputs ----------------------------------------------------
+def test_a_node_that_keeps_its_shape_is_stood_in_for_by_identity_then_relu() -> None:
+    spec = GraphSpec((1,), (NodeSpec.make("Softmax", axis=0),), 17, "float16", 8420)
+    assert single_steps(spec) == [GraphSpec((1,), (NodeSpec.make("Identity"),), 17, "float16", 8420),
+                                  GraphSpec((1,), (NodeSpec.make("Relu"),), 17, "float16", 8420)]
+    assert single_steps(GraphSpec((4,), (NodeSpec.make("Relu"),))) == []  # a stand-in stays as it is
+    # a node that changes the shape (or reads two tensors) has no stand-in
+    flat = GraphSpec((2, 3), (NodeSpec.make("Flatten"),))
+    assert single_steps(flat) == []
+
+
+def test_an_einsum_loses_a_unit_axis_and_its_letter_the_letters_renamed() -> None:
+    spec = GraphSpec((1, 1, 2, 1), (NodeSpec.make("Einsum", equation="abcde->ac"),), 13, seed=32)
+    lower = [c for c in parameter_steps(spec) if len(c.input_shape) == 3]  # type: ignore[union-attr]
+    assert GraphSpec((1, 2, 1), (NodeSpec.make("Einsum", equation="abcd->ab"),), 13, seed=32) in lower
+    assert GraphSpec((1, 1, 2), (NodeSpec.make("Einsum", equation="abcd->ac"),), 13, seed=32) in lower
+    # the second axis of size 1 goes too; axis 3 (size 2) never does
+    assert GraphSpec((1, 2, 1), (NodeSpec.make("Einsum", equation="abcd->a"),), 13, seed=32) in lower
+
+
+def test_a_lower_rank_moves_each_node_s_axis_params_and_keeps_a_binary_node_s_tensors_alike() -> None:
+    # tensors (N, 2, 1, 3): Softmax over -1, Transpose, ReduceSum over axis 1 without keepdims, Add of 3 and 3
+    spec = GraphSpec((2, 1, 3), (NodeSpec.make("Softmax", axis=-1), NodeSpec.make("Transpose", perm=(0, 3, 2, 1)),
+                                 NodeSpec.make("ReduceSum", axes=(1,), keepdims=0), NodeSpec.make("Add", other=3)))
+    lower = GraphSpec((2, 3), (NodeSpec.make("Softmax", axis=-1), NodeSpec.make("Transpose", perm=(0, 2, 1)),
+                               NodeSpec.make("ReduceSum", axes=(1,), keepdims=0), NodeSpec.make("Add", other=3)))
+    assert lower in parameter_steps(spec)
+    # a Softmax along the unit axis cannot do without it
+    along = GraphSpec((2, 1), (NodeSpec.make("Softmax", axis=2),))
+    assert all(len(c.input_shape) == 2 or c.nodes[0].p["axis"] != 2 for c in parameter_steps(along))  # type: ignore
+
+
+def test_a_model_s_first_layer_goes_with_its_input_shaped_as_its_output() -> None:
+    spec = ModelSpec((InputSpec("in0", (2, 1)),),
+                     (LayerSpec.make("x1", "Reshape", "in0", target_shape=(1, 1, 2)),
+                      LayerSpec.make("x2", "MaxPooling2D", "x1", pool_size=(1, 1), strides=(1, 2), padding="same")),
+                     ("x2",))
+    headless = ModelSpec((InputSpec("in0", (1, 1, 2)),),
+                         (LayerSpec.make("x2", "MaxPooling2D", "in0", pool_size=(1, 1), strides=(1, 2),
+                                         padding="same"),), ("x2",))
+    assert single_steps(spec)[-1] == headless
+    assert headless in single_steps(spec)
+
+
+def test_an_output_goes_with_every_input_kept_and_the_unread_input_is_wired_into_a_repeated_slot() -> None:
+    spec = ModelSpec((InputSpec("in0", (1,)), InputSpec("in1", (1,))),
+                     (LayerSpec.make("x3", "ReLU", "in1"), LayerSpec.make("x4", "Maximum", ("in0", "in0"))),
+                     ("x3", "x4"), seed=2623, subclassed=True)
+    kept = ModelSpec(spec.inputs, spec.layers[1:], ("x4",), seed=2623, subclassed=True)
+    steps = single_steps(spec)
+    assert steps[2:] == [kept, ModelSpec(spec.inputs, spec.layers[:1], ("x3",), seed=2623, subclassed=True)]
+    wired = ModelSpec(spec.inputs, (LayerSpec.make("x4", "Maximum", ("in0", "in1")),), ("x4",), seed=2623,
+                      subclassed=True)
+    assert parameter_steps(kept)[0] == wired
+    holds = lambda s: s.subclassed and len(s.inputs) == 2 and "Maximum" in kinds(s)  # type: ignore[union-attr]  # noqa: E731
+    assert reduce(spec, holds).spec == wired
+
+
+def test_a_model_input_loses_a_unit_axis_and_a_batch_normalization_s_axis_follows() -> None:
+    spec = ModelSpec((InputSpec("in1", (1, 2, 3, 1)),), (LayerSpec.make("x1", "BatchNormalization", "in1", axis=-2),),
+                     ("x1",), seed=39569)
+    lower = [c for c in parameter_steps(spec) if c.inputs[0].shape in ((1, 2, 3), (2, 3, 1))]  # type: ignore
+    assert [(c.inputs[0].shape, c.layers[0].p) for c in lower] == [  # type: ignore[union-attr]
+        ((2, 3, 1), {"axis": -2}), ((1, 2, 3), {"axis": -2}),  # a dim dropped, the axis as it was
+        ((1, 2, 3), {"axis": -1})]  # the last axis dropped, the axis moved with it
+    # a layer with no hook (a Dense) gives no lower rank: only the plain dim moves
+    dense = ModelSpec((InputSpec("in0", (2, 1)),), (LayerSpec.make("x1", "Dense", "in0", units=1),), ("x1",))
+    assert [c.inputs[0].shape for c in parameter_steps(dense) if c.layers == dense.layers] == [  # type: ignore
+        (1,), (2,), (1, 1)]

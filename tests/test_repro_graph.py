@@ -295,3 +295,135 @@ def test_onnx2keras_missing_less_reduces_to_the_less_alone() -> None:
     assert shows(src)
     smaller, minimal = Reduction(shows).reduce(src)
     assert minimal and runs_here(smaller) and kinds(smaller) == ["Less"]
+
+
+# ---- variadic inputs, node pairs, a Loop's carried values and scan outputs -------------------------------------
+def parsed(text: str) -> Any:
+    model = onnx.parser.parse_model(text)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def node_lines(model: Any) -> list[str]:
+    return [f"{n.op_type}({', '.join(n.input)})" for n in model.graph.node]
+
+
+def output_dims(model: Any) -> list[list[int | str]]:
+    return [[d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim] for o in model.graph.output]
+
+
+SHAPE_DIV_CONCAT = """<ir_version: 8, opset_import: ["" : 18]>
+graph (float[N,2,1] x) => (int32[4] y) <int32[1] c1 = {0}, int32 c2 = {2}, int64[1] c3 = {2}, int64[1] c4 = {1},
+                                        int64[1] c5 = {0}> {
+   shape1 = Shape (x)
+   cast1 = Cast <to: int = 6> (shape1)
+   slice1 = Slice (cast1, c4, c3, c5)
+   squeeze1 = Squeeze (slice1, c5)
+   div1 = Div (squeeze1, c2)
+   unsqueeze1 = Unsqueeze (div1, c5)
+   y = Concat <axis: int = 0> (c1, unsqueeze1, c1, c1)
+}"""
+
+
+def test_an_input_of_a_concat_goes_and_the_graph_output_is_typed_again() -> None:
+    model = parsed(SHAPE_DIV_CONCAT)
+    smaller = graph_steps.input_dropped(model, 6, 0)
+    assert node_lines(smaller)[-1] == "Concat(unsqueeze1, c1, c1)" and output_dims(smaller) == [[3]]
+    assert graph_steps.input_dropped(model, 4, 0) is None  # a Div is not variadic
+
+
+def test_a_squeeze_and_the_unsqueeze_that_undoes_it_go_together() -> None:
+    model = parsed(SHAPE_DIV_CONCAT)
+    assert graph_steps.bypassed(model, 3) is None and graph_steps.bypassed(model, 5) is None  # neither alone
+    assert (3, 5) in graph_steps.downstream_pairs(model) and (4, 3) not in graph_steps.downstream_pairs(model)
+    smaller = graph_steps.pair_bypassed(model, 3, 5)
+    assert node_lines(smaller) == ["Shape(x)", "Cast(shape1)", "Slice(cast1, c4, c3, c5)", "Div(slice1, c2)",
+                                   "Concat(c1, div1, c1, c1)"]
+    # then the Slice goes too, the output now int32[6]
+    assert output_dims(onnx_text.bypassed(smaller, 2)) == [[6]]
+
+
+LOOP = """<ir_version: 7, opset_import: ["" : 14]>
+graph () => (float[N,1] y) <int32 c1 = {0}, int32 c2 = {1}, bool c3 = {1}, float[1,1] c4 = {1}> {
+   a, b, c, y = Loop ("", c3, c1, c2, c4) <body: graph = body (int64 i, bool cond, int32 v, int32 limit,
+                                                                  float[1,1] f) => (bool less1, int32 add1,
+                                                                  int32 limit, float[1,1] f, float[1] squeeze1)
+      <int32 one = {1}, int64[1] zero = {0}> {
+      add1 = Add (v, one)
+      less1 = Less (add1, limit)
+      squeeze1 = Squeeze (f, zero)
+   }>
+}"""
+
+
+def test_a_loop_loses_a_carried_value_its_body_only_passes_on_but_not_one_it_reads() -> None:
+    model = parsed(LOOP)
+    assert graph_steps.carried_count(model, 0) == 3 and graph_steps.scan_count(model, 0) == 1
+    assert graph_steps.carried_dropped(model, 0, 2) is None  # the Squeeze of the scan output reads it
+    assert graph_steps.carried_dropped(model, 0, 0) is None and graph_steps.carried_dropped(model, 0, 1) is None
+
+
+def test_a_scan_output_that_is_the_graph_output_gives_its_place_to_a_carried_value_then_its_input_goes() -> None:
+    model = graph_steps.scan_dropped(parsed(LOOP), 0, 0)
+    loop = model.graph.node[0]
+    body = graph_steps.body_of(model, loop.output[0], "body")
+    assert list(loop.output) == ["y", "b", "c"] and [o.name for o in model.graph.output] == ["y"]
+    assert model.graph.output[0].type.tensor_type.elem_type == TensorProto.INT32 and output_dims(model) == [[]]
+    assert [n.op_type for n in body.node] == ["Add", "Less"]  # the Squeeze went with its output
+    smaller = graph_steps.carried_dropped(model, 0, 2)
+    assert list(smaller.graph.node[0].input) == ["", "c3", "c1", "c2"] and graph_steps.carried_count(smaller, 0) == 2
+    assert graph_steps.runs(smaller, {})
+
+
+def test_a_first_node_goes_and_the_graph_input_holds_what_it_made_drawn_at_its_dims() -> None:
+    model = parsed("""<ir_version: 7, opset_import: ["" : 13]>
+graph (float[N,2,1] x) => (float[N,1,1,1] y) <int64[4] c1 = {0, 1, 1, -1}> {
+   r = Reshape (x, c1)
+   y = MaxPool <strides: ints = [1, 2], kernel_shape: ints = [1, 1]> (r)
+}""")
+    src = source(model, (2, 1))
+    headless = graph_steps.headless(model, script_inputs(src))
+    assert node_lines(headless) == ["MaxPool(x)"] and not headless.graph.initializer
+    assert [output_dims(headless)[0], onnx_text.dims_of(headless.graph.input[0])] == [["N", 1, 1, 1], ("N", 1, 1, 2)]
+    smaller = Source(src.spec, src.meta, src.weights, headless)
+    assert script_inputs(smaller)["x"].shape == (1, 1, 1, 2) and runs_here(smaller)
+    assert graph_steps.headless(headless, script_inputs(smaller)) is None  # a graph keeps a node
+
+
+def test_two_casts_a_loop_body_s_less_reads_go_together_where_neither_can_alone() -> None:
+    model = parsed("""<ir_version: 7, opset_import: ["" : 14]>
+graph () => (int32 y) <int32 c1 = {0}, int32 c2 = {1}, bool c3 = {1}> {
+   y, b = Loop ("", c3, c1, c2) <body: graph = body (int64 i, bool cond, int32 v, int32 limit)
+                                                    => (bool less1, int32 add1, int32 limit)
+      <int32 one = {1}> {
+      add1 = Add (v, one)
+      cast1 = Cast <to: int = 1> (limit)
+      cast2 = Cast <to: int = 1> (add1)
+      less1 = Less (cast2, cast1)
+   }>
+}""")
+    assert not onnx_text.valid(graph_steps.body_bypassed(model, "y", "body", "cast1", 0))  # Less of int32, float
+    assert graph_steps.body_pair_bypassed(model, "y", "body", 0, 1) is None  # the Add's readers need a float
+    smaller = graph_steps.body_pair_bypassed(model, "y", "body", 1, 2)
+    body = graph_steps.body_of(smaller, "y", "body")
+    assert [f"{n.op_type}({', '.join(n.input)})" for n in body.node] == ["Add(v, one)", "Less(add1, limit)"]
+    assert graph_steps.runs(smaller, {})
+
+
+def test_an_elementwise_graph_loses_a_unit_axis_from_its_input_its_constants_and_its_output() -> None:
+    model = parsed("""<ir_version: 8, opset_import: ["" : 16]>
+graph (float[N,1,2,3,1] x) => (float[N,1,2,3,1] y) <float[1,1,1,3,1] c1 = {1, 2, 3}, float[1] c2 = {2}> {
+   m = Mul (x, c1)
+   y = Add (m, c2)
+}""")
+    lower = graph_steps.unit_axis_dropped(model, 4)
+    assert onnx_text.dims_of(lower.graph.input[0]) == ("N", 1, 2, 3) and output_dims(lower) == [["N", 1, 2, 3]]
+    assert [list(t.dims) for t in lower.graph.initializer] == [[1, 1, 1, 3], []]  # c2 spans the last axis
+    first = graph_steps.unit_axis_dropped(model, 1)
+    assert [list(t.dims) for t in first.graph.initializer] == [[1, 1, 3, 1], [1]]  # c2 does not span axis 1
+    assert graph_steps.unit_axis_dropped(model, 2) is None  # a dim of 2
+    src = Source(GraphSpec(input_shape=(1, 2, 3, 1), nodes=()), source(model, (1, 2, 3, 1)).meta, {}, lower)
+    assert script_inputs(src)["x"].shape == (1, 1, 2, 3) and runs_here(src)
+    softmax = parsed("""<ir_version: 8, opset_import: ["" : 16]>
+graph (float[N,1,2] x) => (float[N,1,2] y) { y = Softmax <axis: int = 1> (x) }""")
+    assert graph_steps.unit_axis_dropped(softmax, 1) is None  # not elementwise

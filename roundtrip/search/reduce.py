@@ -22,8 +22,9 @@ from typing import Any, TypeAlias
 from roundtrip.spec.graph import GraphSpec, NodeSpec
 from roundtrip.spec.layers import LAYERS, REQUIRED
 from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec, SpecError, Value
-from roundtrip.spec.ops import GRAPH_OPS
+from roundtrip.spec.ops import GRAPH_OPS, TensorShape
 from roundtrip.spec.parts import model_with, rebuilt, size_of
+from roundtrip.spec.values import frozen_params
 
 Spec: TypeAlias = ModelSpec | GraphSpec
 Params = tuple[tuple[str, Value], ...]
@@ -38,12 +39,17 @@ def single_steps(spec: Spec) -> list[Spec]:
     each layer bypassed: removed, its consumers and any output naming it wired to one of its inputs (one
     candidate per distinct input; a multi-input layer's other branches are pruned when nothing else reads
     them).  A candidate whose output would become an input name, or that would have no layer, is left out;
-    outputs that became equal are kept once.  A Sequential chain stays a chain.
+    outputs that became equal are kept once.  A Sequential chain stays a chain.  Then, with more than one
+    input, each output dropped with every input kept (`_kept_inputs`: a bug of how a model takes several
+    inputs needs them all); last, the first layer removed and its input shaped as its output
+    (`_model_headless`).
 
     GraphSpec: each node k removed (the next node reads node k's input; later `other` indices re-indexed);
     for a binary node whose `other` is an earlier tensor o, also the cut that wires its consumer to o
     (nodes o..k removed: the chain has no other way to skip to `other`); last, the first node removed and the
-    input shaped as its output (`_headless`).  A graph keeps at least one node.
+    input shaped as its output (`_headless`); then each node that keeps its input's shape replaced by a
+    stand-in, Identity, else Relu (`_stand_in`: a bug of any op is then shown on the plainest one).  A graph
+    keeps at least one node.
 
     Invalid candidates (SpecError) are left out, as are duplicates."""
     steps = _model_steps(spec) if isinstance(spec, ModelSpec) else _graph_steps(spec)
@@ -58,6 +64,54 @@ def _model_steps(spec: ModelSpec) -> Iterator[ModelSpec | None]:
     for k, layer in enumerate(spec.layers):
         for source in dict.fromkeys(layer.inputs):
             yield _bypass(spec, k, source)
+    if len(spec.inputs) > 1 and len(spec.outputs) > 1:
+        for j in range(len(spec.outputs)):
+            yield _kept_inputs(spec, spec.outputs[:j] + spec.outputs[j + 1:])
+    yield _model_headless(spec)
+
+
+def _kept_inputs(spec: ModelSpec, outputs: tuple[str, ...]) -> ModelSpec | None:
+    """The layers these outputs need, every input of `spec` kept (read or not): `rebuilt` prunes an input
+    nothing reads, and a subclassed model called with fewer tensors no longer shows a bug of how it takes
+    several (tf2onnx's `model(*args)`).  `_unread_wired` then gives the unread input a reader."""
+    smaller = rebuilt(spec, spec.layers, outputs)
+    return None if smaller is None else model_with(spec, spec.inputs, smaller.layers, smaller.outputs)
+
+
+def _model_headless(spec: ModelSpec) -> ModelSpec | None:
+    """The first layer removed and the input it read shaped as its output was (the model analogue of
+    `_headless`): its readers read that input, of the rank and sizes they read before.  None when the first
+    layer cannot go so (`_head_goes`) or its output's shape is not concrete."""
+    if not _head_goes(spec):
+        return None
+    first = spec.layers[0]
+    source = next(i for i in spec.inputs if i.name == first.inputs[0])
+    shape = spec.concrete_shape(first.name)[1:]
+    if any(not isinstance(d, int) for d in shape):
+        return None
+    made = InputSpec(source.name, tuple(d for d in shape if isinstance(d, int)), source.dynamic)
+    inputs = tuple(made if i.name == source.name else i for i in spec.inputs)
+
+    def wire(tensor: str) -> str:
+        return source.name if tensor == first.name else tensor
+
+    layers = tuple(LayerSpec(la.name, la.kind, tuple(wire(t) for t in la.inputs), la.params)
+                   for la in spec.layers[1:])
+    return model_with(spec, inputs, layers, spec.outputs)
+
+
+def _head_goes(spec: ModelSpec) -> bool:
+    """Whether the first layer can go with its input shaped as its output: the model has another layer, the
+    first reads one input (not token ids) that no other layer reads and no output names, nor does an output
+    name the first layer."""
+    if len(spec.layers) < 2:
+        return False
+    first = spec.layers[0]
+    names = {i.name: i for i in spec.inputs}
+    if len(set(first.inputs)) != 1 or first.inputs[0] not in names or first.name in spec.outputs:
+        return False
+    source = names[first.inputs[0]]
+    return not (source.ids or source.name in spec.outputs or any(source.name in la.inputs for la in spec.layers[1:]))
 
 
 def _bypass(spec: ModelSpec, k: int, source: str) -> ModelSpec | None:
@@ -78,6 +132,24 @@ def _graph_steps(spec: GraphSpec) -> Iterator[GraphSpec | None]:
         if node.other is not None and node.other < k:
             yield _cut(spec, node.other, k)
     yield _headless(spec)
+    for k in range(len(spec.nodes)):
+        for kind in STAND_INS:
+            yield _stand_in(spec, k, kind)
+
+
+STAND_INS = ("Identity", "Relu")  # the plainest ops, each keeping its input's shape and element type
+
+
+def _stand_in(spec: GraphSpec, k: int, kind: str) -> GraphSpec | None:
+    """Node k replaced by a node of `kind` (a stand-in of STAND_INS), when node k reads one tensor and keeps
+    its shape: a bug that shows on any op (a dtype every node loses) is then shown on the plainest one.  None
+    for a node that already is a stand-in or reads two tensors, and when the spec would not be smaller by
+    `size_of` (its JSON shorter: a Sigmoid is stood in for by Relu, not by Identity)."""
+    node = spec.nodes[k]
+    if node.kind in STAND_INS or node.other is not None or spec.shapes[k] != spec.shapes[k + 1]:
+        return None
+    made = _graph(spec, spec.input_shape, spec.nodes[:k] + (NodeSpec(kind),) + spec.nodes[k + 1:])
+    return made if made is not None and size_of(made) < size_of(spec) else None
 
 
 def _headless(spec: GraphSpec) -> GraphSpec | None:
@@ -122,6 +194,10 @@ def parameter_steps(spec: Spec) -> list[Spec]:
     - a float that is not 0.0 moves to 0.0; strings and booleans move only to their default;
     - an input (ModelSpec InputSpec.shape, GraphSpec.input_shape) loses one dim, when the layers (nodes)
       still validate at the lower rank, and each dim moves to 1, d // 2, d - 1;
+    - an input loses a size-1 dim with every layer (node) rewritten for it by its kind's `drop_axis` hook
+      (`_lower_rank`, `_model_lower_rank`: an Einsum's letter, a Softmax's axis...), the same model a rank
+      lower;
+    - an input no layer reads is wired into a layer's slot that repeats a tensor (`_unread_wired`);
     - a dynamic input becomes not dynamic.
     - a model's dtype policy moves to float32 (the bug then is not the policy's); a subclassed model
       becomes a functional one.
@@ -142,6 +218,7 @@ def _model_params(spec: ModelSpec) -> Iterator[ModelSpec | None]:
         entry = LAYERS.get(la.kind)
         for params in _param_moves(la.params, entry.params if entry else {}):
             yield with_layer(k, LayerSpec(la.name, la.kind, la.inputs, params))
+    yield from _unread_wired(spec)
     if spec.dtype != "float32":
         yield ModelSpec(spec.inputs, spec.layers, spec.outputs, spec.seed, spec.sequential,
                         subclassed=spec.subclassed)
@@ -152,6 +229,67 @@ def _model_params(spec: ModelSpec) -> Iterator[ModelSpec | None]:
             yield with_input(j, InputSpec(i.name, i.shape, False, i.ids))
         for shape in _dim_moves(i.shape):
             yield with_input(j, InputSpec(i.name, shape, i.dynamic, i.ids))
+    for j, i in enumerate(spec.inputs):
+        for axis in range(1, len(i.shape) + 1):
+            yield _model_lower_rank(spec, j, axis)
+
+
+def _model_lower_rank(spec: ModelSpec, j: int, axis: int) -> ModelSpec | None:
+    """Input j's size-1 `axis` (1.., the batch is 0) dropped and every layer that sees it rewritten by its
+    kind's `drop_axis` hook (a BatchNormalization's axis -2 becomes -1 when the last axis goes): the same model
+    a rank lower, as `_lower_rank` does for a graph.  None when the dim is not 1, the input would have no dim
+    left, a layer that sees the axis has no hook or cannot do without it, a multi-input layer's tensors hold it
+    at other places, or some tensor would not have its old shape less the axis."""
+    given = spec.inputs[j]
+    if len(given.shape) < 2 or given.shape[axis - 1] != 1 or given.ids:
+        return None
+    where: dict[str, int | None] = {i.name: (axis if i.name == given.name else None) for i in spec.inputs}
+    layers = []
+    for la in spec.layers:
+        ats = {where[t] for t in la.inputs}
+        if len(ats) != 1:
+            return None
+        at = ats.pop()
+        if at is None:
+            layers.append(la)
+            where[la.name] = None
+            continue
+        entry = LAYERS[la.kind]
+        rank = len(spec.concrete_shape(la.inputs[0]))
+        dropped = entry.drop_axis(entry.check_params(la.p, ""), at, rank) if entry.drop_axis is not None else None
+        if dropped is None:
+            return None
+        params, out = dropped
+        layers.append(LayerSpec(la.name, la.kind, la.inputs, _written(la.p, params, entry.params)))
+        where[la.name] = out
+    shape = given.shape[:axis - 1] + given.shape[axis:]
+    inputs = spec.inputs[:j] + (InputSpec(given.name, shape, given.dynamic, given.ids),) + spec.inputs[j + 1:]
+    lower = model_with(spec, inputs, tuple(layers), spec.outputs)
+    if lower is None:
+        return None
+    for name, at in where.items():
+        old = spec.concrete_shape(name)
+        if lower.concrete_shape(name) != (old if at is None else old[:at] + old[at + 1:]):
+            return None
+    return lower
+
+
+def _unread_wired(spec: ModelSpec) -> Iterator[ModelSpec | None]:
+    """Each input no layer reads (left by `_kept_inputs`) wired into a layer's input slot that repeats a
+    tensor the layer reads before, of the same shape: Maximum([in0, in0]) with in1 unread becomes
+    Maximum([in0, in1]), a model that reads all it takes."""
+    read = {t for la in spec.layers for t in la.inputs}
+    unread = [i for i in spec.inputs if i.name not in read and not i.ids and i.name not in spec.outputs]
+    for k, la in enumerate(spec.layers):
+        for slot, tensor in enumerate(la.inputs):
+            if tensor not in la.inputs[:slot]:
+                continue
+            for given in unread:
+                if spec.concrete_shape(given.name) == spec.concrete_shape(tensor):
+                    inputs = la.inputs[:slot] + (given.name,) + la.inputs[slot + 1:]
+                    layer = LayerSpec(la.name, la.kind, inputs, la.params)
+                    yield model_with(spec, spec.inputs, spec.layers[:k] + (layer,) + spec.layers[k + 1:],
+                                     spec.outputs)
 
 
 def _graph_params(spec: GraphSpec) -> Iterator[GraphSpec | None]:
@@ -162,6 +300,56 @@ def _graph_params(spec: GraphSpec) -> Iterator[GraphSpec | None]:
             yield _graph(spec, spec.input_shape, nodes)
     for shape in _dim_moves(spec.input_shape):
         yield _graph(spec, shape, spec.nodes)
+    for axis in range(1, len(spec.input_shape) + 1):
+        yield _lower_rank(spec, axis)
+
+
+def _lower_rank(spec: GraphSpec, axis: int) -> GraphSpec | None:
+    """The input's size-1 `axis` (1.., the batch is 0) dropped and every node rewritten for it by its op's
+    `drop_axis` hook (an Einsum loses the axis' letter, a Softmax's axis moves down, ...): the same graph a
+    rank lower.  None when the dim is not 1, the input would have no dim left, a node that sees the axis has
+    no hook or cannot do without it, a binary node's two tensors hold it at other places, or some tensor
+    would not have its old shape less the axis."""
+    if len(spec.input_shape) < 2 or spec.input_shape[axis - 1] != 1:
+        return None
+    where: list[int | None] = [axis]  # where each tensor holds the axis (None: no longer)
+    nodes = []
+    for k, node in enumerate(spec.nodes):
+        at = where[k]
+        if node.other is not None and where[node.other] != at:
+            return None
+        if at is None:
+            nodes.append(node)
+            where.append(None)
+            continue
+        entry = GRAPH_OPS[node.kind]
+        dropped = entry.drop_axis(entry.check_params(node.p, spec.opset, ""), at, spec.shapes[k].rank) \
+            if entry.drop_axis is not None else None
+        if dropped is None:
+            return None
+        params, out = dropped
+        nodes.append(NodeSpec(node.kind, _written(node.p, params, entry.params), node.other))
+        where.append(out)
+    lower = _graph(spec, spec.input_shape[:axis - 1] + spec.input_shape[axis:], tuple(nodes))
+    if lower is None or any(new != _without(old, at) for old, new, at in zip(spec.shapes, lower.shapes, where,
+                                                                                strict=True)):
+        return None
+    return lower
+
+
+def _written(given: dict[str, Value], params: dict[str, Any], table: dict[str, tuple[Any, Any]]) -> Params:
+    """`params` (defaults filled in) as a spec writes them: a param given before, or one off its default."""
+    return frozen_params({key: value for key, value in params.items()
+                          if key in given or not _same(value, table[key][1])})
+
+
+def _without(shape: TensorShape, axis: int | None) -> TensorShape:
+    """`shape` less `axis` (as it is when axis is None), the batch axis renumbered."""
+    if axis is None:
+        return shape
+    dims = shape.dims[:axis] + shape.dims[axis + 1:]
+    batch = None if shape.batch is None else shape.batch - (shape.batch > axis)
+    return TensorShape(dims, batch)
 
 
 def _param_moves(params: Params, table: dict[str, tuple[Any, Any]]) -> Iterator[Params]:

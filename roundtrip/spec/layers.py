@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from roundtrip.spec import unit_axes
 from roundtrip.spec.parse import fail
 from roundtrip.spec.values import Dim, Shape, ShapeError, SpecError, Value, numel
 
@@ -561,6 +562,7 @@ class LayerDef:
     text: Text | None = None
     positional: bool = False
     pick: Callable[[Params], int | None] = lambda p: None
+    drop_axis: unit_axes.Hook | None = None  # its params once a size-1 axis of its input goes (None: cannot)
 
     def check_params(self, given: Params, path: str) -> Params:
         unknown = sorted(set(given) - set(self.params))
@@ -738,32 +740,34 @@ LAYERS: dict[str, LayerDef] = {
     "Resizing": LayerDef(resize_to, {"height": UNITS, "width": UNITS, "interpolation": (one_of(
         "bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5"), "bilinear")}),
     # ---- normalisation
-    "BatchNormalization": LayerDef(batch_norm, _AXIS),
-    "LayerNormalization": LayerDef(batch_norm, _AXIS),
+    "BatchNormalization": LayerDef(batch_norm, _AXIS, drop_axis=unit_axes.along()),
+    "LayerNormalization": LayerDef(batch_norm, _AXIS, drop_axis=unit_axes.along()),
     "GroupNormalization": LayerDef(groups_of, {"groups": _req(int_at_least(1))}),
     "RMSNormalization": LayerDef(last_axis, {}),
-    "UnitNormalization": LayerDef(on_axis, {"axis": (negative_axis, -1)}),
+    "UnitNormalization": LayerDef(on_axis, {"axis": (negative_axis, -1)}, drop_axis=unit_axes.along()),
     "Normalization": LayerDef(last_axis, {}, text=_normalization_text),  # its statistics are weights, set as any
-    "Rescaling": LayerDef(same, {"scale": _req(number(-4.0, 4.0)), "offset": (number(-4.0, 4.0), 0.0)}),
+    "Rescaling": LayerDef(same, {"scale": _req(number(-4.0, 4.0)), "offset": (number(-4.0, 4.0), 0.0)},
+                          drop_axis=unit_axes.kept),
     # ---- activations
     "Activation": LayerDef(activation, {"activation": _req(one_of(*ACTIVATIONS)), "axis": (negative_axis, -1)},
-                           text=_activation_text),
-    "Softmax": LayerDef(on_axis, {"axis": (negative_axis, -1)}),
+                           text=_activation_text, drop_axis=unit_axes.along()),
+    "Softmax": LayerDef(on_axis, {"axis": (negative_axis, -1)}, drop_axis=unit_axes.along()),
     "ReLU": LayerDef(same, {"max_value": (optional(number(0.5, 6.0)), None), "negative_slope": (number(0.0, 1.0), 0.0),
-                            "threshold": (number(-1.0, 1.0), 0.0)}),
-    "LeakyReLU": LayerDef(same, {"negative_slope": (number(0.0, 1.0), 0.3)}),
+                            "threshold": (number(-1.0, 1.0), 0.0)}, drop_axis=unit_axes.kept),
+    "LeakyReLU": LayerDef(same, {"negative_slope": (number(0.0, 1.0), 0.3)}, drop_axis=unit_axes.kept),
     "PReLU": LayerDef(prelu, {"shared_axes": ((lambda v, path: int_tuple(v, path) if v else ()), ())}),
-    "ELU": LayerDef(same, {"alpha": (number(0.0, 2.0), 1.0)}),
+    "ELU": LayerDef(same, {"alpha": (number(0.0, 2.0), 1.0)}, drop_axis=unit_axes.kept),
     # ---- identity at inference: a converter must drop them
-    "Identity": LayerDef(same, {}),
-    "Dropout": LayerDef(same, _RATE),
+    "Identity": LayerDef(same, {}, drop_axis=unit_axes.kept),
+    "Dropout": LayerDef(same, _RATE, drop_axis=unit_axes.kept),
     "SpatialDropout1D": LayerDef(spatial_dropout(2), _RATE),
     "SpatialDropout2D": LayerDef(spatial_dropout(3), _RATE),
     "SpatialDropout3D": LayerDef(spatial_dropout(4), _RATE),
-    "GaussianDropout": LayerDef(same, _RATE),
-    "AlphaDropout": LayerDef(same, _RATE),
-    "GaussianNoise": LayerDef(same, {"stddev": _req(number(0.0, 1.0))}),
-    "ActivityRegularization": LayerDef(same, {"l1": (number(0.0, 1.0), 0.0), "l2": (number(0.0, 1.0), 0.0)}),
+    "GaussianDropout": LayerDef(same, _RATE, drop_axis=unit_axes.kept),
+    "AlphaDropout": LayerDef(same, _RATE, drop_axis=unit_axes.kept),
+    "GaussianNoise": LayerDef(same, {"stddev": _req(number(0.0, 1.0))}, drop_axis=unit_axes.kept),
+    "ActivityRegularization": LayerDef(same, {"l1": (number(0.0, 1.0), 0.0), "l2": (number(0.0, 1.0), 0.0)},
+                                       drop_axis=unit_axes.kept),
     "RandomFlip": LayerDef(image, {"mode": (one_of("horizontal_and_vertical", "horizontal", "vertical"),
                                             "horizontal_and_vertical")}),
     "RandomRotation": LayerDef(image, _FACTOR),
@@ -791,13 +795,13 @@ LAYERS: dict[str, LayerDef] = {
                                                         "key_value_heads": UNITS},
                                     arity=range(2, 3), text=_gqa_text, positional=True),
     # ---- merging
-    "Concatenate": LayerDef(concatenate, _AXIS, arity=_MERGE),
-    "Add": LayerDef(add, {}, arity=_MERGE),
-    "Multiply": LayerDef(add, {}, arity=_MERGE),
-    "Average": LayerDef(add, {}, arity=_MERGE),
-    "Maximum": LayerDef(add, {}, arity=_MERGE),
-    "Minimum": LayerDef(add, {}, arity=_MERGE),
-    "Subtract": LayerDef(add, {}, arity=range(2, 3)),
+    "Concatenate": LayerDef(concatenate, _AXIS, arity=_MERGE, drop_axis=unit_axes.along()),
+    "Add": LayerDef(add, {}, arity=_MERGE, drop_axis=unit_axes.kept),
+    "Multiply": LayerDef(add, {}, arity=_MERGE, drop_axis=unit_axes.kept),
+    "Average": LayerDef(add, {}, arity=_MERGE, drop_axis=unit_axes.kept),
+    "Maximum": LayerDef(add, {}, arity=_MERGE, drop_axis=unit_axes.kept),
+    "Minimum": LayerDef(add, {}, arity=_MERGE, drop_axis=unit_axes.kept),
+    "Subtract": LayerDef(add, {}, arity=range(2, 3), drop_axis=unit_axes.kept),
     "Dot": LayerDef(dot, {"normalize": (boolean, False)}, arity=range(2, 3),
                     text=lambda kind, p: f"keras.layers.Dot(axes=-1, normalize={p['normalize']!r})"),
 }

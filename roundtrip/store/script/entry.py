@@ -116,7 +116,7 @@ def script_inputs(src: Source) -> dict[str, np.ndarray]:
     fed = [v for v in src.onnx.graph.input if v.name not in weights]
     out = {}
     for k, value in enumerate(fed):
-        seed, shape = input_seed(src, k, ())
+        seed, shape = input_seed(src, k, onnx_text.dims_of(value))
         out[value.name] = np.random.default_rng(seed).standard_normal(shape).astype(onnx_text.dtype_of(value))
     return out
 
@@ -147,8 +147,12 @@ class Reduction:
     (`still_valid`) and whose script still shows the bug, within MAX_STEP_RUNS runs of the script.
 
     A pass tries, in order: folding each side input into a constant, bypassing each node through each of
-    its inputs (in the main graph, then in Loop and If bodies), keeping one graph output, dropping unused
-    graph inputs, simpler small float initializers.
+    its inputs (in the main graph), the first node removed and the graph input made what it made, bypassing
+    each node of Loop and If bodies, dropping one input of a variadic node (Concat, Sum...), dropping a Loop's
+    carried values and scan outputs, keeping one graph output, dropping unused graph inputs, simpler small
+    float initializers, a graph of elementwise nodes a rank lower; when none of those kept anything,
+    bypassing two nodes at once (one downstream of the other: a Squeeze and the Unsqueeze that undoes it; or
+    two of a body).
     Passes repeat until one keeps nothing: the graph is then 1-minimal (no node can be bypassed)."""
 
     shows: Callable[[Source], bool]  # whether the script of a source shows the bug (one run)
@@ -165,8 +169,11 @@ class Reduction:
             return src, False
         while self.runs < self.budget:
             before = self.taken
-            for step in (self.fold, self.bypass, self.bodies, self.outputs, self.inputs, self.initializers):
+            for step in (self.fold, self.bypass, self.head, self.bodies, self.variadic, self.loops, self.outputs,
+                         self.inputs, self.initializers, self.ranks):
                 src = step(src)
+            if self.taken == before:
+                src = self.pairs(src)
             if self.taken == before:
                 return src, not self.refused
         return src, False
@@ -222,6 +229,61 @@ class Reduction:
                     if kept is not None:
                         src = kept
                         break
+        return src
+
+    def head(self, src: Source) -> Source:
+        """The first node removed, the graph input it read holding what it made (`graph_steps.headless`)."""
+        try:
+            feeds = script_inputs(src)
+        except (IndexError, KeyError, ValueError):  # an input the spec does not describe
+            return src
+        return self.keeps(src, graph_steps.headless(src.onnx, feeds)) or src
+
+    def ranks(self, src: Source) -> Source:
+        """A graph of elementwise nodes a rank lower: each size-1 axis past the batch dropped from all its
+        tensors (`graph_steps.unit_axis_dropped`), the last first."""
+        for value in src.onnx.graph.input[:1]:
+            for axis in reversed(range(1, len(value.type.tensor_type.shape.dim))):
+                src = self.keeps(src, graph_steps.unit_axis_dropped(src.onnx, axis)) or src
+        return src
+
+    def variadic(self, src: Source) -> Source:
+        """Each input of each variadic node (Concat, Sum, ...) dropped, last node first, last input first."""
+        for name in [node.output[0] for node in reversed(src.onnx.graph.node) if node.output]:
+            index = graph_steps.node_index(src.onnx, name)
+            count = len(src.onnx.graph.node[index].input) if index is not None else 0
+            for k in reversed(range(count)):
+                index = graph_steps.node_index(src.onnx, name)  # nodes before it may have gone
+                if index is not None:
+                    src = self.keeps(src, graph_steps.input_dropped(src.onnx, index, k)) or src
+        return src
+
+    def loops(self, src: Source) -> Source:
+        """Each Loop's carried values, then its scan outputs, dropped one at a time, last first."""
+        for ordinal in range(len(graph_steps.loop_nodes(src.onnx))):
+            for count, step in ((graph_steps.carried_count, graph_steps.carried_dropped),
+                                (graph_steps.scan_count, graph_steps.scan_dropped)):
+                index = graph_steps.loop_at(src.onnx, ordinal)
+                for k in reversed(range(count(src.onnx, index) if index is not None else 0)):
+                    index = graph_steps.loop_at(src.onnx, ordinal)  # a step may have pruned a Loop before it
+                    if index is not None:
+                        src = self.keeps(src, step(src.onnx, index, k)) or src
+        return src
+
+    def pairs(self, src: Source) -> Source:
+        """Two nodes bypassed at once, each through its first input, the second downstream of the first; then
+        any two nodes of a Loop's or If's body (two Casts that one Less reads); the first pair that keeps ends
+        the step."""
+        for first, second in graph_steps.downstream_pairs(src.onnx):
+            kept = self.keeps(src, graph_steps.pair_bypassed(src.onnx, first, second))
+            if kept is not None:
+                return kept
+        for holder, attribute in graph_steps.bodies(src.onnx):
+            body = graph_steps.body_of(src.onnx, holder, attribute)
+            for first, second in graph_steps.graph_pairs(body, downstream=False) if body is not None else []:
+                kept = self.keeps(src, graph_steps.body_pair_bypassed(src.onnx, holder, attribute, first, second))
+                if kept is not None:
+                    return kept
         return src
 
     def outputs(self, src: Source) -> Source:

@@ -25,7 +25,16 @@ from typing import Any
 import numpy as np
 
 from roundtrip.store.script.arrays import INLINE_LIMIT
-from roundtrip.store.script.onnx_text import bypassed, pruned, pruned_graph, subgraph_reads, valid
+from roundtrip.store.script.onnx_text import (
+    bypassed,
+    checked,
+    cut_after,
+    pruned,
+    pruned_graph,
+    retyped,
+    subgraph_reads,
+    valid,
+)
 
 
 def runs(model: Any, feeds: dict[str, np.ndarray]) -> bool:
@@ -242,3 +251,302 @@ def body_bypassed(model: Any, holder: str, attribute: str, made: str, via: int) 
         other.input[:] = [source if name in gone else name for name in other.input]
     pruned_graph(body)
     return out
+
+
+VARIADIC = ("Concat", "Sum", "Max", "Min", "Mean")  # ops that read any number of inputs alike
+
+
+def input_dropped(model: Any, index: int, k: int) -> Any | None:
+    """The graph with input `k` of node `index` (of a VARIADIC kind, with more than one input) dropped,
+    and what then feeds nothing (`checked`: the graph outputs typed again where they changed).  None for another
+    node, or when the graph left is not valid."""
+    import onnx
+
+    node = model.graph.node[index]
+    if node.op_type not in VARIADIC or node.domain or len(node.input) < 2 or k >= len(node.input):
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[index].input[k]
+    return checked(pruned(out))
+
+
+def pair_bypassed(model: Any, first: int, second: int) -> Any | None:
+    """The graph without nodes `first` and `second`, the readers of each reading its first input instead
+    (a Squeeze and the Unsqueeze that undoes it, with a node between them, go together where neither can
+    alone), and what then feeds nothing (`checked`: the graph outputs typed again where they changed).
+    None where either makes a graph output or has no input, or when the graph left is not valid."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    if not _two_removed(out.graph, first, second):
+        return None
+    return checked(pruned(out))
+
+
+def _two_removed(graph: Any, first: int, second: int) -> bool:
+    """`graph` (in place) without nodes `first` and `second`, the readers of each reading its first input;
+    False (and `graph` as it was) where either makes an output of `graph` or has no input."""
+    nodes = graph.node
+    shown = {o.name for o in graph.output}
+    if any(not nodes[k].input or not nodes[k].input[0] or shown & set(nodes[k].output) for k in (first, second)):
+        return False
+    for k in sorted((first, second), reverse=True):
+        node = graph.node[k]
+        source, gone = node.input[0], set(node.output)
+        del graph.node[k]
+        for other in graph.node:
+            other.input[:] = [source if name in gone else name for name in other.input]
+    return True
+
+
+def body_pair_bypassed(model: Any, holder: str, attribute: str, first: int, second: int) -> Any | None:
+    """`model` without nodes `first` and `second` of that subgraph (as `pair_bypassed` does in the main
+    graph: two Casts a Less reads go together), and what then feeds none of the subgraph's outputs."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    body = body_of(out, holder, attribute)
+    if body is None or not _two_removed(body, first, second):
+        return None
+    pruned_graph(body)
+    return checked(out)
+
+
+def downstream_pairs(model: Any) -> list[tuple[int, int]]:
+    """(first, second) node indices where `second` reads, through any nodes, what `first` makes; in order."""
+    return graph_pairs(model.graph, downstream=True)
+
+
+def graph_pairs(graph: Any, downstream: bool) -> list[tuple[int, int]]:
+    """(first, second) node indices of `graph`, first < second; with `downstream`, only those where `second`
+    reads, through any nodes, what `first` makes."""
+    nodes = graph.node
+    reaches: list[set[str]] = []  # the tensors each node depends on
+    made = {n: k for k, node in enumerate(nodes) for n in node.output if n}
+    for node in nodes:
+        deps = set(node.input) | subgraph_reads(node)
+        reaches.append(deps | {d for n in deps if n in made for d in reaches[made[n]]})
+    return [(a, b) for b in range(len(nodes)) for a in range(b)
+            if not downstream or any(n in reaches[b] for n in nodes[a].output if n)]
+
+
+def node_index(model: Any, name: str) -> int | None:
+    """The index of the main graph's node whose first output is `name` (None: no such node)."""
+    return next((k for k, node in enumerate(model.graph.node) if node.output[:1] == [name]), None)
+
+
+def loop_nodes(model: Any) -> list[int]:
+    """The indices of the main graph's Loop nodes."""
+    return [k for k, node in enumerate(model.graph.node) if node.op_type == "Loop" and not node.domain]
+
+
+def loop_at(model: Any, ordinal: int) -> int | None:
+    """The index of the main graph's Loop number `ordinal` (None: it has fewer Loops)."""
+    loops = loop_nodes(model)
+    return loops[ordinal] if ordinal < len(loops) else None
+
+
+def _loop(model: Any, index: int) -> tuple[Any, Any, int]:
+    """(the Loop node, its body, how many values it carries)."""
+    node = model.graph.node[index]
+    body = next(a.g for a in node.attribute if a.name == "body")
+    return node, body, len(node.input) - 2
+
+
+def carried_count(model: Any, index: int) -> int:
+    return _loop(model, index)[2]
+
+
+def scan_count(model: Any, index: int) -> int:
+    node, _, carried = _loop(model, index)
+    return len(node.output) - carried
+
+
+def _unused(model: Any, name: str) -> bool:
+    """Whether no node of the main graph (nor a subgraph) reads `name` and no graph output is it."""
+    return not name or (name not in {o.name for o in model.graph.output}
+                        and all(name not in node.input and name not in subgraph_reads(node)
+                                for node in model.graph.node))
+
+
+def carried_dropped(model: Any, index: int, j: int) -> Any | None:
+    """Loop `index` without its carried value `j` (its input, the body's input and output for it, and its
+    final value), and what then feeds nothing in the body and the graph; None where the main graph reads that
+    final value, a body node reads the value, or the graph left is not valid."""
+    import onnx
+
+    node, body, carried = _loop(model, index)
+    if j >= carried or not _unused(model, node.output[j]):
+        return None
+    value = body.input[2 + j].name
+    if any(value in inner.input or value in subgraph_reads(inner) for inner in body.node):
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    node, body, _ = _loop(out, index)
+    del node.input[2 + j]
+    del node.output[j]
+    del body.input[2 + j]
+    del body.output[1 + j]
+    pruned_graph(body)
+    return checked(pruned(out))
+
+
+def scan_dropped(model: Any, index: int, k: int) -> Any | None:
+    """Loop `index` without its scan output `k` (the body's output for it too), and what then feeds nothing.
+    Where that scan output is a graph output, a final value of the Loop nobody reads takes its place
+    (`_scan_output_replaced`).  None where the main graph reads it, or the graph left is not valid."""
+    node, _, carried = _loop(model, index)
+    if carried + k >= len(node.output):
+        return None
+    name = node.output[carried + k]
+    if name in {o.name for o in model.graph.output}:
+        return _scan_output_replaced(model, index, k)
+    return checked(pruned(_without_scan(model, index, k))) if _unused(model, name) else None
+
+
+def _without_scan(model: Any, index: int, k: int) -> Any:
+    """A copy of `model` whose Loop `index` no longer makes scan output `k` (nor its body the value for it)."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    node, body, carried = _loop(out, index)
+    del node.output[carried + k]
+    del body.output[1 + carried + k]
+    pruned_graph(body)
+    return out
+
+
+def _scan_output_replaced(model: Any, index: int, k: int) -> Any | None:
+    """Loop `index` without scan output `k`, a graph output: the first final value of the Loop nobody reads
+    that makes a valid graph takes its name (typed again, `_typed`).  None where a node reads the scan
+    output or no final value will do."""
+    node, _, carried = _loop(model, index)
+    name = node.output[carried + k]
+    if any(name in n.input or name in subgraph_reads(n) for n in model.graph.node):
+        return None
+    for j in range(carried):
+        if not _unused(model, node.output[j]):
+            continue
+        out = _without_scan(model, index, k)
+        loop = out.graph.node[index]
+        loop.output[j] = name
+        found = _typed(pruned(out), name, loop.input[2 + j])
+        if found is not None:
+            return found
+    return None
+
+
+def _typed(model: Any, name: str, initial: str) -> Any | None:
+    """`model` with its outputs typed again (`retyped`), output `name`, a Loop's final value whose shape
+    inference leaves unknown, shaped as its `initial` value (an initializer); None when that is not valid."""
+    from onnx import helper
+
+    typed = retyped(model)
+    if typed is None:
+        return None
+    value = next(o for o in typed.graph.output if o.name == name)
+    start = [t for t in typed.graph.initializer if t.name == initial]
+    if not value.type.tensor_type.HasField("shape") and start:
+        value.type.CopyFrom(helper.make_tensor_type_proto(value.type.tensor_type.elem_type, list(start[0].dims)))
+    return typed if valid(typed) else None
+
+
+def headless(model: Any, feeds: dict[str, np.ndarray]) -> Any | None:
+    """The graph without its first node, the graph input it read now holding what it made (the graph analogue
+    of the spec reducer's `_headless`): the input keeps its name and its first (batch) dim, its other dims
+    those of the node's output on `feeds`, concrete.  None unless the first node can go so (`_head_goes`)
+    and what it makes keeps the input's batch, or when the graph left is not valid."""
+    import onnx
+    from onnx import helper
+
+    if not _head_goes(model):
+        return None
+    first = model.graph.node[0]
+    source, made = first.input[0], first.output[0]
+    value = _first_value(model, feeds)
+    if value is None or value.ndim < 1 or value.shape[0] != feeds[source].shape[0]:
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[0]
+    for node in out.graph.node:
+        node.input[:] = [source if n == made else n for n in node.input]
+    old = next(v for v in out.graph.input if v.name == source)
+    batch = old.type.tensor_type.shape.dim[0]
+    dims = [batch.dim_param or batch.dim_value, *value.shape[1:]]
+    old.type.CopyFrom(helper.make_tensor_type_proto(helper.np_dtype_to_tensor_dtype(value.dtype), dims))
+    return checked(pruned(out))
+
+
+def _head_goes(model: Any) -> bool:
+    """Whether the graph's first node can go with its input holding what it made: the graph has another node,
+    the first reads a fed graph input no other node reads (its other inputs are initializers) and makes one
+    tensor, not a graph output."""
+    graph = model.graph
+    if len(graph.node) < 2:
+        return False
+    first = graph.node[0]
+    inits = {t.name for t in graph.initializer}
+    fed = {v.name for v in graph.input} - inits
+    made = [n for n in first.output if n]
+    if not first.input or first.input[0] not in fed or len(made) != 1 or made[0] in {o.name for o in graph.output}:
+        return False
+    if any(n and n not in inits for n in first.input[1:]):
+        return False
+    source = first.input[0]
+    return not any(source in n.input or source in subgraph_reads(n) for n in graph.node[1:])
+
+
+def _first_value(model: Any, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+    """What the first node makes on `feeds` (ONNX Runtime, the graph cut after it), None when that fails."""
+    cut = cut_after(model, 0)
+    if cut is None:
+        return None
+    try:
+        return next(iter(outputs_of(cut, feeds).values()))
+    except Exception:  # noqa: BLE001 - no value then
+        return None
+
+
+# Ops of each element alone, or of tensors that broadcast: a size-1 axis can go from all their tensors at once.
+ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Pow", "Relu", "Sigmoid", "Tanh", "Exp",
+               "Log", "Abs", "Neg", "Identity", "Sqrt", "Reciprocal", "Erf", "Floor", "Ceil", "Cast")
+
+
+def unit_axis_dropped(model: Any, axis: int) -> Any | None:
+    """The graph a rank lower: size-1 `axis` (past the batch) gone from its one fed input, from each initializer
+    that spans it (broadcasting aligns ranks from the right) and from its outputs, for a graph of ELEMENTWISE
+    nodes alone (a Mul of [N, 1, 2, 3, 1] by [1, 1, 1, 3, 1] becomes one of [N, 1, 2, 3] by [1, 1, 1, 3]).
+    None for another graph, a dim that is not 1, or when the graph left is not valid."""
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {t.name for t in model.graph.initializer}
+    fed = [v for v in model.graph.input if v.name not in inits]
+    if len(fed) != 1 or any(n.op_type not in ELEMENTWISE or n.domain for n in model.graph.node):
+        return None
+    dims = fed[0].type.tensor_type.shape.dim
+    rank = len(dims)
+    if not 1 <= axis < rank or rank < 3 or dims[axis].dim_value != 1:
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for value in [*(v for v in out.graph.input if v.name not in inits), *out.graph.output]:
+        shape = value.type.tensor_type.shape
+        if len(shape.dim) != rank or shape.dim[axis].dim_value != 1:
+            return None
+        del shape.dim[axis]
+    for k, tensor in enumerate(out.graph.initializer):
+        array = numpy_helper.to_array(tensor)
+        at = axis - (rank - array.ndim)
+        if at >= 0:
+            if array.shape[at] != 1:
+                return None
+            out.graph.initializer[k].CopyFrom(numpy_helper.from_array(np.squeeze(array, at), tensor.name))
+    del out.graph.value_info[:]
+    return checked(out)

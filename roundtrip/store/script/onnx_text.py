@@ -178,6 +178,11 @@ def _plain_dim_names(model: Any) -> None:
                 d.dim_param = "".join(c if c.isalnum() or c == "_" else "_" for c in d.dim_param).strip("_") or "d"
 
 
+def dims_of(value: Any) -> tuple[int | str, ...]:
+    """A graph input's (or output's) dims: a name for a symbolic one, "?" for one unknown."""
+    return _dims(value)
+
+
 def _dims(value: Any) -> tuple[int | str, ...]:
     return tuple(d.dim_param or (d.dim_value if d.HasField("dim_value") else "?")
                  for d in value.type.tensor_type.shape.dim)
@@ -294,8 +299,41 @@ def bypassed(model: Any, index: int, via: int = 0) -> Any | None:
     del graph.node[index]
     for other in graph.node:
         other.input[:] = [source if name in gone else name for name in other.input]
-    smaller = pruned(out)
-    return smaller if valid(smaller) else None
+    return checked(pruned(out))
+
+
+def checked(model: Any) -> Any | None:
+    """`model` when it is valid, else (a step changed an output's shape: a Concat lost an input) `model` with its
+    graph outputs typed as inference types them now when that is valid, else None."""
+    if valid(model):
+        return model
+    typed = retyped(model)
+    return typed if typed is not None and valid(typed) else None
+
+
+def retyped(model: Any) -> Any | None:
+    """A copy of `model` with each graph output's type (element type and shape) what shape inference gives it
+    now, so that a step that changes an output (an input of the Concat that makes it dropped, a Loop's value
+    made the output) leaves a valid graph; None when inference fails or cannot type an output."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for value in probe.graph.output:
+        value.type.Clear()
+    try:
+        inferred = onnx.shape_inference.infer_shapes(probe, strict_mode=True)
+    except Exception:  # noqa: BLE001 - no type then
+        return None
+    typed = {v.name: v.type for v in [*inferred.graph.value_info, *inferred.graph.output]}
+    for value in out.graph.output:
+        found = typed.get(value.name)
+        if found is None or not found.tensor_type.elem_type:
+            return None
+        value.type.CopyFrom(found)
+    return out
 
 
 def pruned(model: Any) -> Any:

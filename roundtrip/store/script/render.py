@@ -301,13 +301,28 @@ def onnx_to_keras(src: Source, tidy: bool, in_text: bool) -> list[str]:
 
 
 def input_seed(src: Source, k: int, dims: tuple[int | str, ...]) -> tuple[list[int], tuple[int, ...]]:
-    """The seed list and shape the suite drew input `k` from (see roundtrip.spec.inputs and GraphSpec.make_inputs)."""
+    """The seed list and shape the suite drew input `k` from (see roundtrip.spec.inputs and GraphSpec.make_inputs).
+    A graph input of concrete `dims` (past the batch) that the spec's input does not have (the graph lost its
+    first node: the input is what that node made) is drawn at those dims, from the same kind of seed."""
     spec = src.spec
+    made = _made_input(src, k, dims)
+    if made is not None:
+        return [spec.seed, 1 + k, src.batch, *made], (src.batch, *made)
     if isinstance(spec, GraphSpec):
         return [spec.seed, 0, src.batch, *spec.input_shape], (src.batch, *spec.input_shape)
     i = spec.inputs[k]
     size = src.sizes.get(i.name, i.shape)
     return [spec.seed, 1 + k, src.batch, *size], (src.batch, *size)
+
+
+def _made_input(src: Source, k: int, dims: tuple[int | str, ...]) -> tuple[int, ...] | None:
+    """The dims past the batch of graph input `k` when they are all concrete and not the spec's input's."""
+    rest = dims[1:]
+    if not dims or not all(isinstance(d, int) for d in rest):
+        return None
+    spec = src.spec
+    size = spec.input_shape if isinstance(spec, GraphSpec) else src.sizes.get(spec.inputs[k].name, spec.inputs[k].shape)
+    return None if tuple(rest) == tuple(size) else tuple(int(d) for d in rest)
 
 
 def layouts(src: Source, back: str, graph: onnx_text.Graph) -> tuple[list[bool], list[bool]]:
