@@ -206,3 +206,77 @@ def test_a_nodes_failure_to_run_on_one_case_and_its_mismatch_on_another_are_one_
     [finding] = run_job(job).findings
     assert (finding.symptom, finding.details["culprit"]) == (Symptom.SHAPE, "Softmax")
     assert finding.details["also_case"] == "batch 3" and finding.details["also_raises"]
+
+
+# ---- a cause rule: a failure that a symbolic input dim causes (roundtrip.oracle.symbolic) --------------------
+SYMBOLIC = "|load|exception|symbolic-dim"
+
+
+def test_failures_a_symbolic_batch_causes_on_two_ops_are_one_entry_and_another_fault_its_own(
+        harness: Harness) -> None:
+    """The planted converter reads the symbolic batch as 0, and its Flatten and Reshape fail on it in words of
+    their own (ValueError, IndexError): with the batch fixed the graph converts and runs right, so both are
+    one bug, met on two ops.  Its Transpose fault fails with the batch fixed too: a bug of its own."""
+    back = "tests.planted:symbolic_batch_as_zero"
+    entries = explore(harness, back, [graph(NodeSpec.make("Flatten")),
+                                      graph(NodeSpec.make("Reshape", shape=(-1, 6))),
+                                      graph(NodeSpec.make("Transpose", perm=(0, 1, 2)))])
+    by_kind = {e.finding.kind: e for e in entries}
+    assert sorted(by_kind) == ["ValueError", "symbolic-dim:ValueError"], [e.signature for e in entries]
+    symbolic = by_kind["symbolic-dim:ValueError"]
+    assert symbolic.signature == "tests" + SYMBOLIC and symbolic.meta["ops"] == ["Flatten", "Reshape"]
+    said = symbolic.finding.details  # the reduced graph's input, as declared and with the batch fixed
+    assert said["symbolic_dims"].startswith("input (N, ") and said["fixed_dims"] == said["symbolic_dims"].replace("N", "1")
+    title = (symbolic.folder / "issue.md").read_text().splitlines()[0]
+    assert title.endswith("whose input has a symbolic dim; with the dim fixed, the same graph converts and runs")
+    assert by_kind["ValueError"].finding.op == "Transpose"
+
+
+def test_onnx2keras_reading_a_symbolic_dim_as_0_is_one_bug_at_load_and_at_run() -> None:
+    """onnx2keras builds its Keras Input from `dim_value`, 0 for a symbolic dim (upstream issue 160): the graph
+    Keras' export makes of a Flatten of a dynamic input fails to run, that of a Conv1D fails to convert.  The
+    same graphs with the dims fixed convert and run right: one bug, whichever stage and op it shows on."""
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import Job
+    from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec
+
+    def finding(kind: str, **params: Any) -> Finding:
+        spec = ModelSpec((InputSpec("in0", (1, 1), dynamic=True),), (LayerSpec.make("x1", kind, "in0", **params),),
+                         ("x1",))
+        [found] = run_job(Job(spec.to_json(), "keras-export", 13, "onnx2keras")).findings
+        return found
+
+    flatten = finding("Flatten")
+    conv = finding("Conv1D", filters=1, kernel_size=(1,), strides=(1,), padding="valid", dilation_rate=(1,))
+    assert (flatten.stage, conv.stage) == (Stage.RUN, Stage.LOAD)
+    assert flatten.signature == conv.signature == "onnx2keras" + SYMBOLIC
+    assert conv.op == "Conv" and flatten.kind == conv.kind == "symbolic-dim:ValueError"
+    assert "fixed (in0 (1, 1, 1))" in flatten.details["evidence"]
+
+
+def test_onnx2keras_failing_after_an_unsqueeze_for_another_reason_is_not_the_symbolic_dim() -> None:
+    """onnx2keras drops the batch axis of its Input whether it is symbolic or not: the graph of an
+    Unsqueeze at axis 0 and a Reshape to (-1,) fails to run at batch 3 with the batch fixed too.  Its
+    failure is its own (the corpus' `onnx2keras-run-exception-valueerror-ecfb5b202b`)."""
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
+
+    chain = graph(NodeSpec.make("Unsqueeze", axes=(0,)), NodeSpec.make("Reshape", shape=(-1,)), shape=(1,))
+    [found] = run_job(GraphJob(chain.to_json(), "onnx2keras")).findings
+    assert (found.stage, found.kind) == (Stage.RUN, "ValueError") and not found.symbolic_dim
+    assert "total size of the tensor must be unchanged" in found.message
+
+
+def test_onnx2tf_failing_on_a_symbolic_batch_after_an_unsqueeze_is_the_symbolic_dim() -> None:
+    """onnx2tf cannot convert a Flatten(axis=-1) -> Unsqueeze(axes=(0,)) graph whose batch is symbolic ("Cannot
+    convert a partially known TensorShape"); with the batch fixed it converts and runs right."""
+    from roundtrip.convert.back import missing_environment
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
+
+    if missing_environment("onnx2tf"):
+        pytest.skip(str(missing_environment("onnx2tf")))
+    chain = graph(NodeSpec.make("Flatten", axis=-1), NodeSpec.make("Unsqueeze", axes=(0,)), shape=(1, 1))
+    [found] = run_job(GraphJob(chain.to_json(), "onnx2tf")).findings
+    assert found.signature == "onnx2tf" + SYMBOLIC and found.stage == Stage.LOAD
+    assert found.details["fixed_dims"] == "input (1, 1, 1)"

@@ -94,6 +94,10 @@ def expected_of(finding: Finding, direction: str, back: str) -> str:
                 Stage.BUILD: "Keras builds and runs the model."}.get(
             finding.stage, f"ONNX Runtime's {what_compared(finding)} match the Keras model's.")
     who = converter_name(back)
+    if finding.symbolic_dim:
+        declared, fixed = finding.details.get("symbolic_dims", "?"), finding.details.get("fixed_dims", "?")
+        return (f"{who} converts the graph with its input's symbolic dims ({declared}) and the Keras model "
+                f"runs, as it does the same graph with them fixed ({fixed}).")
     if way_back_failed(finding):
         return f"{finding.package} converts the Keras model {who} makes to a graph onnx.checker accepts."
     return {Stage.LOAD: f"{who} converts the graph.",

@@ -432,6 +432,8 @@ def title(src: Source) -> str:
             what = f"{who}: ONNX Runtime's {symptom_words(finding)} differ from Keras'"
         return f"{what} ({model})" if finding.stage != Stage.BUILD else what
     who = converter_name(back)
+    if finding.symbolic_dim:
+        return symbolic_title(finding, who)
     node = node_kind(finding)
     on = f" on {a_or_an(node)} {node} node" if node else ""
     if node and src.direction == ROUND_TRIP_DIRECTION and not finding.where:  # a Keras layer first differs
@@ -447,6 +449,15 @@ def title(src: Source) -> str:
     if finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT):
         what = f"{who} {'crashes' if finding.symptom == Symptom.CRASH else 'hangs'} ({finding.stage}){on}"
     return what
+
+
+def symbolic_title(finding: Finding, who: str) -> str:
+    """The title of a failure the symbolic input dims cause: the graph as declared fails, the same graph with
+    them fixed converts and runs."""
+    graph, raises = "a graph whose input has a symbolic dim", f"raises {expected_exception(finding)}"
+    fails = (f"{who} {raises} converting {graph}" if finding.stage == Stage.LOAD
+             else f"the Keras model {who} makes of {graph} {raises}")
+    return f"{fails}; with the dim fixed, the same graph converts and runs"
 
 
 def opset_of(model: Any) -> int:
