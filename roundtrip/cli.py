@@ -842,7 +842,16 @@ def _per_property(campaign: Any) -> Table:
         first = f"{t.first_new:.0f} s" if t.first_new is not None else "-"
         table.add_row(name, str(t.runs), str(t.checks), f"{t.cpu:.0f}", f"{t.cpu / cpu:.0%}", str(len(t.new)), first,
                       str(t.written))
+    table.caption = phases_line(s.phases)
     return table
+
+
+def phases_line(phases: Any) -> str:
+    """Where the runs' time went, as one line: worker-seconds and share by phase."""
+    from roundtrip.search.campaign import PHASES
+
+    total = sum(phases[p] for p in PHASES) or 1.0
+    return "worker time: " + ", ".join(f"{p} {phases[p]:.0f} s ({phases[p] / total:.0%})" for p in PHASES)
 
 
 def _summary(campaign: Any) -> Table:

@@ -15,7 +15,18 @@ from pathlib import Path
 import pytest
 
 from roundtrip import cli
-from roundtrip.search.campaign import FIRST_SLICE, SHARE, SLICE, CampaignError, Schedule, select, target_name
+from roundtrip.search.campaign import (
+    FIRST_SLICE,
+    SHARE,
+    SLICE,
+    CampaignError,
+    Run,
+    Schedule,
+    Stats,
+    select,
+    target_name,
+)
+from roundtrip.search.plan import Plan
 
 NODES = [
     "properties/test_keras_build.py::test_drawn_models_build_and_run_with_their_shapes",
@@ -147,6 +158,24 @@ def test_a_short_campaign_runs_each_property_it_names_and_records_its_figures(tm
     assert isinstance(record["layers"], dict) and record["examples_per_second"] > 0
     assert (tmp_path / "reports" / "index.html").exists() and (tmp_path / "reports" / "summary.md").exists()
     assert "campaign:" in done.stdout and "CPU share" in done.stdout and "roundtrip show NAME" in done.stdout
+    assert record["phases"]["starting"] > 0 and record["phases"]["exploring"] > 0, record["phases"]
+    assert "worker time: starting" in done.stdout
+
+
+def test_a_runs_time_is_split_by_phase_from_its_events() -> None:
+    """Starting until exploring began, exploring, then each recording's confirming, reducing and writing: the
+    spans between the events that begin and end them."""
+    stats = Stats()
+    run = Run("p.py::t", 1, Plan(), Path("events"), None, started=100.0)  # type: ignore[arg-type]
+    for event in [{"event": "check", "t": 112.0, "seconds": 1.0}, {"event": "explored", "t": 130.0, "seconds": 20.0},
+                  {"event": "recording", "t": 131.0, "signature": "s"}, {"event": "reducing", "t": 135.0},
+                  {"event": "writing", "t": 160.0, "signature": "s"}, {"event": "written", "t": 170.0,
+                                                                        "signature": "s", "folder": "f"},
+                  {"event": "recorded", "t": 170.5, "signature": "s"}]:
+        stats.take(run, event)
+    assert dict(stats.phases) == {"starting": 10.0, "exploring": 20.0, "confirming": 4.0, "reducing": 25.0,
+                                  "writing": 10.5}
+    assert run.phase is None
 
 
 # ---- stopping ---------------------------------------------------------------------------------------------

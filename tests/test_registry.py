@@ -95,3 +95,21 @@ def test_a_converters_name_is_said_in_at_most_three_modules(name: str) -> None:
     found = modules_saying(name)
     assert "registry.py" in found
     assert len(found) <= MOST_MODULES, f"{name!r} is said in {len(found)} modules: {found}"
+
+
+def test_a_registered_onnx_to_keras_row_is_resolved_to_its_adapter() -> None:
+    """An ONNX -> Keras converter of one's own, registered as a row with its adapter, is found by its name (as a
+    registered Keras -> ONNX row is), and its name is gone again once the registration is undone."""
+    from roundtrip.convert.back import resolve_back
+    from tests.planted import shift_after_softmax
+
+    row = registry.Converter("acme-import", "acme", registry.ONNX_TO_KERAS, "acme.import_onnx",
+                             adapter="tests.planted:shift_after_softmax")
+    undo = registry.register(row)
+    try:
+        found = resolve_back("acme-import")
+        assert found.name == "acme-import" and found.convert is shift_after_softmax
+    finally:
+        undo()
+    with pytest.raises(KeyError, match="acme-import"):
+        resolve_back("acme-import")

@@ -368,6 +368,31 @@ def test_onnx2tf_giving_a_constant_channels_last_names_no_culprit() -> None:
     assert first_wrong_node("onnx2tf", model, cases[0]) is None
 
 
+@pytest.mark.slow
+def test_an_onnx2tf_output_left_as_the_graph_has_it_is_no_mismatch(tmp_path: Path) -> None:
+    """onnx2tf reshapes (N, 8) to (N, 2, 2, 2) right but records the output as transposed: counted in either
+    layout, as a campaign counts it, the check is clean (taken in the recorded layout, it was a value finding)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from roundtrip.convert.remote import EnvironmentMissing, environment
+
+    try:
+        environment("onnx2tf")
+    except EnvironmentMissing as e:
+        pytest.skip(str(e))
+    shape = numpy_helper.from_array(np.array([-1, 2, 2, 2], np.int64), "shape")
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 2, 2])], [shape])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+              tmp_path / "reshape.onnx")
+    result = check_model(Options(tmp_path / "reshape.onnx", paths=("onnx2tf",), corpus=tmp_path / "corpus"))
+    [row] = result.rows
+    assert row.verdict == "clean", [f.describe() for f in row.findings]
+
+
 # ---- onnx2tf offline -----------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_a_static_batch_image_graph_is_checked_through_onnx2tf_offline(tmp_path: Path) -> None:

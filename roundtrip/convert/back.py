@@ -118,16 +118,19 @@ ONNX_TO_KERAS: dict[str, OnnxToKeras] = {
 
 
 def resolve_back(name: str) -> OnnxToKeras:
-    """A converter of the table, or `module:function` (one of the caller's own, such as the planted faults
-    of the suite's tests: it takes the model and the input names, like the table's)."""
+    """A converter of the table, a registered row's adapter (`roundtrip.registry.register`), or
+    `module:function` (one of the caller's own, such as the planted faults of the suite's tests: it takes the
+    model and the input names, like the table's)."""
     if name in ONNX_TO_KERAS:
         return ONNX_TO_KERAS[name]
-    if ":" not in name:
+    row = registry.converter(name)
+    target = row.adapter if row is not None and row.side == registry.ONNX_TO_KERAS and row.adapter else name
+    if ":" not in target:
         raise KeyError(f"unknown ONNX -> Keras converter {name!r} (known: {', '.join(ONNX_TO_KERAS)}; "
                        "or name one as module:function)")
     import importlib
 
-    module, _, function = name.partition(":")
+    module, _, function = target.partition(":")
     convert = getattr(importlib.import_module(module), function)
     return OnnxToKeras(name, convert, identity, identity)
 

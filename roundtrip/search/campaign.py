@@ -152,6 +152,7 @@ class Run:
     checks: int = 0
     recording: str = ""  # the signature being recorded now
     cpu: float = 0.0  # CPU seconds of the run and the workers it waited for, once it ended
+    phase: tuple[str, float] | None = None  # what it records now (PHASES) and since when (its events' clock)
 
     @property
     def target(self) -> str:
@@ -172,6 +173,13 @@ class Target:
     written: int = 0
 
 
+# Where a run's wall time goes: starting (a pytest process importing TensorFlow, its workers, the properties,
+# until exploring begins), exploring, and recording each bug (confirming it in fresh workers, reducing it,
+# writing its entry: files, repro.py checked and made smaller).  The rest (a run's end) is left out.
+PHASES = ("starting", "exploring", "confirming", "reducing", "writing")
+_PHASE_OF = {"recording": "confirming", "reducing": "reducing", "writing": "writing"}
+
+
 @dataclass
 class Stats:
     started: float = field(default_factory=time.time)
@@ -185,6 +193,7 @@ class Stats:
     layers: collections.Counter[str] = field(default_factory=collections.Counter)
     ops: collections.Counter[str] = field(default_factory=collections.Counter)
     targets: dict[str, Target] = field(default_factory=lambda: collections.defaultdict(Target))
+    phases: dict[str, float] = field(default_factory=lambda: collections.defaultdict(float))  # seconds by PHASES
 
     @property
     def rate(self) -> float:
@@ -192,6 +201,7 @@ class Stats:
 
     def take(self, run: Run, event: dict[str, Any]) -> None:
         kind, target = event.get("event"), self.targets[run.target]
+        self._time(run, str(kind), float(event.get("t", time.time())), float(event.get("seconds", 0.0)))
         if kind == "check":
             self.checks += 1
             run.checks += 1
@@ -214,6 +224,17 @@ class Stats:
         elif kind == "written":
             self.written[event["signature"]] = event["folder"]
             target.written += 1
+
+    def _time(self, run: Run, kind: str, t: float, seconds: float) -> None:
+        """The run's time between its events, by phase: its start until exploring began, exploring, then each
+        recording's confirming, reducing and writing."""
+        if kind == "explored":
+            self.phases["starting"] += max(0.0, t - seconds - run.started)  # a run explores once, first
+            self.phases["exploring"] += seconds
+        elif kind in _PHASE_OF or kind in ("recorded", "dropped", "failed"):
+            if run.phase is not None:
+                self.phases[run.phase[0]] += max(0.0, t - run.phase[1])
+            run.phase = (_PHASE_OF[kind], t) if kind in _PHASE_OF else None
 
 
 @dataclass
@@ -359,6 +380,7 @@ class Campaign:
             "per_property": {name: asdict(t) | {"new": len(t.new)} for name, t in sorted(s.targets.items())},
             "skipped": {target_name(n): why for n, why in self.skipped.items()},
             "cpu_seconds": round(cpu, 1),
+            "phases": {phase: round(s.phases[phase], 1) for phase in PHASES},
             "new_bugs": len(s.new), "new_bugs_per_cpu_hour": round(len(s.new) / (cpu / 3600), 1) if cpu else None,
             "signatures_new": sorted(s.written), "signatures_met_new": sorted(s.new),
             "signatures_known": sorted(set(s.signatures) & s.known),

@@ -214,21 +214,28 @@ class Recorder:
         track.reduced = result
         return result.spec, smaller, again, same[0], note
 
-    def _write(self, finding: Finding, spec: AnySpec, job: AnyJob, outcome: Outcome,
-               carried: dict[str, Any] | None = None) -> Path:
+    def record_model(self, finding: Finding, body: corpus.SavedModel, job: Any, outcome: Outcome,
+                     repro: corpus.Repro) -> Path:
+        """A bug `roundtrip check` met on a user's model and cut to its smallest part, which is not a spec:
+        written in the model form (`body`, whose repro.py and issue.md `repro` writes), by the same writer."""
+        return self._write(finding, body, job, outcome, repro=repro)
+
+    def _write(self, finding: Finding, spec: AnySpec | corpus.SavedModel, job: Any, outcome: Outcome,
+               carried: dict[str, Any] | None = None, repro: corpus.Repro | None = None) -> Path:
         from roundtrip.store.script.entry import write_repro
 
         track = self.tracks.get(finding.signature, Track())
         shrink = {"examples_with_signature": track.examples, "first_size": track.first_size,
-                  "final_size": size_of(spec)}
+                  "final_size": corpus.body_size(spec)}
         if track.reduced is not None:
             shrink |= {"reduce_tries": track.reduced.tries, "reduce_steps": track.reduced.accepted,
                        "one_minimal": not track.reduced.exhausted}
 
-        def repro(folder: Path, written: AnySpec, meta: dict[str, Any]) -> dict[str, Any]:
+        def spec_repro(folder: Path, written: Any, meta: dict[str, Any]) -> dict[str, Any]:
             return write_repro(folder, written, meta, check=self.check_repros).record()
 
-        folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro, carried)
+        self.note(event="writing", signature=finding.signature)
+        folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro or spec_repro, carried)
         self.written.append(folder)
         self.note(event="written", signature=finding.signature, folder=str(folder))
         return folder

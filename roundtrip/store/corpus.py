@@ -10,6 +10,11 @@
         err.log       the traceback, the worker's log or the comparison
         repro.py      the bug in plain upstream calls (roundtrip.store.script): exits 1 while it shows, 0 once fixed
 
+That is an entry of the spec form.  An entry of the model form (`roundtrip check` on a user's model whose part
+that shows the bug is not in the vocabulary) holds the saved model (model.keras, or model.onnx for a graph) where
+spec.json, weights.npz and the converted model.onnx would be, and "form": "model" in its meta.json; its repro.py
+and issue.md come from `roundtrip.store.model_entry`.  One writer (`write`) writes both.
+
 Writes are atomic (a hidden temporary folder, then renames), so a killed run leaves no partial entry.
 """
 
@@ -65,12 +70,41 @@ def versions(back: str = "") -> dict[str, str]:
 
 
 GRAPH_DIRECTION = "onnx-keras-onnx"
+FORM = "model"  # meta.json's "form" of an entry that holds a saved model instead of a spec
 
 
-def _tensor_names(spec: ModelSpec | GraphSpec) -> tuple[list[str], list[str]]:
-    if isinstance(spec, GraphSpec):
+@dataclass(frozen=True)
+class SavedModel:
+    """The body of a model entry: a user's model (or the part of it that shows the bug) as saved at `file`,
+    kept in the entry as `name` (model.keras, model.onnx); `parts` its layers (nodes) as (name, kind) in order;
+    `meta` what meta.json says of it besides what every entry says (its source file, custom objects module...)."""
+
+    file: Path
+    name: str
+    parts: tuple[tuple[str, str], ...]
+    meta: dict[str, Any]
+
+    def pretty(self) -> str:
+        return "\n".join(f"{name} = {kind}(...)" for name, kind in self.parts)
+
+    def size(self) -> list[int]:
+        return [len(self.parts), 0, self.file.stat().st_size]
+
+
+Body = ModelSpec | GraphSpec | SavedModel  # what an entry holds of the model that shows its bug
+
+
+def body_size(body: Body) -> list[int]:
+    """How big an entry's example is (`parts.size_of` of a spec; a saved model's parts and bytes)."""
+    return body.size() if isinstance(body, SavedModel) else size_of(body)
+
+
+def _tensor_names(body: Body, case: Any) -> tuple[list[str], list[str]]:
+    if isinstance(body, SavedModel):
+        return [f"input_{k}" for k in range(len(case.inputs))], [f"output_{k}" for k in range(len(case.expected))]
+    if isinstance(body, GraphSpec):
         return ["input"], ["output"]
-    return [i.name for i in spec.inputs], list(spec.outputs)
+    return [i.name for i in body.inputs], list(body.outputs)
 
 
 @dataclass(frozen=True)
@@ -167,7 +201,7 @@ def job_of(entry: Entry) -> Any:
                weights)
 
 
-Repro = Callable[[Path, "ModelSpec | GraphSpec", dict[str, Any]], dict[str, Any]]
+Repro = Callable[[Path, Body, dict[str, Any]], dict[str, Any]]
 
 
 GAPS = "-feature-gaps"  # a package's feature gaps: one folder, an entry per op below it (roundtrip.store.gaps)
@@ -179,11 +213,12 @@ def home_of(root: Path, finding: Finding) -> Path:
     return root / f"{finding.package}{GAPS}" if finding.gap else root
 
 
-def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, outcome: Any, shrink: dict[str, Any],
+def write(root: Path, finding: Finding, spec: Body, job: Any, outcome: Any, shrink: dict[str, Any],
           repro: Repro, carried: dict[str, Any] | None = None) -> Path:
-    """Writes (or replaces) the entry of `finding`'s signature.  `job` is the check.Job, `outcome` its
-    check.Outcome.  `repro(folder, spec, meta)` writes repro.py into the entry's folder (from the files
-    already there) and returns what meta.json records of it (under "repro").  `carried` is what an entry
+    """Writes (or replaces) the entry of `finding`'s signature.  `spec` is what the entry holds of the model:
+    a spec, or a user's saved model (the model form).  `job` is the check's job, `outcome` its Outcome.
+    `repro(folder, spec, meta)` writes repro.py into the entry's folder (from the files already there) and
+    returns what meta.json records of it (under "repro").  `carried` is what an entry
     written before said of the same bug (CARRIED: its triage, release history and the ops it was met on),
     kept, as is what the entry being replaced says.  A release history that shows the status changing with
     another package's release blames that package (`reblamed`); the signature stays what a check shows.
@@ -202,7 +237,7 @@ def write(root: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, o
         there = _meta_there(final)
         new = json.loads((tmp / "meta.json").read_text())
         kept = merge_carried(new, carried or {}, there or {})
-        if _smaller_there(final, size_of(spec)):
+        if _smaller_there(final, body_size(spec)):
             shutil.rmtree(tmp, ignore_errors=True)
             write_meta(final, merge_carried(there or {}, kept))
         else:
@@ -271,7 +306,7 @@ def reblamed(finding: Finding, history: Any) -> tuple[Finding, str]:
     return finding, ""
 
 
-def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, outcome: Any, shrink: dict[str, Any],
+def _fill(tmp: Path, finding: Finding, spec: Body, job: Any, outcome: Any, shrink: dict[str, Any],
           repro: Repro, shown: Finding | None = None, evidence: str = "") -> None:
     """The entry's files, written into the temporary folder `tmp`: `finding` as a check shows it (its
     signature), `shown` as its evidence blames it (default: the same)."""
@@ -279,7 +314,6 @@ def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, ou
 
     shown = shown or finding
     case = case_of(finding, outcome.cases)
-    (tmp / "spec.json").write_text(spec.to_json())
     meta = {
         "schema": META_SCHEMA,
         "signature": finding.signature,
@@ -294,9 +328,8 @@ def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, ou
         "converter": job.path,
         "back": job.back,
         "opset": job.opset,
-        "seeds": {"spec": spec.seed},
         "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
-        "size": size_of(spec),
+        "size": body_size(spec),
         "versions": versions(job.back),
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -305,14 +338,11 @@ def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, ou
     } | ({"weights": "given"} if getattr(job, "weights", "") else {}) \
         | ({"ops": [finding.op]} if finding.op else {}) | ({"gap": finding.gap} if finding.gap else {}) \
         | ({"blame_evidence": evidence} if evidence else {})
-    if outcome.onnx is not None:
-        (tmp / "model.onnx").write_bytes(outcome.onnx)
-    if not isinstance(spec, GraphSpec):  # a graph's weights are in model.onnx
-        np.savez(tmp / "weights.npz", **outcome.weights)
+    _model_files(tmp, spec, outcome, meta)
     if case is not None:
         data = tmp / "test_data_set_0"
         data.mkdir()
-        ins, outs = _tensor_names(spec)
+        ins, outs = _tensor_names(spec, case)
         named = [("input", n, a) for n, a in zip(ins, case.inputs, strict=True)]
         named += [("output", n, a) for n, a in zip(outs, case.expected, strict=True)]
         counts: collections.Counter[str] = collections.Counter()
@@ -323,6 +353,23 @@ def _fill(tmp: Path, finding: Finding, spec: ModelSpec | GraphSpec, job: Any, ou
     (tmp / "err.log").write_text(_err_log(finding, spec))
     meta["repro"] = repro(tmp, spec, meta)
     write_meta(tmp, meta)
+
+
+def _model_files(tmp: Path, body: Body, outcome: Any, meta: dict[str, Any]) -> None:
+    """What the entry holds of the model, and what meta.json says of it: the spec (its seed), the converted
+    model.onnx and the weights; or the saved model (the model form)."""
+    if isinstance(body, SavedModel):
+        shutil.copyfile(body.file, tmp / body.name)
+        meta |= {"form": FORM} | body.meta
+        if outcome.onnx is not None and body.name != "model.onnx":
+            (tmp / "model.onnx").write_bytes(outcome.onnx)
+        return
+    (tmp / "spec.json").write_text(body.to_json())
+    meta["seeds"] = {"spec": body.seed}
+    if outcome.onnx is not None:
+        (tmp / "model.onnx").write_bytes(outcome.onnx)
+    if not isinstance(body, GraphSpec):  # a graph's weights are in model.onnx
+        np.savez(tmp / "weights.npz", **outcome.weights)
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
@@ -356,7 +403,7 @@ def case_of(finding: Finding, cases: list[Any]) -> Any:
     return next((c for c in cases if c.label == label), cases[0] if cases else None)
 
 
-def _err_log(finding: Finding, spec: ModelSpec | GraphSpec) -> str:
+def _err_log(finding: Finding, spec: Body) -> str:
     """err.log: the finding, the model, the traceback and the worker's log; without colour codes, machine
     paths or the suite's own frames (`roundtrip.store.script.scrub`)."""
     parts = [finding.describe(), "", spec.pretty(), ""]

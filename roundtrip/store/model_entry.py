@@ -1,5 +1,7 @@
-"""A model entry: a finding on a user's own model whose smallest part that shows it is not in the vocabulary (a
-custom layer of theirs, an ONNX graph), kept as the saved model and a plain script instead of a spec.
+"""The model form of an entry: a finding on a user's own model whose smallest part that shows it is not in the
+vocabulary (a custom layer of theirs, an ONNX graph), kept as the saved model and a plain script instead of a
+spec.  `roundtrip.store.corpus.write` writes it as it writes every entry; what is the form's own is here: its
+body (`keras_model`, `onnx_model`), its repro.py (the model loaded, converted, run, compared) and its issue.md.
 
     corpus/<package>-<stage>-<symptom>-<kind>-<hash>/
         meta.json     signature, finding, "form": "model", converters, opset, case, versions, date, source
@@ -15,15 +17,9 @@ hold no spec to replay in the harness.  Their repro.py is their replay (`roundtr
 
 from __future__ import annotations
 
-import datetime
-import platform
-import shutil
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from roundtrip import registry
 from roundtrip.convert.back import repro_lines
@@ -31,7 +27,7 @@ from roundtrip.finding.findings import Finding, Stage, Symptom
 from roundtrip.oracle.outcome import RUNTIME
 from roundtrip.registry import TRACKERS
 from roundtrip.spec.model import ModelSpec
-from roundtrip.store.corpus import put_in_place, versions, write_meta
+from roundtrip.store.corpus import Repro, SavedModel, write_meta
 from roundtrip.store.script.arrays import standard_normal
 from roundtrip.store.script.issue import expected_of, fence, trimmed
 from roundtrip.store.script.render import (
@@ -47,94 +43,55 @@ from roundtrip.store.script.render import (
 from roundtrip.store.script.scrub import scrubbed
 from roundtrip.store.script.verdict import expected_exception
 
-FORM = "model"
+
+def keras_model(finding: Finding, job: Any, checked: Any, model_file: Path,
+                spec: ModelSpec) -> tuple[SavedModel, Repro]:
+    """The body of the entry of `finding`, met by `job` (a Job on a user's Keras model) on the model saved at
+    `model_file`, and what writes its repro.py and issue.md; `checked` is that check's user_model.Checked (its
+    described layers), `spec` the model's inputs as a spec without layers (what its script's conversion
+    signature reads)."""
+    custom = job.user.custom
+    body = SavedModel(model_file, "model.keras", tuple(checked.described.layers),
+                      {"source": Path(job.user.model).name, "custom": custom})
+
+    def scripts(meta: dict[str, Any]) -> list[str]:
+        return [keras_script(finding, meta, spec, custom, inline=model_text(model_file, custom)),
+                keras_script(finding, meta, spec, custom)]
+
+    return body, _repro(finding, scripts)
 
 
-def write_keras_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path, spec: ModelSpec) -> Path:
-    """The entry of `finding`, met by `job` (a user_model.UserJob) on the model saved at `model_file`;
-    `checked` is that check's user_model.Checked (its cases, its described layers), `spec` the model's inputs
-    as a spec without layers (what its script's conversion signature reads)."""
-    meta = _meta(finding, job.direction, job.path, job.back, job.opset, checked.outcome.cases, job.model)
-    meta |= {"custom": job.custom}
-    layers = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.layers)
-    scripts = [keras_script(finding, meta, spec, job.custom, inline=model_text(model_file, job.custom)),
-               keras_script(finding, meta, spec, job.custom)]
-    return _write(root, finding, meta, model_file, "model.keras", checked.outcome, layers, scripts)
-
-
-def write_onnx_entry(root: Path, finding: Finding, job: Any, checked: Any, model_file: Path) -> Path:
-    """The entry of `finding`, met by `job` (a user_onnx.OnnxJob) on the graph saved at `model_file`."""
-    meta = _meta(finding, "onnx-keras-onnx", job.path, job.back, checked.described.opset, checked.outcome.cases,
-                 job.model)
+def onnx_model(finding: Finding, job: Any, checked: Any, model_file: Path) -> tuple[SavedModel, Repro]:
+    """Likewise for `finding` met by `job` (a GraphJob on a user's graph) on the graph saved at `model_file`."""
+    extra: dict[str, Any] = {"source": Path(job.user.model).name}
     if checked.expected_by != RUNTIME:  # test_data_set_0's outputs, and the script's expected, are its
-        meta |= {"expected_by": checked.expected_by, "runtime_refused": checked.refused}
-    nodes = "\n".join(f"{name} = {kind}(...)" for name, kind in checked.described.nodes)
-    script = onnx_script(finding, meta, checked.described.inputs)
-    return _write(root, finding, meta, model_file, "model.onnx", checked.outcome, nodes, [script])
+        extra |= {"expected_by": checked.expected_by, "runtime_refused": checked.refused}
+    body = SavedModel(model_file, "model.onnx", tuple(checked.described.nodes), extra)
+    return body, _repro(finding, lambda meta: [onnx_script(finding, meta, checked.described.inputs)])
 
 
-def _meta(finding: Finding, direction: str, path: str, back: str, opset: int, cases: list[Any],
-          source: str) -> dict[str, Any]:
-    from roundtrip.store.corpus import case_of
+def _repro(finding: Finding, scripts: Callable[[dict[str, Any]], list[str]]) -> Repro:
+    def repro(folder: Path, body: Any, meta: dict[str, Any]) -> dict[str, Any]:
+        return write_script(folder, finding, meta, body.name, [s for s in scripts(meta) if s])
 
-    case = case_of(finding, cases)
-    return {
-        "schema": 1, "form": FORM, "signature": finding.signature,
-        "finding": {k: v for k, v in finding.to_dict().items() if k != "details"}
-        | {"message": scrubbed(finding.message)}
-        | {"details": {k: v for k, v in finding.details.items() if k not in ("log", "traceback")}},
-        "path": finding.path, "stage": str(finding.stage), "symptom": str(finding.symptom),
-        "blame": str(finding.blame), "direction": direction, "converter": path, "back": back, "opset": opset,
-        "case": {"batch": case.batch, "sizes": {k: list(v) for k, v in case.sizes.items()}} if case else None,
-        "source": Path(source).name, "versions": versions(back), "python": platform.python_version(),
-        "platform": platform.platform(), "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
+    return repro
 
 
-def _write(root: Path, finding: Finding, meta: dict[str, Any], model_file: Path, name: str, outcome: Any,
-           model_text: str, scripts: list[str]) -> Path:
-    """The entry's folder, written atomically; its repro.py the first of `scripts` (a script reading no file
-    first, where there is one) that shows the bug when run, else the last."""
-    from onnx import numpy_helper
-
-    from roundtrip.store.corpus import case_of
-
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{finding.key}-", dir=root))
-    shutil.copyfile(model_file, tmp / name)
-    case = case_of(finding, outcome.cases)
-    if case is not None:
-        data = tmp / "test_data_set_0"
-        data.mkdir()
-        for role, arrays in (("input", case.inputs), ("output", case.expected)):
-            for k, array in enumerate(arrays):
-                tensor = numpy_helper.from_array(np.asarray(array), f"{role}_{k}")
-                (data / f"{role}_{k}.pb").write_bytes(tensor.SerializeToString())
-    log = [finding.describe(), "", model_text, ""]
-    if finding.details.get("traceback"):
-        log += ["Traceback:", finding.details["traceback"]]
-    if finding.details.get("log"):
-        log += ["Worker log (last lines):", finding.details["log"]]
-    (tmp / "err.log").write_text(scrubbed("\n".join(log) + "\n"))
-    write_script(tmp, finding, meta, name, [s for s in scripts if s])
-    final = root / finding.slug
-    put_in_place(tmp, final)
-    return final
-
-
-def write_script(folder: Path, finding: Finding, meta: dict[str, Any], name: str, scripts: list[str]) -> None:
-    """repro.py, issue.md and meta.json (with how the script ran) in `folder`: the first of `scripts` that shows
-    the bug, else the last."""
+def write_script(folder: Path, finding: Finding, meta: dict[str, Any], name: str, scripts: list[str]) -> dict[str, Any]:
+    """repro.py and issue.md in `folder`: the first of `scripts` that shows the bug when run (a script reading no
+    file first, where there is one), else the last.  Returns what meta.json records of the script."""
+    record: dict[str, Any] = {}
+    script = ""
     for k, script in enumerate(scripts):
         (folder / "repro.py").write_text(script)
-        meta["repro"] = _run_script(folder, finding, meta)
-        if meta["repro"].get("shows") or not meta["repro"].get("checked") or k == len(scripts) - 1:
+        record = _run_script(folder, finding, meta)
+        if record.get("shows") or not record.get("checked") or k == len(scripts) - 1:
             break
-    text = issue(finding, meta, name, script, (folder / "err.log").read_text())
+    text = issue(finding, meta | {"repro": record}, name, script, (folder / "err.log").read_text())
     if not folder.name.startswith(".tmp-"):  # an entry written again keeps the identity it was written under
         text = text.replace(finding.slug, folder.name).replace(finding.signature, str(meta["signature"]))
     (folder / "issue.md").write_text(text)
-    write_meta(folder, meta)
+    return record
 
 
 def rewrite(folder: Path) -> None:
@@ -155,7 +112,8 @@ def rewrite(folder: Path) -> None:
     custom = str(meta.get("custom") or "")
     scripts = [keras_script(finding, meta, spec, custom, inline=model_text(folder / "model.keras", custom)),
                keras_script(finding, meta, spec, custom)]
-    write_script(folder, finding, meta, "model.keras", [s for s in scripts if s])
+    meta["repro"] = write_script(folder, finding, meta, "model.keras", [s for s in scripts if s])
+    write_meta(folder, meta)
 
 
 def model_text(model_file: Path, custom: str) -> list[str]:

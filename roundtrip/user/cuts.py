@@ -26,7 +26,7 @@ class Cuts:
 
     pool: Any
     key: str
-    job: Any  # a user_model.UserJob or user_onnx.OnnxJob
+    job: Any  # a Job or GraphJob on a user's file
     finding: Finding
     scratch: Path
     checked: type[Any]
@@ -36,7 +36,8 @@ class Cuts:
         """(what the check answered, its folder, the job) when the cut shows the finding, else None."""
         self.tries += 1
         folder = self.scratch / f"try{self.tries}"
-        attempt = replace(self.job, cut=cut, alone=alone, locate=not cut, save=str(folder))
+        attempt = replace(self.job, file=replace(self.job.user, cut=cut, alone=alone, locate=not cut,
+                                                 save=str(folder)))
         status, result = self.pool.call(self.key, attempt)
         if status != "done" or not isinstance(result, self.checked):
             return None

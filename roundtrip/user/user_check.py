@@ -26,6 +26,7 @@ from typing import Any
 from roundtrip.convert.back import ONNX_TO_KERAS, missing_environment
 from roundtrip.convert.converters import KERAS_TO_ONNX, resolve
 from roundtrip.finding.findings import Finding, Symptom
+from roundtrip.oracle.outcome import RUNTIME, GraphJob, Job, UserFile
 from roundtrip.run.worker import Limits, Pool, SuiteError
 from roundtrip.search import pending
 from roundtrip.search.harness import Harness
@@ -33,7 +34,7 @@ from roundtrip.search.plan import Plan
 from roundtrip.spec.model import ModelSpec
 from roundtrip.spec.parts import size_of
 from roundtrip.user.cuts import Cuts, Written
-from roundtrip.user.user_model import BadInput, Checked, Described, UserJob, check_readable, kind_of, shape_spec_of
+from roundtrip.user.user_model import BadInput, Checked, Described, check_readable, kind_of, shape_spec_of
 
 MAX_PARAMS = 200_000_000
 LOAD_SECONDS = 300.0
@@ -169,14 +170,13 @@ def preflight(options: Options) -> tuple[str, list[tuple[str, str]]]:
     return kind, directions(kind, options.paths)
 
 
-def _job(options: Options, kind: str, first: str = "", second: str = "") -> Any:
-    """A UserJob (a Keras model) or an OnnxJob: describe it (no converter), or check it through one direction."""
-    model = str(options.model.resolve())
+def _job(options: Options, kind: str, first: str = "", second: str = "") -> Job | GraphJob:
+    """The job on the user's file (a Job for a Keras model, a GraphJob for a graph): describe it (no converter),
+    or check it through one direction."""
+    file = UserFile(str(options.model.resolve()), options.custom, options.inputs)
     if kind == "keras":
-        return UserJob(model, options.custom, first, second, options.opset, options.inputs)
-    from roundtrip.user.user_onnx import OnnxJob
-
-    return OnnxJob(model, first, second, options.inputs)
+        return Job("", first, options.opset, second, file=file)
+    return GraphJob("", first, second, file)
 
 
 def _key(kind: str, first: str, second: str) -> str:
@@ -211,8 +211,6 @@ def _run(pool: Pool, options: Options, kind: str, first: str, second: str) -> Ro
         return Row(name, [result.finding(name)])
     if getattr(result, "problem", ""):  # the model loaded to be described, then not (a file changed meanwhile)
         raise BadInput(result.problem)
-    from roundtrip.oracle.outcome import RUNTIME
-
     by = getattr(result, "expected_by", RUNTIME)  # an ONNX model's (user_onnx.Checked)
     return Row(name, result.outcome.findings, result.worst, result.layer, spread=result.spread,
                expected_by="" if by == RUNTIME else by)
@@ -241,9 +239,10 @@ def _reduce_one(pool: Pool, harness: Harness, options: Options, result: Result, 
     if result.kind == "onnx":
         from roundtrip.user.user_onnx import reduce_onnx
 
-        return reduce_onnx(pool, options, result, row, finding)
+        return reduce_onnx(pool, harness, options, result, row, finding)
     first, _, second = row.direction.partition(">")
-    job = UserJob(str(options.model.resolve()), options.custom, first, second, options.opset, options.inputs)
+    job = Job("", first, options.opset, second, file=UserFile(str(options.model.resolve()), options.custom,
+                                                              options.inputs))
     with tempfile.TemporaryDirectory(prefix="roundtrip-check-") as scratch:
         smallest = smallest_cut(pool, job, finding, result.described, row.where, Path(scratch))
         if smallest is None:
@@ -255,16 +254,16 @@ def _reduce_one(pool: Pool, harness: Harness, options: Options, result: Result, 
             written = _as_spec_entry(harness, cut_job, finding, folder)
             if written.folder is not None:
                 return Written(written.folder, f"{what}, a spec: {written.note}")
-        from roundtrip.store.model_entry import write_keras_entry
+        from roundtrip.store.model_entry import keras_model
 
         shown = next(f for f in checked.outcome.findings if f.signature == finding.signature)
-        entry = write_keras_entry(options.corpus, shown, cut_job, checked, folder / "model.keras",
-                                  shape_spec_of(checked.described))
+        body, repro = keras_model(shown, cut_job, checked, folder / "model.keras", shape_spec_of(checked.described))
+        entry = harness.recorder.record_model(shown, body, cut_job, checked.outcome, repro)
         return Written(entry, f"{what}, a model entry (model.keras and repro.py)")
 
 
-def smallest_cut(pool: Pool, job: UserJob, finding: Finding, described: Described, where: str,
-                 scratch: Path) -> tuple[Checked, Path, UserJob] | None:
+def smallest_cut(pool: Pool, job: Job, finding: Finding, described: Described, where: str,
+                 scratch: Path) -> tuple[Checked, Path, Job] | None:
     """The smallest model that still shows `finding`: the layer that goes wrong alone, else the model cut after
     it, else the model as it is; each saved (with its spec, when it has one) in a folder of `scratch`.  The layer
     is `where` (a mismatch names it), else the first whose cut shows the finding (a bisection)."""
@@ -279,16 +278,15 @@ def smallest_cut(pool: Pool, job: UserJob, finding: Finding, described: Describe
     return cuts.shows("", False)
 
 
-def _what(layers: int, job: UserJob) -> str:
-    cut = f", the layer {job.cut!r} alone" if job.alone else f", cut after {job.cut!r}" if job.cut else ""
+def _what(layers: int, job: Job) -> str:
+    file = job.user
+    cut = f", the layer {file.cut!r} alone" if file.alone else f", cut after {file.cut!r}" if file.cut else ""
     return f"{layers} layer{'s' * (layers != 1)}{cut}"
 
 
-def _as_spec_entry(harness: Harness, job: UserJob, finding: Finding, folder: Path) -> Written:
+def _as_spec_entry(harness: Harness, job: Job, finding: Finding, folder: Path) -> Written:
     """The cut model, a spec of the vocabulary, through the harness: confirmed in fresh workers, reduced by the
     spec reducer, written.  "" when the spec does not show the same bug (its entry is then a model entry)."""
-    from roundtrip.oracle.outcome import Job
-
     spec = ModelSpec.from_json((folder / "spec.json").read_text())
     spec_job = Job(spec.to_json(), job.path, job.opset, job.back, weights=str(folder / "weights.npz"))
     item = pending.Item(finding.signature, spec_job.name, spec_job, size_of(spec), met=pending.now())

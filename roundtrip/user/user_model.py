@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from roundtrip.finding.findings import Stage
-from roundtrip.oracle.outcome import Case, KerasRoute, Outcome, Report
+from roundtrip.oracle.outcome import Case, Job, Outcome, Report
 from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec, SpecError
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -38,25 +38,6 @@ OTHER_SPATIAL = 33  # the size of the case at other spatial sizes (the other par
 
 class BadInput(ValueError):
     """The model given cannot be checked: the message is one line naming the file and the problem."""
-
-
-@dataclass(frozen=True)
-class UserJob(KerasRoute):
-    """One thing a worker does with the user's model: describe it (no `path`), or check it through `path`
-    (and back through `back`).  With `cut`, the model is first cut at that layer: everything up to its output,
-    or (`alone`) that layer alone on inputs of its own.  With `save`, the model checked is saved there as
-    .keras, and its spec (when it has one) with its weights beside it."""
-
-    model: str
-    custom: str = ""
-    path: str = ""
-    back: str = ""
-    opset: int = 15
-    inputs: str = ""  # an .npz of input arrays, by input name (or arr_0, arr_1... in order)
-    cut: str = ""
-    alone: bool = False
-    locate: bool = True  # name a mismatch after the first layer that differs (False: after the output's layer)
-    save: str = ""
 
 
 @dataclass
@@ -553,13 +534,15 @@ def first_wrong(model: Any, inputs: list[np.ndarray], run: Any) -> Any:
 
 
 # ---- the worker's task ------------------------------------------------------------------------------------------
-def run_user_job(job: UserJob, report: Report = lambda stage: None) -> Described | Checked:
-    """Describes the user's model (no path) or checks it; a bad input is a Described with its problem."""
+def run_user_job(job: Job, report: Report = lambda stage: None) -> Described | Checked:
+    """Describes the user's model (a job without a path) or checks it; a bad input is a Described with its
+    problem."""
     report(Stage.BUILD)
+    file = job.user
     try:
-        model = load(job.model, job.custom, fresh=bool(job.cut))
-        if job.cut:
-            model = cut(model, job.cut, job.alone)
+        model = load(file.model, file.custom, fresh=bool(file.cut))
+        if file.cut:
+            model = cut(model, file.cut, file.alone)
         if not job.path:
             return describe(model)
         return check(job, model, report)
@@ -567,20 +550,19 @@ def run_user_job(job: UserJob, report: Report = lambda stage: None) -> Described
         return Described(problem=str(e))
 
 
-def check(job: UserJob, model: Any, report: Report) -> Checked:
+def check(job: Job, model: Any, report: Report) -> Checked:
     from roundtrip.convert.converters import resolve
     from roundtrip.oracle.check import Blamer, keras_to_onnx, round_trip
     from roundtrip.oracle.margins import spread, worst_error
-    from roundtrip.oracle.outcome import Job
 
     spec = shape_spec(model)
-    cases = plan_cases(model, spec, job.inputs)
+    cases = plan_cases(model, spec, job.user.inputs)
     outcome = Outcome([], cases)
     converter = resolve(job.path)
     found: list[str] = []
 
     def locate(case: Case) -> str | None:
-        if not job.locate:
+        if not job.user.locate:
             return None
         layer = first_wrong(model, case.inputs, _runner(job, converter))
         found.append(layer.name if layer is not None else "")
@@ -594,12 +576,12 @@ def check(job: UserJob, model: Any, report: Report) -> Checked:
     else:
         outcome = keras_to_onnx(job.path, converter.convert, model, spec, job.opset, outcome, blamer, report)
     outcome.weights = _weights(model)
-    described = _save(model, job.save) if job.save else None
+    described = _save(model, job.user.save) if job.user.save else None
     layer = next((name for name in found if name), "")
     return Checked(outcome, worst_error(outcome.cases), layer, described, spread(outcome.cases))
 
 
-def _runner(job: UserJob, converter: Any) -> Any:
+def _runner(job: Job, converter: Any) -> Any:
     """How a probe runs converted: through the path to ONNX Runtime, or (a round trip) back to Keras."""
     from roundtrip.convert.back import run_back
     from roundtrip.finding.findings import Error

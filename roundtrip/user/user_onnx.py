@@ -21,27 +21,13 @@ from typing import Any
 import numpy as np
 
 from roundtrip.finding.findings import Finding, Stage
+from roundtrip.oracle.layouts import either_layout
 from roundtrip.oracle.margins import spread, worst_error
-from roundtrip.oracle.outcome import REFERENCE, RUNTIME, Case, GraphRoute, Outcome, Report
+from roundtrip.oracle.outcome import REFERENCE, RUNTIME, Case, GraphJob, Outcome, Report, UserFile
 from roundtrip.user.cuts import Cuts, Written
 from roundtrip.user.user_model import SPATIAL, BadInput, arrays_in
 
 BATCHES = (1, 3)
-
-
-@dataclass(frozen=True)
-class OnnxJob(GraphRoute):
-    """Describe the graph (no `back`), or check it through `back` (and `path`).  `cut` names a node: the graph up
-    to its outputs, or that node alone; `save` a folder where the graph checked is written as model.onnx."""
-
-    model: str
-    back: str = ""
-    path: str = ""
-    inputs: str = ""
-    cut: str = ""
-    alone: bool = False
-    locate: bool = True
-    save: str = ""
 
 
 @dataclass
@@ -305,7 +291,7 @@ def _differing(back: str, probe: Any, inputs: list[np.ndarray], by: str) -> int 
 
     try:
         expected = run_graph(by, probe, inputs)
-        outputs = run_back(back, probe, [inputs]).outputs
+        outputs = either_layout(run_back(back, probe, [inputs]), [expected]).outputs
     except Exception:  # noqa: BLE001
         return None
     if not outputs or isinstance(outputs[0], Error):
@@ -317,10 +303,12 @@ def _differing(back: str, probe: Any, inputs: list[np.ndarray], by: str) -> int 
 
 
 # ---- the worker's task -------------------------------------------------------------------------------------------
-def run_onnx_job(job: OnnxJob, report: Report = lambda stage: None) -> Described | Checked:
+def run_onnx_job(job: GraphJob, report: Report = lambda stage: None) -> Described | Checked:
+    """Describes the user's graph (a job without a converter) or checks it; a bad input is a Described with its
+    problem."""
     report(Stage.BUILD)
     try:
-        model = load_graph(job.model)
+        model = load_graph(job.user.model)
         described = describe(model)
         if described.problem or not job.back:
             return described
@@ -329,26 +317,28 @@ def run_onnx_job(job: OnnxJob, report: Report = lambda stage: None) -> Described
         return Described(problem=str(e))
 
 
-def check(job: OnnxJob, model: Any, report: Report) -> Checked:
+def check(job: GraphJob, model: Any, report: Report) -> Checked:
     from roundtrip.convert.back import back_opset, category, run_back
     from roundtrip.oracle.graph_check import first_leg, second_leg
     from roundtrip.oracle.outcome import first_of_each
 
-    cases, by, refused = plan_cases(model, job.inputs)
-    if job.cut:
-        model, cases = cut_graph(model, job.cut, job.alone, cases, by)
+    file = job.user
+    cases, by, refused = plan_cases(model, file.inputs)
+    if file.cut:
+        model, cases = cut_graph(model, file.cut, file.alone, cases, by)
         if by == REFERENCE:  # ONNX Runtime may run the part it could not run the whole of
             cases, by, refused = expected_on(model, cases)
     outcome = Outcome([], cases, model.SerializeToString())
     found: list[str] = []
 
     def locate(case: Case) -> str | None:
-        node = first_wrong_node(job.back, model, case, by) if job.locate else (computing(model) or [None])[-1]
+        node = first_wrong_node(job.back, model, case, by) if file.locate else (computing(model) or [None])[-1]
         found.append(node.name if node is not None else "")
         return node.op_type if node is not None else None
 
     report(Stage.LOAD)
     run = run_back(job.back, model, [c.inputs for c in cases], job.path, back_opset(opset_of(model)))
+    run = either_layout(run, [c.expected for c in cases])  # a converter that reorders may give either layout
     if run.load_error is not None:
         outcome.findings.append(run.load_error.finding(job.leg, Stage.LOAD, kind=category(run.load_error, model)))
     else:
@@ -359,11 +349,11 @@ def check(job: OnnxJob, model: Any, report: Report) -> Checked:
             second_leg(job.name, job.back, run, outcome, agreed)
     outcome.findings = run.noted(first_of_each([named_expected(f, by) for f in outcome.findings]))
     described = describe(model)
-    if job.save:
+    if file.save:
         import onnx
 
-        os.makedirs(job.save, exist_ok=True)
-        onnx.save(model, os.path.join(job.save, "model.onnx"))
+        os.makedirs(file.save, exist_ok=True)
+        onnx.save(model, os.path.join(file.save, "model.onnx"))
     return Checked(outcome, worst_error(cases), next((n for n in found if n), ""), described, spread(cases), by,
                    refused)
 
@@ -379,15 +369,16 @@ def named_expected(finding: Finding, by: str) -> Finding:
 
 
 # ---- reducing (in the parent) ---------------------------------------------------------------------------------------
-def reduce_onnx(pool: Any, options: Any, result: Any, row: Any, finding: Finding) -> Written:
+def reduce_onnx(pool: Any, harness: Any, options: Any, result: Any, row: Any, finding: Finding) -> Written:
     """The smallest graph that still shows `finding` (the node that goes wrong alone, else the graph cut after it,
-    else the graph as it is), written as a model entry."""
+    else the graph as it is), written as a model entry by the harness' recorder."""
     import tempfile
 
-    from roundtrip.store.model_entry import write_onnx_entry
+    from roundtrip.store.model_entry import onnx_model
 
     _, back, *rest = row.direction.split(">")
-    job = OnnxJob(str(options.model.resolve()), back, rest[0] if rest else "", options.inputs)
+    job = GraphJob("", back, rest[0] if rest else "",
+                   UserFile(str(options.model.resolve()), inputs=options.inputs, opset=result.described.opset))
     names = [name for name, _ in result.described.nodes]
     with tempfile.TemporaryDirectory(prefix="roundtrip-check-") as scratch:
         cuts = Cuts(pool, "shared", job, finding, Path(scratch), Checked)
@@ -407,11 +398,12 @@ def reduce_onnx(pool: Any, options: Any, result: Any, row: Any, finding: Finding
             return Written(None, "not written: it did not show again on the graph or any cut of it")
         checked, folder, attempt = found
         shown = next(f for f in checked.outcome.findings if f.signature == finding.signature)
-        entry = write_onnx_entry(options.corpus, shown, attempt, checked, folder / "model.onnx")
+        body, repro = onnx_model(shown, attempt, checked, folder / "model.onnx")
+        entry = harness.recorder.record_model(shown, body, attempt, checked.outcome, repro)
         assert checked.described is not None
         nodes = len(checked.described.nodes)
-        how = f", the node {attempt.cut!r} alone" if attempt.alone else f", cut after {attempt.cut!r}" if attempt.cut \
-            else ""
+        cut = attempt.user.cut
+        how = f", the node {cut!r} alone" if attempt.user.alone else f", cut after {cut!r}" if cut else ""
         return Written(entry, f"{nodes} node{'s' * (nodes != 1)}{how}, a model entry (model.onnx and repro.py)")
 
 

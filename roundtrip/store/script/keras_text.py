@@ -17,11 +17,18 @@ from roundtrip.spec.layers import literal as text
 from roundtrip.spec.model import LayerSpec, ModelSpec
 from roundtrip.store.script.arrays import drawn, fits_inline, literal
 
-# Names the script uses at its top level (its converter's imports' too): a tensor named so gets a trailing "_".
+# Names the script uses at its top level: a tensor named so gets a trailing "_" (as does one named as what a
+# converter's imports bind: `taken`).
 TAKEN = {"keras", "tf", "np", "onnx", "ort", "model", "onnx_model", "session", "expected", "actual",
          "signature", "function", "rng", "x", "CenterCropReshape", "os", "tempfile", "path", "layer",
          "gelu_approximate", "threshold_half", "MergeAxes", "StridedLast", "ResizeBy", "GatherAxis", "KeepAbove",
-         "Net", "self", "inputs"} | bound_names([line for c in side(KERAS_TO_ONNX) for line in c.imports])
+         "Net", "self", "inputs"}
+
+
+def taken() -> set[str]:
+    """TAKEN and the names the Keras -> ONNX converters' imports bind (a registered row's too, when it is
+    registered: read at each call, not at import)."""
+    return TAKEN | bound_names([line for c in side(KERAS_TO_ONNX) for line in c.imports])
 # roundtrip.spec.custom's objects, in the order repro.py defines them.
 CUSTOM = ("CenterCropReshape", "MergeAxes", "StridedLast", "ResizeBy", "GatherAxis", "KeepAbove", "gelu_approximate",
           "threshold_half")
@@ -149,7 +156,7 @@ def custom_layer_source(names: Sequence[str] = ("CenterCropReshape",)) -> str:
 
 
 def var(name: str) -> str:
-    return f"{name}_" if keyword.iskeyword(name) or name in TAKEN else name
+    return f"{name}_" if keyword.iskeyword(name) or name in taken() else name
 
 
 def one_or_list(names: list[str]) -> str:
