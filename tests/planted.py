@@ -199,12 +199,14 @@ def _zero_dim_check(node: Any) -> None:
         raise ValueError("planted: Flatten cannot flatten a 0-sized axis")
     if node.op_type == "Reshape":
         raise IndexError("planted: the Reshape target reads past a 0-sized shape")
+    if node.op_type == "Relu":
+        raise TypeError("planted: Relu takes the 0-sized batch for no shape at all")
 
 
 def symbolic_batch_as_zero(model: Any, input_names: list[str]) -> Any:
-    """onnx2keras reading the input's batch by `dim_value` (0 for a symbolic "N"): a Flatten and a Reshape fail
-    on it, each in its own words; the same graph with the batch fixed converts.  A Transpose whose perm moves
-    axis 0 fails whatever the batch (another bug)."""
+    """onnx2keras reading the input's batch by `dim_value` (0 for a symbolic "N"): a Flatten, a Reshape and a
+    Relu fail on it, each in its own words; the same graph with the batch fixed converts.  A Transpose with an
+    identity perm fails whatever the batch (another bug)."""
     batch = model.graph.input[0].type.tensor_type.shape.dim[0]
     for node in model.graph.node:
         if not batch.dim_value:

@@ -20,8 +20,10 @@ from typing import Any
 from roundtrip.finding.identity import converter_under_test, node_kind, package_of, place, raised_at
 
 CASE = "|case:"  # what a variant's signature adds before its param case (recorder.case_key)
-# The kind (`symbolic-dim:<exception type>`) of a converter's failure on a graph whose input has a symbolic dim,
-# where the same graph with that dim fixed converts and runs right (roundtrip.oracle.symbolic).
+# The kind of a converter's failure on a graph whose input has a symbolic dim, where the same graph with that dim
+# fixed converts and runs right (roundtrip.oracle.symbolic): `symbolic-dim:<exception type>` for a converter
+# whose every such failure is one bug (its row's `static_input_dims`), `symbolic-dim[<op>]:<exception type>`
+# for one whose op met it is at fault.
 SYMBOLIC_DIM = "symbolic-dim"
 
 
@@ -103,9 +105,11 @@ class Finding:
         `op` says which), so two faults on one op kind are two bugs when they raise apart or say otherwise.
         A crash's is its place (or message); a mismatch's the kind of mismatch and the first layer or node
         whose own output differs.  A failure the symbolic input dims cause (`symbolic_dim`) is one bug whatever
-        op, exception and stage it showed on: the converter reads the input's dims when it loads the graph."""
+        exception and stage it showed on (the converter reads the input's dims when it loads the graph), and
+        whatever op too where its kind names none (a converter that reads every symbolic dim wrong)."""
         if self.symbolic_dim:
-            return "|".join([self.package, Stage.LOAD, self.symptom, SYMBOLIC_DIM]) + "|flaky" * self.flaky
+            cause = self.kind.split(":", 1)[0]  # symbolic-dim, or symbolic-dim[<op>]
+            return "|".join([self.package, Stage.LOAD, self.symptom, cause]) + "|flaky" * self.flaky
         if self.symptom in (Symptom.SHAPE, Symptom.VALUE):
             # Wrong shapes and wrong values of one culprit are one bug: which shows depends on the sizes
             # (a transposed square output has the right shape), not on the fault.
@@ -123,7 +127,12 @@ class Finding:
     @property
     def symbolic_dim(self) -> bool:
         """A failure of a graph whose input has a symbolic dim, which the same graph with it fixed does not have."""
-        return self.kind.startswith(f"{SYMBOLIC_DIM}:")
+        return self.kind.startswith(SYMBOLIC_DIM) and ":" in self.kind
+
+    @property
+    def raised(self) -> str:
+        """An exception's type name (a symbolic dim's failure's kind says it after its cause)."""
+        return self.kind.split(":", 1)[1] if self.symbolic_dim else self.kind
 
     @property
     def op(self) -> str:

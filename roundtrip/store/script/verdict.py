@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from roundtrip.finding.findings import SYMBOLIC_DIM, Finding, Stage, Symptom
+from roundtrip.finding.findings import Finding, Stage, Symptom
 from roundtrip.run.lifetime import die_with_parent
 from roundtrip.run.runners import SHAPE_WARNINGS
 from roundtrip.store.script.scrub import scrubbed
@@ -42,7 +42,7 @@ def expected_exception(finding: Finding) -> str:
     """The exception type name a script raises while `finding` shows."""
     if finding.symptom != Symptom.EXCEPTION:
         return "AssertionError"
-    kind = finding.kind.removeprefix(f"{SYMBOLIC_DIM}:")
+    kind = finding.raised
     if kind.startswith(("unsupported-op:", "missing-attribute:")):
         return "KeyError"
     return kind.split(":", 1)[1] if kind.startswith("dtype:") else kind
