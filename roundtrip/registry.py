@@ -72,6 +72,11 @@ class Converter:
     typed_initializers_last: bool = False  # reads initializers right only when stored as raw bytes
     again: tuple[str, ...] = ()  # lines making `onnx_again` from `keras_model` (the Keras model that came back)
     again_imports: tuple[str, ...] = ()
+    # Builds its Keras Input from the graph inputs' static dims (`dim_value`, 0 for a symbolic dim): every failure
+    # a symbolic input dim causes is that one bug, whichever op the 0 reaches first.  Else (False) a converter
+    # keeps a symbolic dim symbolic, and a failure only it causes is the code of the op it shows on
+    # (roundtrip.oracle.symbolic).
+    static_input_dims: bool = False
     # `module:function` of its adapter, for a registered Keras -> ONNX converter of the caller's own (the suite's
     # own are in the adapters' table): called as the table's are, `function(model, spec, opset)`
     adapter: str = ""
@@ -139,11 +144,11 @@ CONVERTERS = (
     Converter(
         "onnx2keras", "onnx2keras", ONNX_TO_KERAS, "onnx2keras.onnx_to_keras",
         function="onnx2keras.onnx_to_keras", arguments="verbose=False, change_ordering=False",
-        states=_ONNX2KERAS_STATES, typed_initializers_last=True),
+        states=_ONNX2KERAS_STATES, typed_initializers_last=True, static_input_dims=True),
     Converter(
         "onnx2keras-nhwc", "onnx2keras", ONNX_TO_KERAS, "onnx2keras.onnx_to_keras(change_ordering=True)",
         layout=CHANNELS_LAST, function="onnx2keras.onnx_to_keras", arguments="verbose=False, change_ordering=True",
-        states=_ONNX2KERAS_STATES, typed_initializers_last=True),
+        states=_ONNX2KERAS_STATES, typed_initializers_last=True, static_input_dims=True),
     Converter(
         "onnx2tf", "onnx2tf", ONNX_TO_KERAS, "onnx2tf.convert", environment="onnx2tf", layout=RECORDED,
         imports=("import tempfile", "import onnx2tf"), call=("work = tempfile.mkdtemp()", _ONNX2TF_CALL),

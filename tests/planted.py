@@ -190,3 +190,26 @@ def softmax_batch_one(model: Any, input_names: list[str]) -> Any:
         return converted
     outputs = converted.outputs if isinstance(converted.outputs, list) else [converted.outputs]
     return keras.Model(converted.inputs, [keras.ops.reshape(o, (1, *o.shape[1:][::-1])) for o in outputs])
+
+
+# ---- a cause rule: a symbolic input dim (roundtrip.oracle.symbolic) ------------------------------------------
+def _zero_dim_check(node: Any) -> None:
+    """Each op converter meets the 0 in its own words, as onnx2keras' do when it reads a symbolic dim as 0."""
+    if node.op_type == "Flatten":
+        raise ValueError("planted: Flatten cannot flatten a 0-sized axis")
+    if node.op_type == "Reshape":
+        raise IndexError("planted: the Reshape target reads past a 0-sized shape")
+    if node.op_type == "Relu":
+        raise TypeError("planted: Relu takes the 0-sized batch for no shape at all")
+
+
+def symbolic_batch_as_zero(model: Any, input_names: list[str]) -> Any:
+    """onnx2keras reading the input's batch by `dim_value` (0 for a symbolic "N"): a Flatten, a Reshape and a
+    Relu fail on it, each in its own words; the same graph with the batch fixed converts.  A Transpose with an
+    identity perm fails whatever the batch (another bug)."""
+    batch = model.graph.input[0].type.tensor_type.shape.dim[0]
+    for node in model.graph.node:
+        if not batch.dim_value:
+            _zero_dim_check(node)
+        _transpose_cases(node)
+    return _onnx2keras(model, input_names)

@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from roundtrip import GraphSpec
+from roundtrip import GraphSpec, registry
 from roundtrip.finding.findings import Blame, Finding, Stage, Symptom
+from roundtrip.report import reports
 from roundtrip.run.worker import Limits
 from roundtrip.search.harness import Harness
 from roundtrip.search.plan import Plan
 from roundtrip.spec.graph import NodeSpec
 from roundtrip.store import corpus
+from tests.test_planted_converter import shows
 
 pytestmark = pytest.mark.slow
 
@@ -206,3 +208,142 @@ def test_a_nodes_failure_to_run_on_one_case_and_its_mismatch_on_another_are_one_
     [finding] = run_job(job).findings
     assert (finding.symptom, finding.details["culprit"]) == (Symptom.SHAPE, "Softmax")
     assert finding.details["also_case"] == "batch 3" and finding.details["also_raises"]
+
+
+# ---- a cause rule: a failure that a symbolic input dim causes (roundtrip.oracle.symbolic) --------------------
+SYMBOLIC = "|load|exception|symbolic-dim"
+ZERO_BATCH = "tests.planted:symbolic_batch_as_zero"
+# The planted converter of a symbolic batch read as 0 with its row, which says it reads every symbolic dim so
+# (`static_input_dims`): as onnx2keras' rows do.
+ZERO_BATCH_ROW = registry.Converter(
+    "zero-batch", "tests", registry.ONNX_TO_KERAS, "tests.planted.symbolic_batch_as_zero",
+    function="tests.planted.symbolic_batch_as_zero", states=registry.states("onnx2keras", registry.ONNX_TO_KERAS),
+    static_input_dims=True, adapter=ZERO_BATCH)
+ON_ZERO = {"Flatten": "ValueError", "Reshape": "IndexError", "Relu": "TypeError"}  # its faults on a symbolic batch
+
+
+def zero_batch_graphs() -> list[GraphSpec]:
+    """A graph of each op kind the planted converter fails on when the batch is symbolic, and (last) a
+    Transpose it fails on whatever the batch."""
+    return [graph(NodeSpec.make("Flatten")), graph(NodeSpec.make("Reshape", shape=(-1, 6))),
+            graph(NodeSpec.make("Relu")), graph(NodeSpec.make("Transpose", perm=(0, 1, 2)))]
+
+
+@pytest.fixture
+def zero_batch() -> Iterator[str]:
+    undo = registry.register(ZERO_BATCH_ROW)
+    try:
+        yield ZERO_BATCH_ROW.name
+    finally:
+        undo()
+
+
+def test_a_symbolic_batch_read_wrong_on_three_ops_is_one_entry_and_a_fault_whatever_the_dims_its_own(
+        harness: Harness, zero_batch: str, tmp_path: Path) -> None:
+    """The planted converter reads the symbolic batch as 0, and its Flatten, Reshape and Relu fail on it in words
+    of their own (ValueError, IndexError, TypeError): with the batch fixed each graph converts and runs right,
+    and its row says it reads every symbolic dim so: one bug, met on three ops, its entry saying the cause.
+    Its Transpose fault fails with the batch fixed too: a bug of its own, no symbolic dim's."""
+    entries = explore(harness, zero_batch, zero_batch_graphs())
+    assert len(entries) == 2, [e.signature for e in entries]
+    [symbolic] = [e for e in entries if e.finding.symbolic_dim]
+    [other] = [e for e in entries if e is not symbolic]
+    assert symbolic.signature == "tests" + SYMBOLIC and symbolic.meta["ops"] == ["Flatten", "Relu", "Reshape"]
+    raised = symbolic.finding.raised
+    assert symbolic.finding.kind == f"symbolic-dim:{raised}" and raised in ON_ZERO.values()
+    said = symbolic.finding.details  # the reduced graph's input, as declared and with the batch fixed
+    assert said["symbolic_dims"].startswith("input (N, ")
+    assert said["fixed_dims"] == said["symbolic_dims"].replace("N", "1", 1)
+    reports.write_reports(harness.root, tmp_path / "reports")  # issue.md beside each entry
+    issue = (symbolic.folder / "issue.md").read_text()
+    title = issue.splitlines()[0]
+    assert f"raises {raised} converting a graph whose input has a symbolic dim" in title
+    assert title.endswith("; with the dim fixed, the same graph converts and runs")
+    assert f"its input's symbolic dims ({said['symbolic_dims']})" in issue and f"fixed ({said['fixed_dims']})" in issue
+    assert shows(symbolic.folder), "repro.py does not raise on the symbolic batch"
+    assert (other.finding.kind, other.finding.op, other.meta["ops"]) == ("ValueError", "Transpose", ["Transpose"])
+    assert "identity perm" in other.signature
+
+
+def test_a_symbolic_batch_failing_on_three_ops_of_a_converter_keeping_it_symbolic_is_three_bugs(
+        harness: Harness, tmp_path: Path) -> None:
+    """The same faults through a converter with no row (nothing says it reads every symbolic dim wrong): a
+    failure only a symbolic dim causes is the code of the op it shows on, one entry per op, each saying the
+    cause; the Transpose fault its own, as before."""
+    entries = explore(harness, ZERO_BATCH, zero_batch_graphs())
+    kinds = sorted(e.finding.kind for e in entries)
+    assert kinds == sorted(["ValueError", *(f"symbolic-dim[{op}]:{raised}" for op, raised in ON_ZERO.items())]), \
+        [e.signature for e in entries]
+    reports.write_reports(harness.root, tmp_path / "reports")
+    for entry in entries:
+        op = entry.meta["ops"][0]
+        assert entry.meta["ops"] == [op] and entry.finding.op == op
+        if entry.finding.symbolic_dim:
+            assert entry.signature == f"tests{SYMBOLIC}[{op}]" and entry.finding.raised == ON_ZERO[op]
+            title = (entry.folder / "issue.md").read_text().splitlines()[0]
+            assert f"raises {ON_ZERO[op]} on a" in title and f" {op} node converting a graph whose input" in title
+
+
+def test_a_fault_whatever_the_dims_is_not_the_symbolic_dims(zero_batch: str) -> None:
+    """A check's own finding, no harness: the Transpose fault fails the graph with its batch fixed too, so it is
+    the Transpose's, named as any failure is, though the converter reads every symbolic dim wrong."""
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
+
+    [found] = run_job(GraphJob(graph(NodeSpec.make("Transpose", perm=(0, 1, 2))).to_json(), zero_batch)).findings
+    assert (found.stage, found.kind, found.op) == (Stage.LOAD, "ValueError", "Transpose")
+    assert not found.symbolic_dim and "symbolic_dims" not in found.details
+    assert "identity perm" in found.signature
+
+
+def test_onnx2keras_reading_a_symbolic_dim_as_0_is_one_bug_at_load_and_at_run() -> None:
+    """onnx2keras builds its Keras Input from `dim_value`, 0 for a symbolic dim (upstream issue 160): the graph
+    Keras' export makes of a Flatten of a dynamic input fails to run, that of a Conv1D fails to convert.  The
+    same graphs with the dims fixed convert and run right: one bug, whichever stage and op it shows on."""
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import Job
+    from roundtrip.spec.model import InputSpec, LayerSpec, ModelSpec
+
+    def finding(kind: str, **params: Any) -> Finding:
+        spec = ModelSpec((InputSpec("in0", (1, 1), dynamic=True),), (LayerSpec.make("x1", kind, "in0", **params),),
+                         ("x1",))
+        [found] = run_job(Job(spec.to_json(), "keras-export", 13, "onnx2keras")).findings
+        return found
+
+    flatten = finding("Flatten")
+    conv = finding("Conv1D", filters=1, kernel_size=(1,), strides=(1,), padding="valid", dilation_rate=(1,))
+    assert (flatten.stage, conv.stage) == (Stage.RUN, Stage.LOAD)
+    assert flatten.signature == conv.signature == "onnx2keras" + SYMBOLIC
+    assert conv.op == "Conv" and flatten.kind == conv.kind == "symbolic-dim:ValueError"
+    assert "fixed (in0 (1, 1, 1))" in flatten.details["evidence"]
+
+
+def test_onnx2keras_failing_after_an_unsqueeze_for_another_reason_is_not_the_symbolic_dim() -> None:
+    """onnx2keras drops the batch axis of its Input whether it is symbolic or not: the graph of an
+    Unsqueeze at axis 0 and a Reshape to (-1,) fails to run at batch 3 with the batch fixed too.  Its
+    failure is its own (the corpus' `onnx2keras-run-exception-valueerror-ecfb5b202b`)."""
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
+
+    chain = graph(NodeSpec.make("Unsqueeze", axes=(0,)), NodeSpec.make("Reshape", shape=(-1,)), shape=(1,))
+    [found] = run_job(GraphJob(chain.to_json(), "onnx2keras")).findings
+    assert (found.stage, found.kind) == (Stage.RUN, "ValueError") and not found.symbolic_dim
+    assert "total size of the tensor must be unchanged" in found.message
+
+
+def test_onnx2tf_failing_on_a_symbolic_batch_is_the_symbolic_dim_of_the_op_it_fails_on() -> None:
+    """onnx2tf cannot convert a Flatten(axis=-1) -> Unsqueeze(axes=(0,)) graph whose batch is symbolic ("Cannot
+    convert a partially known TensorShape", in its Flatten); with the batch fixed it converts and runs right.
+    onnx2tf keeps a symbolic dim symbolic (its row does not say `static_input_dims`): the op's code is at
+    fault, and the op stays in the identity (the corpus' `onnx2tf-load-exception-valueerror-d2a4d8bd1e`)."""
+    from roundtrip.convert.back import missing_environment
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
+
+    if missing_environment("onnx2tf"):
+        pytest.skip(str(missing_environment("onnx2tf")))
+    chain = graph(NodeSpec.make("Flatten", axis=-1), NodeSpec.make("Unsqueeze", axes=(0,)), shape=(1, 1))
+    [found] = run_job(GraphJob(chain.to_json(), "onnx2tf")).findings
+    assert found.signature == f"onnx2tf{SYMBOLIC}[Flatten]" and found.stage == Stage.LOAD
+    assert found.raised == "ValueError" and found.op == "Flatten"
+    assert (found.details["symbolic_dims"], found.details["fixed_dims"]) == ("input (N, 1, 1)", "input (1, 1, 1)")

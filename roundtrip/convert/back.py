@@ -89,7 +89,8 @@ def repro_lines(name: str, input_dims: Sequence[Sequence[Any]], inputs: str, *, 
         module, _, function = row.function.rpartition(".")
         called = f"{module}.{function}" if qualified else function
         imported = f"import {module}" if qualified else f"from {module} import {function}"
-        return [imported], [f"keras_model = {called}(onnx_model, {inputs}, {row.arguments})"]
+        arguments = ", ".join(a for a in ("onnx_model", inputs, row.arguments) if a)
+        return [imported], [f"keras_model = {called}({arguments})"]
     imports, lines = list(row.imports), list(row.call)
     if row.downloads_images and input_dims and all(len(d) == 4 and isinstance(d[0], int) and 0 < d[0] <= 20
                                                    for d in input_dims):

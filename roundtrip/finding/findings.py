@@ -20,6 +20,11 @@ from typing import Any
 from roundtrip.finding.identity import converter_under_test, node_kind, package_of, place, raised_at
 
 CASE = "|case:"  # what a variant's signature adds before its param case (recorder.case_key)
+# The kind of a converter's failure on a graph whose input has a symbolic dim, where the same graph with that dim
+# fixed converts and runs right (roundtrip.oracle.symbolic): `symbolic-dim:<exception type>` for a converter
+# whose every such failure is one bug (its row's `static_input_dims`), `symbolic-dim[<op>]:<exception type>`
+# for one whose op met it is at fault.
+SYMBOLIC_DIM = "symbolic-dim"
 
 
 def base_of(signature: str) -> str:
@@ -99,7 +104,12 @@ class Finding:
         layer kind it was met on (one fault in a converter's shared code raises the same on every op kind,
         `op` says which), so two faults on one op kind are two bugs when they raise apart or say otherwise.
         A crash's is its place (or message); a mismatch's the kind of mismatch and the first layer or node
-        whose own output differs."""
+        whose own output differs.  A failure the symbolic input dims cause (`symbolic_dim`) is one bug whatever
+        exception and stage it showed on (the converter reads the input's dims when it loads the graph), and
+        whatever op too where its kind names none (a converter that reads every symbolic dim wrong)."""
+        if self.symbolic_dim:
+            cause = self.kind.split(":", 1)[0]  # symbolic-dim, or symbolic-dim[<op>]
+            return "|".join([self.package, Stage.LOAD, self.symptom, cause]) + "|flaky" * self.flaky
         if self.symptom in (Symptom.SHAPE, Symptom.VALUE):
             # Wrong shapes and wrong values of one culprit are one bug: which shows depends on the sizes
             # (a transposed square output has the right shape), not on the fault.
@@ -113,6 +123,16 @@ class Finding:
                 place = self.where or normalise(self.message)
             parts = [self.package, self.stage, self.symptom, self.kind, place]
         return "|".join(parts) + f"{CASE}{self.variant}" * bool(self.variant) + "|flaky" * self.flaky
+
+    @property
+    def symbolic_dim(self) -> bool:
+        """A failure of a graph whose input has a symbolic dim, which the same graph with it fixed does not have."""
+        return self.kind.startswith(SYMBOLIC_DIM) and ":" in self.kind
+
+    @property
+    def raised(self) -> str:
+        """An exception's type name (a symbolic dim's failure's kind says it after its cause)."""
+        return self.kind.split(":", 1)[1] if self.symbolic_dim else self.kind
 
     @property
     def op(self) -> str:
@@ -144,7 +164,7 @@ class Finding:
         bug: an operator it has no converter for (`unsupported-op:Abs`), or a case it refuses in its own code
         with its own words (onnx2keras' "Cannot convert non-zero padding", ONNX Runtime's "Could not find an
         implementation for Conv(11)").  The op kind, with what the message says of the case; "" for a bug."""
-        if self.symptom is not Symptom.EXCEPTION:
+        if self.symptom is not Symptom.EXCEPTION or self.symbolic_dim:
             return ""
         if self.kind.startswith("unsupported-op:"):
             return self.kind.split(":", 1)[1]

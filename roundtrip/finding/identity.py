@@ -123,6 +123,15 @@ def raised_at(traceback_text: str, package: str = "") -> str:
     return ""
 
 
+def operator_of(where: str) -> str:
+    """The kind of node a place names: its `[Node]`, or the submodule of its package's module with one per
+    operator (`registry.Package.op_modules`: `onnx2tf.ops.Unsqueeze:make_node` names Unsqueeze); "" for none."""
+    ops = registry.package(where.split(".")[0].split(":")[0]).op_modules if where else ""
+    if ops and where.startswith(ops + "."):
+        return where.split(":")[0].split(".")[ops.count(".") + 1]
+    return where.rsplit("[", 1)[1].rstrip("]") if "[" in where else ""
+
+
 def place(traceback_text: str, packages: tuple[str, ...], node: str = "") -> str:
     """Where an exception lives: the deepest frame in `packages`, with the node kind when known
     (`tf2onnx.onnx_opset.nn:version_1[MaxPool]`); "" when no frame of those packages is on the stack."""

@@ -21,6 +21,7 @@ from roundtrip.finding.identity import node_kind, package_of, place, raised_at
 from roundtrip.oracle.compare import close, compare, graph_findings
 from roundtrip.oracle.layouts import either_layout
 from roundtrip.oracle.outcome import Case, Job, Outcome, Report, first_of_each
+from roundtrip.oracle.symbolic import fixed_runs_right, symbolic_finding
 from roundtrip.run.runners import OrtSession, declared_dims, run_reference
 from roundtrip.spec.inputs import make_inputs
 from roundtrip.spec.model import ModelSpec, SpecError
@@ -370,7 +371,9 @@ def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Out
     run = run_back(job.back, proto, [case.inputs for case in outcome.cases])
     run = either_layout(run, [case.expected for case in outcome.cases])
     if run.load_error is not None:
-        outcome.findings.append(run.load_error.finding(job.name, Stage.LOAD, kind=category(run.load_error, proto)))
+        fixed = fixed_runs_right(job.back, proto, outcome.cases)
+        outcome.findings.append(symbolic_finding(run.load_error, job.name, Stage.LOAD, proto, fixed) if fixed else
+                                run.load_error.finding(job.name, Stage.LOAD, kind=category(run.load_error, proto)))
         return outcome
     report(Stage.COMPARE)
     failed: list[tuple[Case, Error]] = []
@@ -385,8 +388,12 @@ def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Out
             culprit = blamer.locate(case)  # once per case, not per mismatch
             found = [_named(f, blamer, case, culprit) for f in found]
         outcome.findings += found
+    # The symbolic input dims' failures, when the graph with them fixed runs right on every case that failed
+    # (roundtrip.oracle.symbolic); a case it still fails on says the cause is another.
+    fixed = fixed_runs_right(job.back, proto, [case for case, _ in failed])
     for case, error in failed:
-        outcome.findings = run_failure(job, spec, case, error, outcome.findings)
+        outcome.findings = ([*outcome.findings, symbolic_finding(error, job.name, Stage.RUN, proto, fixed, case.label)]
+                            if fixed else run_failure(job, spec, case, error, outcome.findings))
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
 

@@ -23,6 +23,7 @@ from roundtrip.finding.findings import Error, Finding, Stage, Symptom, plain_tex
 from roundtrip.oracle.compare import close, compare, graph_findings
 from roundtrip.oracle.layouts import either_layout
 from roundtrip.oracle.outcome import Case, GraphJob, Outcome, Report, first_of_each
+from roundtrip.oracle.symbolic import fixed_runs_right, symbolic_finding
 from roundtrip.run.runners import OrtSession
 from roundtrip.spec.graph import GraphSpec
 
@@ -52,16 +53,21 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
     chosen = run.layouts  # as the converter chose them: the ONNX made again is wrapped in these
     run = either_layout(run, [c.expected for c in outcome.cases])
     if run.load_error is not None:
-        earlier = wrong_before(job, spec, outcome.cases, run.load_error)
-        outcome.findings.append(earlier or run.load_error.finding(job.leg, Stage.LOAD,
-                                                                  kind=category(run.load_error, proto)))
+        outcome.findings.append(load_failure(job, spec, proto, outcome.cases, run.load_error))
         return outcome
     report(Stage.COMPARE)
 
     def locate(case: Case) -> str | None:
         return graph_culprit(job.back, spec, proto, case)
 
+    # Where the graph with its symbolic input dims fixed runs right on every case it failed on, those failures
+    # are the symbolic dims' (roundtrip.oracle.symbolic); a case it still fails on says the cause is another.
+    failing = [c for c, got in zip(outcome.cases, run.outputs, strict=True) if isinstance(got, Error)]
+    fixed = fixed_runs_right(job.back, proto, failing)
+
     def failed(case: Case, error: Error, found: list[Finding]) -> list[Finding]:
+        if fixed:
+            return [*found, symbolic_finding(error, job.leg, Stage.RUN, proto, fixed, case.label)]
         return run_failure(job, spec, case, error, found)
 
     agreed = first_leg(job.leg, locate, run, outcome, failed)
@@ -70,6 +76,17 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
         second_leg(job.name, job.back, run, outcome, agreed, chosen)
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
+
+
+def load_failure(job: GraphJob, spec: GraphSpec, proto: Any, cases: list[Case], error: Error) -> Finding:
+    """The finding of the converter's failure to load the graph: the symbolic input dim's, when the graph
+    with it fixed converts and runs right on every case (`roundtrip.oracle.symbolic`); else the mismatch of
+    an earlier node already wrong (`wrong_before`); else the failure."""
+    fixed = fixed_runs_right(job.back, proto, cases)
+    if fixed:
+        return symbolic_finding(error, job.leg, Stage.LOAD, proto, fixed)
+    earlier = wrong_before(job, spec, cases, error)
+    return earlier or error.finding(job.leg, Stage.LOAD, kind=category(error, proto))
 
 
 def wrong_before(job: GraphJob, spec: GraphSpec, cases: list[Case], error: Error,

@@ -313,7 +313,8 @@ def _shown(outcome: Outcome, signature: str) -> Finding | None:
 def matching(entry: corpus.Entry, findings: list[Finding]) -> Finding | None:
     """The finding of a replay that is the entry's bug: the one with its identity, else (an entry written
     under older identity rules) the one of the same stage, symptom and kind (a mismatch's kind without the
-    layer it named, which the localiser may now name otherwise)."""
+    layer it named, which the localiser may now name otherwise; an exception's type, which a failure the
+    symbolic input dims cause says after its cause)."""
     old = entry.finding
     for finding in findings:
         if finding.signature in (entry.signature, base_of(entry.signature)) \
@@ -322,7 +323,7 @@ def matching(entry: corpus.Entry, findings: list[Finding]) -> Finding | None:
     same = [f for f in findings if (f.stage, f.symptom) == (old.stage, old.symptom)]
     for strict in (True, False):
         for finding in same:
-            if strict and finding.kind == old.kind.split("/")[0]:
+            if strict and finding.raised == old.kind.split("/")[0]:  # a symbolic dim's failure: the type it raised
                 return finding
             if not strict and finding.kind.split("@")[0] == old.kind.split("@")[0]:
                 return finding

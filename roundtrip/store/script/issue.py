@@ -72,14 +72,40 @@ def history_lines(meta: dict[str, Any]) -> list[str]:
 def evidence_lines(src: Source) -> list[str]:
     """Why the entry blames its package, when the evidence says more than where it raised: a failure shown
     without the converter, a runtime's failure on a graph the reference evaluator runs, a release history."""
-    said = [str(text) for text in (src.finding.details.get("evidence"), src.meta.get("blame_evidence")) if text]
+    given = (src.finding.details.get("evidence"), src.meta.get("blame_evidence"))
+    said = [as_scripted(src, str(text)) for text in given if text]
     if src.finding.gap:
         said.append(f"a feature {src.finding.package} does not have ({src.finding.gap}), refused in its own code")
     return [f"**Why {src.finding.package}:** {'; '.join(said)}.", ""] if said else []
 
 
 def expected(src: Source) -> str:
-    return expected_of(src.finding, src.direction, str(src.meta.get("back", "")))
+    return as_scripted(src, expected_of(src.finding, src.direction, str(src.meta.get("back", ""))))
+
+
+def as_scripted(src: Source, text: str) -> str:
+    """`text` with the graph's input names and symbolic dims (a symbolic dim's finding says them, `unk__9`) as
+    the script names them (`onnx_text.tidy`: `N`, `d1`)."""
+    if src.onnx is None or not src.finding.symbolic_dim:
+        return text
+    from roundtrip.store.script import onnx_text
+
+    def inputs(model: Any) -> list[Any]:
+        weights = {t.name for t in model.graph.initializer}
+        return [v for v in model.graph.input if v.name not in weights]
+
+    names: dict[str, str] = {}
+    for was, now in zip(inputs(src.onnx), inputs(onnx_text.tidy(src.onnx)), strict=True):
+        names[was.name] = now.name
+        for a, b in zip(was.type.tensor_type.shape.dim, now.type.tensor_type.shape.dim, strict=True):
+            if a.dim_param:
+                names[a.dim_param] = b.dim_param
+    renamed = {a: b for a, b in names.items() if a != b}
+    if not renamed:
+        return text
+    words = "|".join(map(re.escape, sorted(renamed, key=len, reverse=True)))
+    pattern = re.compile(rf"(?<![\w.])({words})(?![\w.])")
+    return pattern.sub(lambda m: renamed[m.group(1)], text)
 
 
 def expected_of(finding: Finding, direction: str, back: str) -> str:
@@ -94,6 +120,10 @@ def expected_of(finding: Finding, direction: str, back: str) -> str:
                 Stage.BUILD: "Keras builds and runs the model."}.get(
             finding.stage, f"ONNX Runtime's {what_compared(finding)} match the Keras model's.")
     who = converter_name(back)
+    if finding.symbolic_dim:
+        declared, fixed = finding.details.get("symbolic_dims", "?"), finding.details.get("fixed_dims", "?")
+        return (f"{who} converts the graph with its input's symbolic dims ({declared}) and the Keras model "
+                f"runs, as it does the same graph with them fixed ({fixed}).")
     if way_back_failed(finding):
         return f"{finding.package} converts the Keras model {who} makes to a graph onnx.checker accepts."
     return {Stage.LOAD: f"{who} converts the graph.",

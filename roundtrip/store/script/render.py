@@ -28,6 +28,7 @@ import numpy as np
 from roundtrip import registry
 from roundtrip.convert.back import ONNX_TO_KERAS, repro_lines
 from roundtrip.finding.findings import Finding, Stage, Symptom
+from roundtrip.finding.identity import operator_of
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
 from roundtrip.store.script import keras_text, onnx_text
@@ -92,10 +93,7 @@ def node_kind(finding: Finding) -> str:
     """The ONNX node kind the finding names: where an exception was raised, or the first that differs."""
     if finding.kind.startswith("unsupported-op:"):
         return finding.kind.split(":", 1)[1]
-    ops = registry.package(finding.package).op_modules  # a package with a module per operator
-    if ops and finding.where.startswith(ops + "."):
-        return finding.where.split(":")[0].split(".")[ops.count(".") + 1]
-    return finding.where.rsplit("[", 1)[1].rstrip("]") if "[" in finding.where else culprit(finding)
+    return operator_of(finding.where) or culprit(finding)
 
 
 def smaller_graphs(src: Source) -> list[Source]:
@@ -447,6 +445,8 @@ def title(src: Source) -> str:
             what = f"{who}: ONNX Runtime's {symptom_words(finding)} differ from Keras'"
         return f"{what} ({model})" if finding.stage != Stage.BUILD else what
     who = converter_name(back)
+    if finding.symbolic_dim:
+        return symbolic_title(finding, who)
     node = node_kind(finding)
     on = f" on {a_or_an(node)} {node} node" if node else ""
     if node and src.direction == ROUND_TRIP_DIRECTION and not finding.where:  # a Keras layer first differs
@@ -462,6 +462,17 @@ def title(src: Source) -> str:
     if finding.symptom in (Symptom.CRASH, Symptom.TIMEOUT):
         what = f"{who} {'crashes' if finding.symptom == Symptom.CRASH else 'hangs'} ({finding.stage}){on}"
     return what
+
+
+def symbolic_title(finding: Finding, who: str) -> str:
+    """The title of a failure the symbolic input dims cause: the graph as declared fails (on the node its
+    kind names, where that node's code is at fault), the same graph with them fixed converts and runs."""
+    node = re.search(r"\[(\w+)\]:", finding.kind)
+    on = f" on {a_or_an(node.group(1))} {node.group(1)} node" if node else ""
+    graph, raises = "a graph whose input has a symbolic dim", f"raises {expected_exception(finding)}{on}"
+    fails = (f"{who} {raises} converting {graph}" if finding.stage == Stage.LOAD
+             else f"the Keras model {who} makes of {graph} {raises}")
+    return f"{fails}; with the dim fixed, the same graph converts and runs"
 
 
 def opset_of(model: Any) -> int:

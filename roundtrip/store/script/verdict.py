@@ -42,7 +42,7 @@ def expected_exception(finding: Finding) -> str:
     """The exception type name a script raises while `finding` shows."""
     if finding.symptom != Symptom.EXCEPTION:
         return "AssertionError"
-    kind = finding.kind
+    kind = finding.raised
     if kind.startswith(("unsupported-op:", "missing-attribute:")):
         return "KeyError"
     return kind.split(":", 1)[1] if kind.startswith("dtype:") else kind
