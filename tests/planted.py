@@ -213,3 +213,28 @@ def symbolic_batch_as_zero(model: Any, input_names: list[str]) -> Any:
             _zero_dim_check(node)
         _transpose_cases(node)
     return _onnx2keras(model, input_names)
+
+
+# ---- ONNX -> Keras without a converter: a Keras model built for a graph of Relu nodes alone ----
+# The axis order the planted model gives its output in: (batch, d1, d2) comes out as (d1, d2, batch).
+AXES_MOVED = (1, 2, 0)
+
+
+def _relu_model(model: Any, shift: float) -> Any:
+    """The Keras model of a graph of one input of rank 3 and Relu nodes: relu(x), its axes in the order
+    `AXES_MOVED`, plus `shift`."""
+    import keras
+
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
+    x = keras.Input(tuple(dims))
+    return keras.Model(x, keras.ops.add(keras.ops.transpose(keras.ops.relu(x), AXES_MOVED), shift))
+
+
+def relu_axes_moved(model: Any, input_names: list[str]) -> Any:
+    """The graph's values, right, with the axes of its output in another order (`AXES_MOVED`)."""
+    return _relu_model(model, 0.0)
+
+
+def relu_axes_moved_and_shifted(model: Any, input_names: list[str]) -> Any:
+    """The output of `relu_axes_moved` plus 0.5: wrong values in every axis order."""
+    return _relu_model(model, 0.5)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import permutations
+
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper
 
-from roundtrip.finding.findings import Stage, Symptom
-from roundtrip.oracle.compare import close, compare, graph_findings
+from roundtrip.convert.made import BackRun
+from roundtrip.finding.findings import Error, Finding, Stage, Symptom
+from roundtrip.oracle.compare import close, compare, describe, graph_findings
 
 
 def test_tolerance_is_relative_to_the_outputs_scale() -> None:
@@ -81,22 +86,119 @@ def test_tolerance_follows_the_lower_precision_of_the_two_sides() -> None:
 def test_an_onnx2tf_output_counts_in_either_layout_and_the_record_follows() -> None:
     """onnx2tf says it transposed a Reshape's 4-D output that it left as the graph has it: moved back, the
     values differ; as it is, they are the graph's.  That output is right, and repro.py is told not to move it.
-    An output wrong in both layouts stays wrong, and a run of a converter that chooses no layouts is left."""
+    An output wrong in every axis order stays wrong, and a run of a converter whose row counts only the
+    layout it gives (onnx2keras) is left."""
     from roundtrip.convert.back import channels_first
     from roundtrip.convert.made import BackRun
     from roundtrip.finding.findings import Error
-    from roundtrip.oracle.layouts import either_layout
+    from roundtrip.oracle.layouts import taken
 
     graph_out = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
     wrong = graph_out + 1
     run = BackRun(outputs=[[channels_first(graph_out), channels_first(wrong)], Error("E", "m")],
                   layouts={"inputs_nhwc": [False], "outputs_nhwc": [True, True]})
-    taken = either_layout(run, [[graph_out, graph_out], [graph_out, graph_out]])
-    first = taken.outputs[0]
+    took = taken("onnx2tf", run, [[graph_out, graph_out], [graph_out, graph_out]])
+    first = took.outputs[0]
     assert not isinstance(first, Error)
     np.testing.assert_array_equal(first[0], graph_out)
     assert not close(first[1], graph_out).all()
-    assert taken.layouts == {"inputs_nhwc": [False], "outputs_nhwc": [False, True]}
-    assert isinstance(taken.outputs[1], Error)
+    assert took.layouts == {"inputs_nhwc": [False], "outputs_nhwc": [False, True]}
+    assert isinstance(took.outputs[1], Error)
     plain = BackRun(outputs=[[channels_first(graph_out)]])
-    assert either_layout(plain, [[graph_out]]) is plain
+    assert taken("onnx2keras", plain, [[graph_out]]) is plain
+
+
+# ---- which outputs count as right: a fact of the converter's row ----------------------------------------------
+ANY = "tests-any-order"  # rows of converters of the tests' own, told apart by `orders` alone
+LAID = "tests-as-laid"
+
+
+@pytest.fixture
+def rows() -> Iterator[None]:
+    from roundtrip import registry
+
+    undo = registry.register(
+        registry.Converter(ANY, "acme", registry.ONNX_TO_KERAS, "acme.load", orders=registry.ANY_ORDER,
+                           adapter="tests.planted:relu_axes_moved"),
+        registry.Converter(LAID, "acme", registry.ONNX_TO_KERAS, "acme.load", adapter="tests.planted:relu_axes_moved"),
+        registry.Converter(ANY + "-shifted", "acme", registry.ONNX_TO_KERAS, "acme.load",
+                           orders=registry.ANY_ORDER, adapter="tests.planted:relu_axes_moved_and_shifted"))
+    try:
+        yield
+    finally:
+        undo()
+
+
+def _compared(back: str, got: np.ndarray, want: np.ndarray) -> tuple[list[Finding], BackRun]:
+    """The findings of one case whose one output is `got`, taken as the row of `back` says, against `want`."""
+    from roundtrip.oracle.layouts import taken
+
+    run = taken(back, BackRun(outputs=[[got]]), [[want]])
+    outputs = run.outputs[0]
+    assert not isinstance(outputs, Error)
+    return compare("p", "batch 1", [want], outputs, [None]), run
+
+
+@pytest.mark.parametrize("axes", [(0, 2, 3, 1), (3, 1, 0, 2), (1, 0, 2, 3), (2, 3, 1, 0)])
+def test_an_output_in_another_axis_order_is_right_for_a_row_of_any_order_alone(rows: None,
+                                                                               axes: tuple[int, ...]) -> None:
+    """Moved to any axis order, the right values are no finding for a converter whose row counts any order, and
+    the record says the order that gives them back; for a row that counts its layout alone, a wrong shape or
+    wrong values are found (the move of two equal axes keeps the shape)."""
+    want = np.random.default_rng(0).standard_normal((1, 3, 3, 4)).astype(np.float32)
+    got = np.transpose(want, axes)
+    found, run = _compared(ANY, got, want)
+    assert found == []
+    assert run.layouts is not None
+    back = run.layouts["outputs_axes"][0]
+    np.testing.assert_array_equal(np.transpose(got, back), want)
+    found, run = _compared(LAID, got, want)
+    assert [f.symptom for f in found] == [Symptom.SHAPE if got.shape != want.shape else Symptom.VALUE]
+    assert run.layouts is None
+
+
+def test_wrong_values_are_found_in_every_axis_order() -> None:
+    """Values that no axis order makes right (one value changed; all of them shifted; the right values
+    reshaped, not transposed) are found under a row that counts any order, as the converter gave them."""
+    want = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4)
+    moved = np.transpose(want, (0, 3, 1, 2))
+    one_off = moved.copy()
+    one_off[0, 1, 1, 1] += 3.0
+    for got, symptom in ((one_off, Symptom.SHAPE), (moved + 0.5, Symptom.SHAPE),
+                         (want.reshape(1, 4, 3, 2), Symptom.SHAPE), (want + 0.5, Symptom.VALUE)):
+        found, run = _compared("onnx2tf", got, want)
+        assert [f.symptom for f in found] == [symptom]
+        assert f"Keras {describe(want)}, runtime {describe(got)}" in found[0].message
+        assert run.layouts is None
+
+
+def test_the_orders_tried_are_those_that_give_the_expected_shape_once_each() -> None:
+    """Axes of size 1 are placed one way only, axes of one size in every order, the identity never; dims that
+    are not the same in some order give none; and at most MOST_ORDERS are made."""
+    from roundtrip.oracle.layouts import MOST_ORDERS, orders
+
+    assert list(orders((1, 3, 2, 1), (1, 3, 1, 2))) == [(0, 1, 3, 2)]  # onnx2tf's Unsqueeze
+    assert list(orders((2, 1), (1, 2))) == [(1, 0)]  # its Gather
+    assert list(orders((1, 1, 10, 2), (1, 2, 10, 1))) == [(0, 3, 2, 1)]  # its Conv after a Reshape
+    assert list(orders((1, 1, 1, 4), (1, 4, 1, 1))) == [(0, 3, 1, 2)]
+    assert sorted(orders((2, 2, 2), (2, 2, 2))) == sorted(set(permutations(range(3))) - {(0, 1, 2)})
+    assert list(orders((3, 4), (3, 4))) == [] and list(orders((3, 4), (4, 5))) == []
+    assert len(list(orders((2,) * 8, (2,) * 8))) == MOST_ORDERS
+
+
+def test_a_graph_check_takes_a_converters_output_in_the_order_its_row_allows(rows: None) -> None:
+    """Through the whole ONNX -> Keras check: a Keras model whose output is the graph's in another axis order,
+    (batch, d1, d2) as (d1, d2, batch), is no finding under a row of any order, and a wrong shape at every
+    batch under a row of its layout alone; the same model with its values shifted is found under any order."""
+    from roundtrip import GraphSpec
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
+    from roundtrip.spec.graph import NodeSpec
+
+    graph = GraphSpec((2, 4), (NodeSpec.make("Relu"),)).to_json()
+    assert run_job(GraphJob(graph, ANY)).findings == []
+    laid = run_job(GraphJob(graph, LAID)).findings
+    assert [(f.symptom, f.details["case"]) for f in laid] == [(Symptom.SHAPE, "batch 1")]  # one of each kind
+    assert "Keras model (2, 4, 1) float32" in laid[0].message
+    [shifted] = run_job(GraphJob(graph, ANY + "-shifted")).findings
+    assert shifted.symptom is Symptom.SHAPE and "Keras model (2, 4, 1) float32" in shifted.message

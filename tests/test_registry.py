@@ -45,6 +45,7 @@ def test_a_row_names_a_known_package_and_environment(row: registry.Converter) ->
     assert registry.package(row.package).tracker.startswith("https://")
     assert row.side in (registry.KERAS_TO_ONNX, registry.ONNX_TO_KERAS)
     assert row.layout in (registry.AS_THE_GRAPH, registry.CHANNELS_LAST, registry.RECORDED)
+    assert row.orders in (registry.AS_LAID, registry.ANY_ORDER)
     if row.environment is not None:
         assert registry.environment(row.environment) is not None
         assert (PINS / f"{row.environment}.txt").is_file()
@@ -68,6 +69,15 @@ def test_an_onnx_to_keras_converter_writes_its_conversion(name: str) -> None:
     for qualified in (False, True):
         imports, lines = repro_lines(name, [(1, 3, 8, 8)], "input_names", qualified=qualified)
         assert lines[-1].startswith("keras_model = ") and row.package in " ".join(imports)
+
+
+def test_outputs_count_in_any_axis_order_for_onnx2tf_alone() -> None:
+    """onnx2tf's own accuracy check (`onnx_tf_tensor_validation`) passes an output in any axis order that gives
+    ONNX Runtime's shape: its rows say so, and every other converter's output counts only as its layout gives it
+    (a Keras -> ONNX converter's has no layout of its own)."""
+    anywhere = {c.name for c in registry.CONVERTERS if c.orders == registry.ANY_ORDER}
+    assert anywhere == {c.name for c in registry.CONVERTERS if c.package == "onnx2tf"}
+    assert all(c.side == registry.ONNX_TO_KERAS for c in registry.CONVERTERS if c.name in anywhere)
 
 
 def test_the_way_back_to_onnx_is_a_keras_to_onnx_row() -> None:

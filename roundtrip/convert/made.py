@@ -4,6 +4,7 @@ or in a converter's environment of its own (roundtrip.convert.remote)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,9 @@ class BackRun:
     export_error: Error | None = None
     # For a converter that decides per tensor (onnx2tf): which inputs and outputs its Keras model holds
     # channels-last, as {"inputs_nhwc": [...], "outputs_nhwc": [...]}; repro.py replays the same transposes.
-    layouts: dict[str, list[bool]] | None = None
+    # For a converter whose outputs count in any axis order, also the order each output was taken in, where it
+    # was not as laid: {"outputs_axes": [[0, 2, 1] or None, ...]} (`oracle.layouts.taken`).
+    layouts: dict[str, list[Any]] | None = None
 
     def noted(self, findings: list[Finding]) -> list[Finding]:
         """`findings` with the layouts in their details, when the converter chose any."""

@@ -19,7 +19,7 @@ from roundtrip.convert.environmental import raise_if_environmental
 from roundtrip.finding.findings import Blame, Error, Finding, Stage, Symptom, plain_text
 from roundtrip.finding.identity import node_kind, package_of, place, raised_at
 from roundtrip.oracle.compare import close, compare, graph_findings
-from roundtrip.oracle.layouts import either_layout
+from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.outcome import Case, Job, Outcome, Report, first_of_each
 from roundtrip.oracle.symbolic import fixed_runs_right, symbolic_finding
 from roundtrip.run.runners import OrtSession, declared_dims, run_reference
@@ -336,7 +336,7 @@ def _round_trip_culprit(job: Job, spec: ModelSpec, case: Case) -> str | None:
     """The first layer whose own output already differs in the Keras model that came back."""
     def run(model: Any, probe: ModelSpec, inputs: list[np.ndarray]) -> list[np.ndarray]:
         back = run_back(job.back, resolve(job.path).convert(model, probe, job.opset), [inputs])
-        back = either_layout(back, [run_keras(model, inputs)])
+        back = taken(job.back, back, [run_keras(model, inputs)])
         if back.load_error is not None or isinstance(back.outputs[0], Error):
             raise RuntimeError("the probe did not come back")
         return back.outputs[0]
@@ -369,7 +369,7 @@ def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Out
     outcome.onnx = proto.SerializeToString()
     report(Stage.LOAD)
     run = run_back(job.back, proto, [case.inputs for case in outcome.cases])
-    run = either_layout(run, [case.expected for case in outcome.cases])
+    run = taken(job.back, run, [case.expected for case in outcome.cases])
     if run.load_error is not None:
         fixed = fixed_runs_right(job.back, proto, outcome.cases)
         outcome.findings.append(symbolic_finding(run.load_error, job.name, Stage.LOAD, proto, fixed) if fixed else
@@ -433,7 +433,7 @@ def failing_layer(job: Job, spec: ModelSpec, case: Case) -> tuple[str, Finding |
             model = build_keras(sub)
             expected = run_keras(model, inputs)
             back = run_back(job.back, resolve(job.path).convert(model, sub, job.opset), [inputs])
-            back = either_layout(back, [expected])
+            back = taken(job.back, back, [expected])
         except Exception:  # noqa: BLE001 - a sub-model the suite cannot check says nothing
             continue
         if back.load_error is not None:

@@ -21,7 +21,7 @@ from roundtrip.convert.back import back_opset, category, resolve_back, run_back
 from roundtrip.convert.made import BackRun
 from roundtrip.finding.findings import Error, Finding, Stage, Symptom, plain_text
 from roundtrip.oracle.compare import close, compare, graph_findings
-from roundtrip.oracle.layouts import either_layout
+from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.outcome import Case, GraphJob, Outcome, Report, first_of_each
 from roundtrip.oracle.symbolic import fixed_runs_right, symbolic_finding
 from roundtrip.run.runners import OrtSession
@@ -51,7 +51,7 @@ def check_graph(job: GraphJob, report: Report = lambda stage: None) -> Outcome:
     opset = back_opset(spec.opset)
     run = run_back(job.back, proto, [c.inputs for c in outcome.cases], job.path, opset)
     chosen = run.layouts  # as the converter chose them: the ONNX made again is wrapped in these
-    run = either_layout(run, [c.expected for c in outcome.cases])
+    run = taken(job.back, run, [c.expected for c in outcome.cases])
     if run.load_error is not None:
         outcome.findings.append(load_failure(job, spec, proto, outcome.cases, run.load_error))
         return outcome
@@ -109,7 +109,7 @@ def wrong_before(job: GraphJob, spec: GraphSpec, cases: list[Case], error: Error
         proto = cut.to_onnx()
         try:
             expected = [OrtSession.load(proto.SerializeToString()).run(c.inputs) for c in cases]
-            run = either_layout(run_back(job.back, proto, [c.inputs for c in cases]), expected)
+            run = taken(job.back, run_back(job.back, proto, [c.inputs for c in cases]), expected)
         except Exception:  # noqa: BLE001 - a cut the suite cannot run says nothing
             continue
         if run.load_error is not None:
@@ -183,9 +183,10 @@ def fails_after(job: GraphJob, spec: GraphSpec, case: Case, kind: str) -> bool:
 
 
 def second_leg(name: str, back_name: str, run: BackRun, outcome: Outcome, agreed: list[bool],
-               chosen: dict[str, list[bool]] | None = None) -> None:
-    """The ONNX made again from the Keras model, where that model agreed with the graph (its outputs in
-    either layout, as the first leg's, for a converter that `chose` them)."""
+               chosen: dict[str, list[Any]] | None = None) -> None:
+    """The ONNX made again from the Keras model, where that model agreed with the graph (wrapped in the layouts
+    the converter `chose`; its outputs taken as the first leg's, in any axis order where the row of `back_name`
+    says so)."""
     if run.export_error is not None:
         outcome.findings.append(run.export_error.finding(name, Stage.CONVERT))
         return
@@ -209,8 +210,8 @@ def second_leg(name: str, back_name: str, run: BackRun, outcome: Outcome, agreed
         except Exception as e:  # noqa: BLE001
             outcome.findings.append(Error.of(e).finding(name, Stage.RUN, case.label))
             continue
-        taken = either_layout(BackRun(outputs=[actual], layouts=chosen), [case.expected]).outputs[0]
-        actual = actual if isinstance(taken, Error) else taken
+        again = taken(back_name, BackRun(outputs=[actual], layouts=chosen), [case.expected]).outputs[0]
+        actual = actual if isinstance(again, Error) else again
         outcome.findings += compare(name, case.label, case.expected, actual, [None], SIDES_BACK)
 
 
@@ -249,7 +250,7 @@ def graph_culprit(back_name: str, spec: GraphSpec, proto: Any, case: Case) -> st
 def _differing(back_name: str, probe: Any, case: Case, kinds: list[str], last_only: bool = False) -> str | None:
     try:
         expected = OrtSession.load(probe.SerializeToString()).run(case.inputs)
-        outputs = either_layout(run_back(back_name, probe, [case.inputs]), [expected]).outputs
+        outputs = taken(back_name, run_back(back_name, probe, [case.inputs]), [expected]).outputs
     except Exception:  # noqa: BLE001 - a probe that does not convert or run says nothing
         return None
     if not outputs or isinstance(outputs[0], Error):

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from roundtrip.finding.findings import Finding, Stage
-from roundtrip.oracle.layouts import either_layout
+from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.margins import spread, worst_error
 from roundtrip.oracle.outcome import REFERENCE, RUNTIME, Case, GraphJob, Outcome, Report, UserFile
 from roundtrip.user.cuts import Cuts, Written
@@ -291,7 +291,7 @@ def _differing(back: str, probe: Any, inputs: list[np.ndarray], by: str) -> int 
 
     try:
         expected = run_graph(by, probe, inputs)
-        outputs = either_layout(run_back(back, probe, [inputs]), [expected]).outputs
+        outputs = taken(back, run_back(back, probe, [inputs]), [expected]).outputs
     except Exception:  # noqa: BLE001
         return None
     if not outputs or isinstance(outputs[0], Error):
@@ -338,7 +338,7 @@ def check(job: GraphJob, model: Any, report: Report) -> Checked:
 
     report(Stage.LOAD)
     run = run_back(job.back, model, [c.inputs for c in cases], job.path, back_opset(opset_of(model)))
-    run = either_layout(run, [c.expected for c in cases])  # a converter that reorders may give either layout
+    run = taken(job.back, run, [c.expected for c in cases])  # in any axis order, where its row says so
     if run.load_error is not None:
         outcome.findings.append(run.load_error.finding(job.leg, Stage.LOAD, kind=category(run.load_error, model)))
     else:

@@ -14,7 +14,7 @@ from roundtrip import registry
 from roundtrip.convert.back import ONNX_TO_KERAS, python_for, run_back
 from roundtrip.convert.remote import EnvironmentMissing
 from roundtrip.finding.findings import Symptom
-from roundtrip.oracle.layouts import either_layout
+from roundtrip.oracle.layouts import taken
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
 from roundtrip.store.script import graph_steps, onnx_text, verdict
@@ -315,7 +315,7 @@ def relaid(src: Source) -> Source:
     record of its own graph: onnx2tf chooses each tensor's layout per graph, so a graph made smaller (cut
     after a node, a node bypassed) does not inherit the record of the graph it came from (an output onnx2tf
     left as the graph has it would be moved, and differ).  The record is the one the suite's check takes
-    (`oracle.layouts.either_layout`) on the script's inputs; `src` as it is when that cannot be had."""
+    (`oracle.layouts.taken`) on the script's inputs; `src` as it is when that cannot be had."""
     finding, back = src.meta.get("finding") or {}, str(src.meta.get("back", ""))
     row = registry.converter(back)
     if row is None or row.layout != registry.RECORDED or src.onnx is None or finding.get("symptom") not in (
@@ -326,7 +326,7 @@ def relaid(src: Source) -> Source:
         feeds = script_inputs(src)
         arrays = [feeds[v.name] for v in src.onnx.graph.input if v.name not in weights]
         expected = list(graph_steps.outputs_of(src.onnx, feeds).values())
-        run = either_layout(run_back(back, src.onnx, [arrays]), [expected])
+        run = taken(back, run_back(back, src.onnx, [arrays]), [expected])
     except Exception:  # noqa: BLE001 - no record of its own: the script decides with the one it has
         return src
     if run.layouts is None:
@@ -337,12 +337,12 @@ def relaid(src: Source) -> Source:
 
 def one_output_meta(meta: dict[str, Any], k: int) -> dict[str, Any]:
     """`meta` for a graph that keeps output `k` alone: the finding's output is 0, the layouts recorded for
-    output `k` alone."""
+    output `k` alone (each `outputs_` list of the record)."""
     finding = dict(meta["finding"]) | {"output": 0}
     layouts = (finding.get("details") or {}).get("layouts")
-    if layouts and "outputs_nhwc" in layouts:
-        nhwc = list(layouts["outputs_nhwc"])
-        finding["details"] = finding["details"] | {"layouts": layouts | {"outputs_nhwc": nhwc[k:k + 1]}}
+    if layouts:
+        alone = {key: list(value)[k:k + 1] if key.startswith("outputs_") else value for key, value in layouts.items()}
+        finding["details"] = finding["details"] | {"layouts": alone}
     return meta | {"finding": finding}
 
 
