@@ -552,15 +552,23 @@ def render(
     corpus_dir: CorpusDir = Path("corpus"),
     check: Annotated[bool, typer.Option("--check/--no-check",
                                         help="Run each script once: does it show its bug?")] = True,
+    header_only: Annotated[bool, typer.Option(
+        "--header-only", help="Write only each script's header (title, versions) again, from its own code: "
+                              "its graph and imports stay, it is not run.")] = False,
 ) -> None:
     """Writes each entry's repro.py again from its files (spec.json, meta.json, weights.npz, model.onnx),
     and records in meta.json whether it shows the bug when run.  Exit status 1 when any does not."""
-    from roundtrip.store.script.entry import write_repro
+    from roundtrip.store.script.entry import write_header, write_repro
 
     root = corpus_root(corpus_dir)
     chosen, problems = _entries_to_replay(root, entries or [])
     for problem in problems:
         warn(problem)
+    if header_only:
+        for found in chosen:
+            changed = write_header(found.folder, found.spec, found.meta)
+            typer.echo(f"{found.folder.name}: {'header written again' if changed else 'unchanged'}")
+        raise typer.Exit(BAD_INPUT if problems else 0)
     failed = 0
     for found in chosen:
         written = write_repro(found.folder, found.spec, found.meta, check=check)

@@ -220,7 +220,9 @@ def test_onnx2tf_entries_state_onnx2tf_environments_versions(tmp_path: Path) -> 
     meta = json.loads((folder / "meta.json").read_text())
     assert {k: meta["versions"][k] for k in want} == want
     src = source_of(folder, RELU, meta)
-    assert script_versions(src) == want
+    script = "import numpy as np\nimport onnx\nimport onnx2tf\nimport onnxruntime as ort\n"  # what it imports
+    imported = {k: want[k] for k in ("onnx2tf", "numpy", "onnx", "onnxruntime")}
+    assert script_versions(src, script) == imported and list(script_versions(src, script))[0] == "onnx2tf"
     # an entry recorded with this interpreter's versions (the corpus before this rule) states them too
     meta["versions"] = corpus.versions()
-    assert script_versions(source_of(folder, RELU, meta)) == want
+    assert script_versions(source_of(folder, RELU, meta), script) == imported

@@ -418,8 +418,9 @@ def test_a_static_batch_image_graph_is_checked_through_onnx2tf_offline(tmp_path:
 @pytest.mark.slow
 def test_a_keras_model_entry_reads_no_file_where_its_model_is_written_inline(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The committed EfficientNetV2B0 entry (cut to its Normalization layer) written again: its model as JSON,
-    its inputs drawn, no file read; it still shows, and its title names the call a maintainer knows."""
+    """The committed EfficientNetV2B0 entry (cut to its Normalization layer) written again: its model as a
+    constructor line per layer, its inputs drawn, no file read; it still shows, and its title names the call a
+    maintainer knows and the model's layers."""
     import shutil
 
     from roundtrip.store.model_entry import rewrite
@@ -430,7 +431,9 @@ def test_a_keras_model_entry_reads_no_file_where_its_model_is_written_inline(
     (folder / "repro.py").unlink()
     rewrite(folder)
     script = (folder / "repro.py").read_text()
-    assert "Reads no file." in script and "keras.models.model_from_json(" in script and "pathlib" not in script
-    assert script.startswith("# tf2onnx.convert.from_function writes a graph ONNX Runtime fails to run (ValueError)")
+    assert "Reads no file." in script and "keras.layers.Normalization(" in script and "pathlib" not in script
+    assert "model_from_json" not in script
+    assert script.startswith("# tf2onnx.convert.from_function writes a graph ONNX Runtime fails to run (ValueError) "
+                             "(functional model: Normalization)\n")
     assert json.loads((folder / "meta.json").read_text())["repro"]["shows"]
     assert folder.name in (folder / "issue.md").read_text()

@@ -350,7 +350,7 @@ def _fill(tmp: Path, finding: Finding, spec: Body, job: Any, outcome: Any, shrin
             tensor = numpy_helper.from_array(array, name)
             (data / f"{role}_{counts[role]}.pb").write_bytes(tensor.SerializeToString())
             counts[role] += 1
-    (tmp / "err.log").write_text(_err_log(finding, spec))
+    (tmp / "err.log").write_text(_err_log(shown, spec))  # blamed as meta.json's "blame" says
     meta["repro"] = repro(tmp, spec, meta)
     write_meta(tmp, meta)
 

@@ -37,6 +37,7 @@ from roundtrip.store.script.render import (
     check_lines,
     compare_lines,
     conversion,
+    imported_packages,
     keras_made_by,
     sorted_imports,
 )
@@ -52,11 +53,13 @@ def keras_model(finding: Finding, job: Any, checked: Any, model_file: Path,
     signature reads)."""
     custom = job.user.custom
     body = SavedModel(model_file, "model.keras", tuple(checked.described.layers),
-                      {"source": Path(job.user.model).name, "custom": custom})
+                      {"source": Path(job.user.model).name, "custom": custom,
+                       "model": model_words(model_file, custom)})
 
     def scripts(meta: dict[str, Any]) -> list[str]:
-        return [keras_script(finding, meta, spec, custom, inline=model_text(model_file, custom)),
-                keras_script(finding, meta, spec, custom)]
+        return [keras_script(finding, meta, spec, custom, inline=lines)
+                for lines in (layer_text(model_file, custom), model_text(model_file, custom))] + \
+            [keras_script(finding, meta, spec, custom)]
 
     return body, _repro(finding, scripts)
 
@@ -96,7 +99,8 @@ def write_script(folder: Path, finding: Finding, meta: dict[str, Any], name: str
 
 def rewrite(folder: Path) -> None:
     """A Keras model entry's repro.py and issue.md written again from its files (model.keras, meta.json,
-    test_data_set_0/, err.log), under this build's rules: the script that reads no file when it shows the bug."""
+    test_data_set_0/, err.log), under this build's rules: the script that reads no file when it shows the bug (the
+    model as constructor lines, else as its JSON config)."""
     import json
 
     from onnx import load_tensor, numpy_helper
@@ -110,10 +114,25 @@ def rewrite(folder: Path) -> None:
     spec = ModelSpec(tuple(InputSpec(f"in{k}", tuple(x.shape[1:])) for k, x in enumerate(inputs)), (),
                      tuple(f"in{k}" for k in range(len(inputs))))
     custom = str(meta.get("custom") or "")
-    scripts = [keras_script(finding, meta, spec, custom, inline=model_text(folder / "model.keras", custom)),
-               keras_script(finding, meta, spec, custom)]
+    meta["model"] = meta.get("model") or model_words(folder / "model.keras", custom)
+    model_file = folder / "model.keras"
+    scripts = [keras_script(finding, meta, spec, custom, inline=lines)
+               for lines in (layer_text(model_file, custom), model_text(model_file, custom))]
+    scripts.append(keras_script(finding, meta, spec, custom))
     meta["repro"] = write_script(folder, finding, meta, "model.keras", [s for s in scripts if s])
     write_meta(folder, meta)
+
+
+def layer_text(model_file: Path, custom: str) -> list[str]:
+    """The saved Keras model as an Input and a constructor line per layer (`saved_text.layer_lines`), for a script
+    that reads no file; [] when it holds custom layers or cannot be written so."""
+    if custom:
+        return []
+    import keras
+
+    from roundtrip.store.script.saved_text import layer_lines
+
+    return layer_lines(keras.saving.load_model(model_file, safe_mode=True))
 
 
 def model_text(model_file: Path, custom: str) -> list[str]:
@@ -163,11 +182,42 @@ def run_repro(folder: Path, finding: Finding, meta: dict[str, Any]) -> Any:
 
 
 # ---- repro.py -------------------------------------------------------------------------------------------------
-def _header(finding: Finding, meta: dict[str, Any], file: str) -> list[str]:
-    shown = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v != "absent" and k != "hypothesis")
+def _header(finding: Finding, meta: dict[str, Any], file: str, body: Sequence[str]) -> list[str]:
+    """The script's first lines: its title, the versions of what `body` (its code) imports, what it reads."""
     reads = f"Reads {file} and test_data_set_0/ beside it." if file else "Reads no file."
-    return [f"# {title(finding, meta, reads_file=bool(file))}", f"# {shown}.",
+    return [f"# {title(finding, meta, reads_file=bool(file))}", f"# {versions_of(meta, chr(10).join(body))}.",
             f"# {reads}  Exits 1 while the bug shows, 0 once it is fixed.", ""]
+
+
+def _script(finding: Finding, meta: dict[str, Any], file: str, body: list[str]) -> str:
+    return "\n".join(_header(finding, meta, file, body) + body) + "\n"
+
+
+def versions_of(meta: dict[str, Any], script: str, python: bool = True) -> str:
+    """The recorded versions of the packages `script` imports, the one at fault first, then in its import order
+    (then Python's)."""
+    recorded = meta.get("versions") or {}
+    package = Finding.from_dict({**meta["finding"], "details": {}}).package
+    wanted = sorted(imported_packages(script), key=lambda k: k != package)
+    said = [f"{k} {recorded[k]}" for k in wanted if recorded.get(k, "absent") != "absent"]
+    return ", ".join(said + ([f"Python {meta['python']}"] if python and meta.get("python") else []))
+
+
+def model_words(model_file: Path, custom: str) -> str:
+    """The saved Keras model in a title's words ("functional model: Normalization"), as `render.layer_kinds`
+    says a spec's; "" when it holds custom layers (loading it imports the user's code) or does not load."""
+    if custom or not model_file.is_file():
+        return ""
+    import keras
+
+    try:
+        model = keras.saving.load_model(model_file, safe_mode=True)
+    except Exception:  # noqa: BLE001 - a model this Keras cannot read: the title goes without it
+        return ""
+    kinds = list(dict.fromkeys(type(la).__name__ for la in model.layers if type(la).__name__ != "InputLayer"))
+    form = ("Sequential" if isinstance(model, keras.Sequential) else
+            "functional" if type(model).__name__ == "Functional" else "subclassed")
+    return f"{form} model: {', '.join(kinds)}" if kinds else f"{form} model without layers"
 
 
 def title(finding: Finding, meta: dict[str, Any], *, reads_file: bool = True) -> str:
@@ -187,7 +237,8 @@ def title(finding: Finding, meta: dict[str, Any], *, reads_file: bool = True) ->
         what = "crashes" if finding.symptom == Symptom.CRASH else "hangs"
     at = f" at a {finding.kind.split('@', 1)[1]} layer" if "@" in finding.kind else ""
     source = f" on a user's model ({Path(str(meta['source'])).name})" if reads_file else ""
-    return f"{who} {what}{at}{source}"
+    model = f" ({meta['model']})" if meta.get("model") and not reads_file else ""
+    return f"{who} {what}{at}{source}{model}"
 
 
 _READ_INPUTS = ["here = pathlib.Path(__file__).resolve().parent",
@@ -206,8 +257,9 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str,
     path, back, opset = str(meta["converter"]), str(meta["back"]), int(meta["opset"])
     row = registry.converter(path)
     upstream = row is not None
-    imports = ["import numpy as np", "import keras", "import tensorflow as tf", "import onnxruntime as ort",
-               *(row.imports if row else ())]
+    runs = not back and finding.stage not in (Stage.CONVERT, Stage.CHECK)  # an ONNX Runtime session on the graph
+    imports = ["import numpy as np", "import keras", "import tensorflow as tf",
+               *(["import onnxruntime as ort"] if runs else []), *(row.imports if row else ())]
     imports += ["import pathlib", "import onnx", "from onnx import numpy_helper"] if inline is None else []
     imports += ["import onnx"] if inline is not None and finding.stage == Stage.CHECK else []
     if not upstream:
@@ -229,18 +281,18 @@ def keras_script(finding: Finding, meta: dict[str, Any], spec: Any, custom: str,
              "fed = inputs[0] if len(inputs) == 1 else inputs",
              f"expected = np.asarray(keras.tree.flatten(model(fed, training=False))[{k}])", "",
              *conversion(spec, path, opset, upstream)]
-    head = _header(finding, meta, "model.keras" if inline is None else "")
+    file = "model.keras" if inline is None else ""
     if back:
-        return "\n".join(head + lines + _way_back(finding, back, k, dims)) + "\n"
+        return _script(finding, meta, file, lines + _way_back(finding, back, k, dims))
     if finding.stage == Stage.CONVERT:
-        return "\n".join(head + lines) + "\n"
+        return _script(finding, meta, file, lines)
     if finding.stage == Stage.CHECK:
-        return "\n".join(head + lines + check_lines(finding)) + "\n"
+        return _script(finding, meta, file, lines + check_lines(finding))
     lines += ['session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])',
               f"actual = session.run(None, dict(zip([i.name for i in session.get_inputs()], inputs)))[{k}]"]
     if finding.stage == Stage.COMPARE:
         lines += compare_lines(finding, KERAS_MODEL, ONNX_RUNTIME_CONVERTED, half=False)
-    return "\n".join(head + lines) + "\n"
+    return _script(finding, meta, file, lines)
 
 
 def _way_back(finding: Finding, back: str, k: int, input_dims: Sequence[Sequence[Any]], want: str = KERAS_MODEL,
@@ -295,8 +347,7 @@ def onnx_script(finding: Finding, meta: dict[str, Any], inputs: Sequence[tuple[s
                   f"expected = session.run(None, dict(zip({input_names!r}, inputs)))[{k}]"]
     imports += _back_imports(back, input_dims)
     lines += _way_back(finding, back, k, input_dims, want, keras_made_by(back))
-    head = _header(finding, meta, "model.onnx")
-    return "\n".join(head + sorted_imports(imports) + [""] + _READ_INPUTS + lines) + "\n"
+    return _script(finding, meta, "model.onnx", sorted_imports(imports) + [""] + _READ_INPUTS + lines)
 
 
 def _run_recorded(finding: Finding, k: int, want: str, got: str) -> list[str]:
@@ -337,7 +388,7 @@ def reproduce(file: str, script: str) -> str:
 def issue(finding: Finding, meta: dict[str, Any], file: str, script: str, err_log: str) -> str:
     package = finding.package
     tracker = TRACKERS.get(package, package)
-    versions_line = ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v != "absent" and k != "hypothesis")
+    versions_line = versions_of(meta, script, python=False)
     reads_file = "Reads no file." not in script
     lines = [f"# {title(finding, meta, reads_file=reads_file)}", "",
              f"<!-- roundtrip model entry {finding.slug}: file at {tracker} -->", "",

@@ -22,6 +22,7 @@ from roundtrip.store.script.render import (
     KERAS_TO_ONNX_DIRECTION,
     Source,
     input_seed,
+    reheaded,
     render,
     runtime_alone,
     smaller_graphs,
@@ -96,6 +97,17 @@ def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any],
             return Written(True, last, tidy, candidate.onnx is not src.onnx, in_text, reduction.taken, minimal)
     script.write_text(render(src))
     return Written(True, last, True)
+
+
+def write_header(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any]) -> bool:
+    """folder/repro.py's header written again under this build's rules (`render.reheaded`), its code and meta.json's
+    record of its run kept; whether the file changed."""
+    script = folder / "repro.py"
+    before = script.read_text()
+    after = reheaded(source_of(folder, spec, meta), before)
+    if after != before:
+        script.write_text(after)
+    return after != before
 
 
 def flaky_run(script: Path, python: str, src: Source) -> verdict.Verdict:

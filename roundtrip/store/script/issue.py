@@ -19,6 +19,7 @@ from roundtrip.store.script.render import (
     Source,
     converter_name,
     script_versions,
+    shipped,
     title,
     traced_alone,
     way_back_failed,
@@ -31,10 +32,11 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
     """The report for the entry `name` whose files gave `src`, its repro.py text and its err.log."""
     finding = src.finding
     package = finding.package
-    lines = [f"# {title(src)}", "",
+    versions = ", ".join(f"{k} {v}" for k, v in script_versions(src, repro).items())
+    lines = [f"# {title(shipped(src, repro))}", "",
              f"<!-- roundtrip corpus entry {name}: file at {TRACKERS.get(package, package)} -->", "",
              *[f"Known upstream: {t['url']}\n" for t in [src.meta.get("triage") or {}] if t.get("status") == "known"],
-             f"**Versions:** {', '.join(f'{k} {v}' for k, v in script_versions(src).items())}; {platform}.", "",
+             f"**Versions:** {'; '.join(part for part in (versions, platform) if part)}.", "",
              *history_lines(src.meta), *evidence_lines(src),
              "**Reproduce** (the script runs as pasted, reads no file, and exits 1 while the bug shows):", "",
              fence(repro.rstrip(), "python"), "",
@@ -49,8 +51,19 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
     if related:
         lines += ["The same bug was also met through: " + ", ".join(f"`{r}`" for r in related) + ".", ""]
     lines += ["---", "", f"Found by roundtrip, a property-based fuzzer of Keras <-> ONNX converters, and reduced "
-              f"to the model above. Its identity: `{finding.signature}`."]
+              f"to the model above. {identity_words(src)}"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def identity_words(src: Source) -> str:
+    """The entry's identity (meta.json "signature": what a check shows), and, for an entry its evidence blames on
+    another package (a release history), that it is filed with that package."""
+    finding = src.finding
+    identity = str(src.meta.get("signature") or finding.signature)
+    if identity.split("|")[0] == finding.package:
+        return f"Its identity: `{identity}`."
+    return (f"Its identity: `{identity}`, as a check meets it (through {identity.split('|')[0]}); the evidence "
+            f"above blames {finding.package}.")
 
 
 HISTORY_WORDS = {"fixed_in": "fixed in", "shows_since": "shows since", "changed_in": "changes in"}

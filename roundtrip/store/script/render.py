@@ -86,7 +86,7 @@ def render(src: Source, *, tidy: bool = True, in_text: bool = True) -> str:
         body = keras_to_onnx(src)
     else:
         body = onnx_to_keras(src, tidy, in_text)
-    return "\n".join([*header(src), "", *body]) + "\n"
+    return "\n".join([*header(src, "\n".join(body)), "", *body]) + "\n"
 
 
 def node_kind(finding: Finding) -> str:
@@ -410,15 +410,25 @@ def check_lines(finding: Finding) -> list[str]:
 
 
 # ---- the header -----------------------------------------------------------------------------------------------
-def header(src: Source) -> list[str]:
+def header(src: Source, body: str) -> list[str]:
+    """The script's first lines: its title, the versions of what `body` (the script's code) imports, its exit
+    status."""
     finding = src.finding
-    versions = ", ".join(f"{k} {v}" for k, v in script_versions(src).items())
     return [f"# {title(src)}",
-            f"# {versions}.",
+            f"# {versions_line(src, body)}.",
             "# Exits 1 while the bug shows" + (FLAKY if finding.flaky else "") + ", 0 once it is fixed."]
 
 
 FLAKY = " (in some runs only: the converter is not deterministic)"
+HEADER_LINES = 3  # what `header` writes
+
+
+def reheaded(src: Source, script: str) -> str:
+    """`script` (a repro.py `render` wrote) with its header written again from its own code: the title from the
+    graph it holds, the versions from what it imports.  Its code is left as it is (the graph it was reduced to)."""
+    lines = script.splitlines()
+    body = lines[HEADER_LINES:]
+    return "\n".join([*header(shipped(src, script), "\n".join(body)), *body]) + "\n"
 
 
 def title(src: Source) -> str:
@@ -447,10 +457,8 @@ def title(src: Source) -> str:
     who = converter_name(back)
     if finding.symbolic_dim:
         return symbolic_title(finding, who)
-    node = node_kind(finding)
+    node = title_node(src)
     on = f" on {a_or_an(node)} {node} node" if node else ""
-    if node and src.direction == ROUND_TRIP_DIRECTION and not finding.where:  # a Keras layer first differs
-        on = f" on the graph of a Keras {node} layer"
     if way_back_failed(finding):
         what = ("writes a graph onnx.checker rejects" if finding.stage == Stage.CHECK
                 else f"raises {expected_exception(finding)}")
@@ -473,6 +481,57 @@ def symbolic_title(finding: Finding, who: str) -> str:
     fails = (f"{who} {raises} converting {graph}" if finding.stage == Stage.LOAD
              else f"the Keras model {who} makes of {graph} {raises}")
     return f"{fails}; with the dim fixed, the same graph converts and runs"
+
+
+def title_node(src: Source) -> str:
+    """The op type an ONNX -> Keras title names, a node of the graph the script ships: the node the converter
+    raised on (where it says), else the culprit the finding names when the graph has a node of that kind, else
+    (a Keras layer's kind, met on a round trip; a run failure or a dtype no node is named for) the node that
+    makes the graph output the finding is about; "" when none is known."""
+    finding = src.finding
+    named = node_kind(finding)
+    if finding.where:
+        return named
+    kinds = {n.op_type for n in src.onnx.graph.node} if src.onnx is not None else set()
+    if named and named in kinds and src.direction != ROUND_TRIP_DIRECTION:
+        return named
+    if finding.stage not in (Stage.RUN, Stage.COMPARE) or finding.symptom == Symptom.COUNT:
+        return named if named in kinds else ""
+    return output_node(src.onnx, finding.output or 0) if src.onnx is not None else ""
+
+
+def shipped(src: Source, script: str) -> Source:
+    """`src` with the graph `script` holds as parser text as its graph (the one a maintainer gets: a script's graph
+    may be a part of the entry's), None when it holds none (a script that converts a Keras model); `src` for no
+    script."""
+    return replace(src, onnx=script_graph(script)) if script else src
+
+
+def script_graph(script: str) -> Any | None:
+    """The ONNX model the script's `onnx.parser.parse_model` call parses (its nodes; initializers the script
+    adds after it are left out); None when it has none."""
+    import onnx
+
+    try:
+        tree = ast.parse(script)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and ast.unparse(node.func) == "onnx.parser.parse_model" and node.args
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            try:
+                return onnx.parser.parse_model(node.args[0].value)
+            except Exception:  # noqa: BLE001 - text the parser refuses: no graph to read
+                return None
+    return None
+
+
+def output_node(model: Any, k: int) -> str:
+    """The op type of the node that makes graph output `k` ("" for an output no node makes)."""
+    if k >= len(model.graph.output):
+        return ""
+    name = model.graph.output[k].name
+    return next((n.op_type for n in model.graph.node if name in n.output), "")
 
 
 def opset_of(model: Any) -> int:
@@ -500,26 +559,52 @@ def layer_kinds(spec: ModelSpec | GraphSpec) -> str:
     return f"{form} model: {', '.join(kinds)}" if kinds else f"{form} model without layers"
 
 
-def script_versions(src: Source) -> dict[str, str]:
-    """The versions of the packages the script imports, where it runs: as the entry recorded them, or (an entry
-    of a converter with an environment of its own, recorded with this interpreter's versions) as that
-    environment has them."""
+def versions_line(src: Source, script: str) -> str:
+    """"numpy 2.4.6, onnx 1.23.2, ..., Python 3.11.7": the versions of the packages `script` imports, then
+    Python's."""
+    said = [f"{k} {v}" for k, v in script_versions(src, script).items()]
+    python = src.meta.get("python")
+    return ", ".join([*said, *([f"Python {python}"] if python else [])])
+
+
+def script_versions(src: Source, script: str) -> dict[str, str]:
+    """The versions of the packages the script's code imports (`imported_packages`) and of the converter it runs,
+    the one at fault first, then in its import order, where
+    it runs: as the entry recorded them, or (an entry of a converter with an environment of its own, recorded
+    with this interpreter's versions) as that environment has them.  A package neither records is left out
+    (the suite's own code, a user's module of custom layers)."""
     keras_to_onnx = src.direction == KERAS_TO_ONNX_DIRECTION
     name = str(src.meta.get("path", "")) if keras_to_onnx else str(src.meta.get("back", ""))
-    recorded = src.meta.get("versions", {})
-    if traced_alone(src.finding):
-        return {k: recorded[k] for k in ("tensorflow", "keras", "numpy") if k in recorded}
-    if runtime_alone(src):
-        return {k: recorded[k] for k in ("onnxruntime", "onnx", "numpy") if k in recorded}
+    found = dict(src.meta.get("versions", {}))
     row = registry.converter(name)
-    wanted = registry.states(name, registry.KERAS_TO_ONNX if keras_to_onnx else registry.ONNX_TO_KERAS)
-    if not keras_to_onnx and row is not None and row.environment is not None:
+    if not keras_to_onnx and row is not None and row.environment is not None and row.package not in found:
         from roundtrip.convert.remote import environment_versions
 
-        found = recorded if row.package in recorded else environment_versions(name)
-        wanted += (registry.again().package,) if way_back_failed(src.finding) else ()  # the way back to ONNX
-        return {k: found[k] for k in wanted if k in found}
-    return {k: recorded[k] for k in wanted if k in recorded}
+        found = environment_versions(name)
+    called = [row.package] if keras_to_onnx and row is not None and calls_converter(src) else []  # keras' export
+    wanted = sorted(dict.fromkeys([*imported_packages(script), *called]), key=lambda k: k != src.finding.package)
+    return {k: found[k] for k in wanted if k in found and found[k] != "absent"}
+
+
+def calls_converter(src: Source) -> bool:
+    """Whether a Keras -> ONNX script runs its converter (which Keras' export runs inside, not imported)."""
+    return src.finding.stage != Stage.BUILD and not traced_alone(src.finding) and not runtime_alone(src)
+
+
+def imported_packages(script: str) -> list[str]:
+    """The top-level packages a script's code imports (`import onnx2tf`, `from onnx import helper`), in the
+    order it imports them, the standard library's left out."""
+    try:
+        tree = ast.parse(script)
+    except SyntaxError:
+        return []
+    found: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            found += [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module.split(".")[0])
+    return [name for name in dict.fromkeys(found) if name not in sys.stdlib_module_names]
 
 
 def sorted_imports(imports: list[str]) -> list[str]:
