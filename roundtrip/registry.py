@@ -73,6 +73,7 @@ class Converter:
     function: str = ""  # dotted: module.function
     arguments: str = ""
     states: tuple[str, ...] = ()  # the packages whose versions its repro.py states, in order
+    loads: tuple[str, ...] = ()  # what importing its package loads that its maintainer asks the version of
     signed: bool = True  # takes the input signature for every model (else a subclassed model's only)
     called_first: str = ""  # why a script calls the model before converting it ("": it need not)
     filing: str = ""  # issue.md's word on where to file, when a bug met through it is its package's
@@ -152,16 +153,19 @@ CONVERTERS = (
     Converter(
         "onnx2keras", "onnx2keras", ONNX_TO_KERAS, "onnx2keras.onnx_to_keras",
         function="onnx2keras.onnx_to_keras", arguments="verbose=False, change_ordering=False",
-        states=_ONNX2KERAS_STATES, typed_initializers_last=True, static_input_dims=True),
+        states=_ONNX2KERAS_STATES, typed_initializers_last=True, static_input_dims=True,
+        loads=("tensorflow", "keras")),
     Converter(
         "onnx2keras-nhwc", "onnx2keras", ONNX_TO_KERAS, "onnx2keras.onnx_to_keras(change_ordering=True)",
         layout=CHANNELS_LAST, function="onnx2keras.onnx_to_keras", arguments="verbose=False, change_ordering=True",
-        states=_ONNX2KERAS_STATES, typed_initializers_last=True, static_input_dims=True),
+        states=_ONNX2KERAS_STATES, typed_initializers_last=True, static_input_dims=True,
+        loads=("tensorflow", "keras")),
     Converter(
         "onnx2tf", "onnx2tf", ONNX_TO_KERAS, "onnx2tf.convert", environment="onnx2tf", layout=RECORDED,
         orders=ANY_ORDER, imports=("import tempfile", "import onnx2tf"),
         call=("work = tempfile.mkdtemp()", _ONNX2TF_CALL),
-        states=("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxruntime", "numpy"), downloads_images=True),
+        states=("onnx2tf", "tensorflow", "tf_keras", "onnx", "onnxruntime", "numpy"), downloads_images=True,
+        loads=("tensorflow", "tf_keras")),
     Converter(  # served only (roundtrip/convert/remote_server.py), as onnx2tf's command line runs by default
         "onnx2tf-onnxsim", "onnx2tf", ONNX_TO_KERAS, "onnx2tf.convert (after onnxsim)", environment="onnx2tf",
         layout=RECORDED, orders=ANY_ORDER),

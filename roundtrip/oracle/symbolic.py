@@ -22,7 +22,7 @@ from roundtrip.convert.back import run_back
 from roundtrip.finding.findings import SYMBOLIC_DIM, Error, Finding, Stage, Symptom
 from roundtrip.finding.identity import operator_of
 from roundtrip.oracle.compare import compare
-from roundtrip.oracle.layouts import either_layout
+from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.outcome import Case
 
 
@@ -79,7 +79,7 @@ def fixed_runs_right(back: str, proto: Any, cases: Sequence[Case]) -> Fixed | No
     for case in cases:
         fixed = fixed_dims(proto, case.inputs)
         try:
-            run = either_layout(run_back(back, fixed, [case.inputs]), [case.expected])
+            run = taken(back, run_back(back, fixed, [case.inputs]), [case.expected])
         except Exception:  # noqa: BLE001 - a graph the suite cannot run this way says nothing
             return None
         got = run.outputs[0] if run.load_error is None and run.outputs else None

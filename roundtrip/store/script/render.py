@@ -568,7 +568,8 @@ def versions_line(src: Source, script: str) -> str:
 
 
 def script_versions(src: Source, script: str) -> dict[str, str]:
-    """The versions of the packages the script's code imports (`imported_packages`) and of the converter it runs,
+    """The versions of the packages the script's code imports (`imported_packages`), of the converter it runs
+    and of what a converter it imports loads (its row's `loads`: TensorFlow under onnx2keras and onnx2tf),
     the one at fault first, then in its import order, where
     it runs: as the entry recorded them, or (an entry of a converter with an environment of its own, recorded
     with this interpreter's versions) as that environment has them.  A package neither records is left out
@@ -582,7 +583,9 @@ def script_versions(src: Source, script: str) -> dict[str, str]:
 
         found = environment_versions(name)
     called = [row.package] if keras_to_onnx and row is not None and calls_converter(src) else []  # keras' export
-    wanted = sorted(dict.fromkeys([*imported_packages(script), *called]), key=lambda k: k != src.finding.package)
+    imported = [*imported_packages(script), *called]
+    loaded = [p for c in registry.CONVERTERS if c.package in imported for p in c.loads]  # TensorFlow, under onnx2tf
+    wanted = sorted(dict.fromkeys([*imported, *loaded]), key=lambda k: k != src.finding.package)
     return {k: found[k] for k in wanted if k in found and found[k] != "absent"}
 
 
