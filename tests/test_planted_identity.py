@@ -206,3 +206,54 @@ def test_a_nodes_failure_to_run_on_one_case_and_its_mismatch_on_another_are_one_
     [finding] = run_job(job).findings
     assert (finding.symptom, finding.details["culprit"]) == (Symptom.SHAPE, "Softmax")
     assert finding.details["also_case"] == "batch 3" and finding.details["also_raises"]
+
+
+# ---- a run failure met on another example than its layer's mismatch ----------------------------------------
+def one_layer(shape: tuple[int, ...], kind: str, **params: Any) -> Any:
+    from roundtrip.spec.model import ModelSpec
+
+    return ModelSpec.from_json(json.dumps({"inputs": [{"name": "in0", "shape": list(shape)}], "layers": [
+        {"name": "x1", "kind": kind, "inputs": ["in0"], "params": params}], "outputs": ["x1"], "seed": 0,
+        "schema": 1}))
+
+
+def explore_models(harness: Harness, models: list[Any]) -> list[corpus.Entry]:
+    """Checks each model through the planted `batch_one_outputs`, records what was met; the corpus after."""
+    def check() -> None:
+        for model in models:
+            harness.check(model, "tests.planted:batch_one_outputs", 13)
+
+    harness.explore(check)
+    return corpus.entries(harness.root)
+
+
+def test_a_run_failure_on_another_example_of_a_known_mismatchs_layer_is_that_mismatch(harness: Harness) -> None:
+    """The planted Sigmoid's conversion gives a wrong shape at batch 1 on a (2, 3) input and fails to run at
+    batch 3 on any: on a (2, 2) input only the failure shows.  Met first, that failure is an entry; once the
+    mismatch is met it is that mismatch's (`also_raises`), and met again it is known, noted there."""
+    sigmoid = {"activation": "sigmoid"}
+    [failure] = explore_models(harness, [one_layer((2, 2), "Activation", **sigmoid)])
+    assert failure.finding.symptom is Symptom.EXCEPTION and failure.finding.details["arises_at"] == "Activation"
+    [mismatch] = explore_models(harness, [one_layer((2, 3), "Activation", **sigmoid)])
+    assert not failure.folder.exists()  # taken in by the mismatch written after it
+    assert (mismatch.finding.symptom, mismatch.finding.op) == (Symptom.SHAPE, "Activation")
+    assert mismatch.finding.details["also_case"] == "batch 3"
+    # A mismatch entry that notes no failure yet: the failure met on another example is noted there.
+    meta = json.loads((mismatch.folder / "meta.json").read_text())
+    for key in ("also_raises", "also_case"):
+        del meta["finding"]["details"][key]
+    corpus.write_meta(mismatch.folder, meta)
+    harness.recorder.reload()
+    assert explore_models(harness, [one_layer((2, 2), "Activation", **sigmoid)]) == [corpus.load(mismatch.folder)]
+    details = corpus.load(mismatch.folder).finding.details
+    assert details["also_case"] == "batch 3" and "Reshape" in details["also_raises"]
+    assert harness.known_hits[mismatch.signature] >= 1
+
+
+def test_a_run_failure_of_another_layer_than_a_known_mismatchs_culprit_is_its_own_entry(harness: Harness) -> None:
+    [mismatch] = explore_models(harness, [one_layer((2, 3), "Activation", activation="sigmoid")])
+    entries = explore_models(harness, [one_layer((2, 2), "ReLU")])
+    assert len(entries) == 2, [e.folder.name for e in entries]
+    [failure] = [e for e in entries if e.folder != mismatch.folder]
+    assert (failure.finding.stage, failure.finding.details["arises_at"]) == (Stage.RUN, "ReLU")
+    assert corpus.load(mismatch.folder).finding.details == mismatch.finding.details
