@@ -115,7 +115,7 @@ def check_with_planted_runtime(monkeypatch: pytest.MonkeyPatch, path: str, layer
     spec = ModelSpec.from_json(json.dumps({"inputs": [{"name": "in0", "shape": [4]}], "layers": layers,
                                            "outputs": [layers[-1]["name"]], "seed": 0, "schema": 1}))
     outcome = check.run_job(Job(spec.to_json(), path, 13))
-    [finding] = [f for f in outcome.findings if f.stage is Stage.RUN]
+    [finding] = outcome.findings  # each case's failure to run, one finding
     return finding
 
 
@@ -130,11 +130,14 @@ def test_a_runtime_that_fails_on_a_graph_the_reference_evaluator_runs_is_blamed(
 def test_a_runtime_failure_on_a_wrong_graph_stays_the_converters(
         monkeypatch: pytest.MonkeyPatch, keras_session: Any) -> None:
     # The planted converter writes HardSigmoid for Sigmoid: the reference evaluator runs the graph, to other
-    # values than Keras', so the runtime's failure is not evidence against the runtime.
+    # values than Keras', so the runtime's failure is not evidence against the runtime.  It is the
+    # converter's, and downstream of the Sigmoid's own wrong values: that mismatch (check.placed).
     finding = check_with_planted_runtime(monkeypatch, "tests.planted:sigmoid_made_hard", [
         {"name": "x1", "kind": "Activation", "inputs": ["in0"], "params": {"activation": "sigmoid"}},
         {"name": "x2", "kind": "ReLU", "inputs": ["x1"], "params": {}}])
     assert finding.blame is Blame.CONVERTER and finding.package == "tests"
+    assert (finding.symptom, finding.op) == (Symptom.VALUE, "Activation")
+    assert "planted runtime" in finding.details["downstream"]
 
 
 def test_a_release_history_blames_the_release_that_changed_the_status(tmp_path: Path) -> None:
