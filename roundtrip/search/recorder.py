@@ -124,7 +124,10 @@ class Recorder:
 
     def absorb(self, folder: Path) -> None:
         """A mismatch entry just written takes in the known run failures that arise at its culprit in the same
-        param case (written before it was known): each is removed, the first noted in its meta.json."""
+        param case (written before it was known): each is removed, the first noted in its meta.json.  A model
+        entry (a user's model, no spec) has no culprit layer to take them in."""
+        if corpus.is_model_entry(folder):
+            return
         written = corpus.load(folder)
         if written.finding.symptom not in (Symptom.SHAPE, Symptom.VALUE):
             return
