@@ -69,6 +69,30 @@ def hang_on_dropout(model: Any, spec: ModelSpec, opset: int) -> Any:
     return from_function(model, spec, opset)
 
 
+
+def batch_one_outputs(model: Any, spec: ModelSpec, opset: int) -> Any:
+    """Reshapes each output to batch 1 in a graph that holds a Sigmoid (its other axes reversed: a wrong shape
+    at batch 1 unless they read the same reversed, a failure to run at any other batch) or a Relu (its other
+    axes as they are: right at batch 1, a failure at any other): one fault of the Sigmoid's conversion that
+    shows as a mismatch or a run failure by the sizes, as tf2onnx's TimeDistributed does."""
+    proto = from_function(model, spec, opset)
+    ops = {node.op_type for node in proto.graph.node}
+    if not ops & {"Sigmoid", "Relu"}:
+        return proto
+    for k, out in enumerate(proto.graph.output):
+        rest = [int(d) for d in model.outputs[k].shape[1:]]
+        shape = [1, *(rest[::-1] if "Sigmoid" in ops else rest)]
+        inner, target = f"{out.name}__planted", f"{out.name}__planted_shape"
+        for node in proto.graph.node:
+            node.output[:] = [inner if o == out.name else o for o in node.output]
+            node.input[:] = [inner if i == out.name else i for i in node.input]
+        proto.graph.initializer.append(numpy_helper.from_array(np.array(shape, np.int64), target))
+        proto.graph.node.append(helper.make_node("Reshape", [inner, target], [out.name]))
+        for j, dim in enumerate(out.type.tensor_type.shape.dim):
+            dim.Clear()
+            dim.dim_param = f"planted_{j}"
+    return proto
+
 # ---- ONNX -> Keras: onnx2keras with a bug put in (named to the harness as the ONNX -> Keras converter) ----
 def _onnx2keras(model: Any, input_names: list[str]) -> Any:
     from onnx2keras import onnx_to_keras

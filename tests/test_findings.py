@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import re
 from dataclasses import replace
+from pathlib import Path
 
-from roundtrip.finding.findings import Blame, Finding, Stage, Symptom, normalise
+import pytest
+
+from roundtrip.finding.findings import REFUSALS, Blame, Finding, Stage, Symptom, normalise
 
 
 def test_normalise_removes_what_changes_from_run_to_run() -> None:
@@ -67,3 +73,55 @@ def test_a_case_a_package_refuses_in_its_own_words_is_a_feature_gap() -> None:
     assert wrong.gap == ""
     elsewhere = replace(refused, origin="tensorflow.python.framework.ops:raise_from_not_ok_status")
     assert elsewhere.gap == ""  # a refusal counts only where the package at fault raised it
+
+
+@pytest.mark.parametrize(("pattern", "example"), REFUSALS)
+def test_each_refusal_pattern_matches_the_message_it_is_there_for(pattern: str, example: str) -> None:
+    assert re.search(pattern, example, re.I)
+    assert _refused(example).gap in ("Unsqueeze", "Conv(11)")  # ONNX Runtime's names the op and opset
+
+
+def _refused(message: str, kind: str = "AttributeError") -> Finding:
+    """onnx2keras raising `message` in its own code, on an Unsqueeze node."""
+    where = "onnx2keras.reshape_layers:convert_unsqueeze"
+    return Finding("onnx>onnx2keras", Stage.LOAD, Symptom.EXCEPTION, kind, message, where=f"{where}[Unsqueeze]",
+                   origin=where)
+
+
+# What onnx2keras 0.0.25 raises in its own words that is no refusal of a case: a lookup of its own that went
+# wrong (the input of a node it did not register), and a ValueError it catches itself (its Add's fallback).
+NOT_REFUSALS = {"Current node is not in weights / model inputs / layers.", "Operands are different."}
+
+
+def _raised_in_words(package: str) -> list[tuple[str, str]]:
+    """Each `raise E("words")` of an installed package's source: (E, the words, a `%s` filled in)."""
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        pytest.skip(f"{package} is not installed here")
+    raised = []
+    for source in sorted(Path(next(iter(found.submodule_search_locations))).glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+                words = node.exc.args[0]
+                words = words.left if isinstance(words, ast.BinOp) else words
+                if isinstance(words, ast.Constant) and isinstance(node.exc.func, ast.Name):
+                    raised.append((node.exc.func.id, str(words.value).replace("%s", "x")))
+    return raised
+
+
+def test_every_refusal_onnx2keras_raises_in_its_own_words_is_a_feature_gap() -> None:
+    """Every message onnx2keras raises on purpose (its source, read) is a refusal, a feature gap, but the two
+    that are not: a new one in a later onnx2keras fails here until it is read and placed."""
+    raised = _raised_in_words("onnx2keras")
+    assert len(raised) >= 30, raised  # onnx2keras 0.0.25 has 34
+    for kind, words in raised:
+        if words in NOT_REFUSALS:
+            assert _refused(words, kind).gap == "", words
+        else:
+            assert _refused(words, kind).gap == "Unsqueeze", (kind, words)
+    assert _refused("Number of axes is not equal 1. Cannot unsqueeze").gap == "Unsqueeze"
+    # Not a refusal where another package raised it, nor a message of another kind.
+    elsewhere = replace(_refused("Unknown padding"), origin="keras.src.layers.core:call")
+    assert elsewhere.gap == ""
+    assert _refused("index 7 is out of bounds for axis 0 with size 4", "IndexError").gap == ""
+    assert _refused("cannot reshape array of size 6 into shape (2,4)", "ValueError").gap == ""  # numpy's

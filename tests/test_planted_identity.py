@@ -117,7 +117,7 @@ def check_with_planted_runtime(monkeypatch: pytest.MonkeyPatch, path: str, layer
     spec = ModelSpec.from_json(json.dumps({"inputs": [{"name": "in0", "shape": [4]}], "layers": layers,
                                            "outputs": [layers[-1]["name"]], "seed": 0, "schema": 1}))
     outcome = check.run_job(Job(spec.to_json(), path, 13))
-    [finding] = [f for f in outcome.findings if f.stage is Stage.RUN]
+    [finding] = outcome.findings  # each case's failure to run, one finding
     return finding
 
 
@@ -132,11 +132,14 @@ def test_a_runtime_that_fails_on_a_graph_the_reference_evaluator_runs_is_blamed(
 def test_a_runtime_failure_on_a_wrong_graph_stays_the_converters(
         monkeypatch: pytest.MonkeyPatch, keras_session: Any) -> None:
     # The planted converter writes HardSigmoid for Sigmoid: the reference evaluator runs the graph, to other
-    # values than Keras', so the runtime's failure is not evidence against the runtime.
+    # values than Keras', so the runtime's failure is not evidence against the runtime.  It is the
+    # converter's, and downstream of the Sigmoid's own wrong values: that mismatch (check.placed).
     finding = check_with_planted_runtime(monkeypatch, "tests.planted:sigmoid_made_hard", [
         {"name": "x1", "kind": "Activation", "inputs": ["in0"], "params": {"activation": "sigmoid"}},
         {"name": "x2", "kind": "ReLU", "inputs": ["x1"], "params": {}}])
     assert finding.blame is Blame.CONVERTER and finding.package == "tests"
+    assert (finding.symptom, finding.op) == (Symptom.VALUE, "Activation")
+    assert "planted runtime" in finding.details["downstream"]
 
 
 def test_a_release_history_blames_the_release_that_changed_the_status(tmp_path: Path) -> None:
@@ -347,3 +350,54 @@ def test_onnx2tf_failing_on_a_symbolic_batch_is_the_symbolic_dim_of_the_op_it_fa
     assert found.signature == f"onnx2tf{SYMBOLIC}[Flatten]" and found.stage == Stage.LOAD
     assert found.raised == "ValueError" and found.op == "Flatten"
     assert (found.details["symbolic_dims"], found.details["fixed_dims"]) == ("input (N, 1, 1)", "input (1, 1, 1)")
+
+
+# ---- a run failure met on another example than its layer's mismatch ----------------------------------------
+def one_layer(shape: tuple[int, ...], kind: str, **params: Any) -> Any:
+    from roundtrip.spec.model import ModelSpec
+
+    return ModelSpec.from_json(json.dumps({"inputs": [{"name": "in0", "shape": list(shape)}], "layers": [
+        {"name": "x1", "kind": kind, "inputs": ["in0"], "params": params}], "outputs": ["x1"], "seed": 0,
+        "schema": 1}))
+
+
+def explore_models(harness: Harness, models: list[Any]) -> list[corpus.Entry]:
+    """Checks each model through the planted `batch_one_outputs`, records what was met; the corpus after."""
+    def check() -> None:
+        for model in models:
+            harness.check(model, "tests.planted:batch_one_outputs", 13)
+
+    harness.explore(check)
+    return corpus.entries(harness.root)
+
+
+def test_a_run_failure_on_another_example_of_a_known_mismatchs_layer_is_that_mismatch(harness: Harness) -> None:
+    """The planted Sigmoid's conversion gives a wrong shape at batch 1 on a (2, 3) input and fails to run at
+    batch 3 on any: on a (2, 2) input only the failure shows.  Met first, that failure is an entry; once the
+    mismatch is met it is that mismatch's (`also_raises`), and met again it is known, noted there."""
+    sigmoid = {"activation": "sigmoid"}
+    [failure] = explore_models(harness, [one_layer((2, 2), "Activation", **sigmoid)])
+    assert failure.finding.symptom is Symptom.EXCEPTION and failure.finding.details["arises_at"] == "Activation"
+    [mismatch] = explore_models(harness, [one_layer((2, 3), "Activation", **sigmoid)])
+    assert not failure.folder.exists()  # taken in by the mismatch written after it
+    assert (mismatch.finding.symptom, mismatch.finding.op) == (Symptom.SHAPE, "Activation")
+    assert mismatch.finding.details["also_case"] == "batch 3"
+    # A mismatch entry that notes no failure yet: the failure met on another example is noted there.
+    meta = json.loads((mismatch.folder / "meta.json").read_text())
+    for key in ("also_raises", "also_case"):
+        del meta["finding"]["details"][key]
+    corpus.write_meta(mismatch.folder, meta)
+    harness.recorder.reload()
+    assert explore_models(harness, [one_layer((2, 2), "Activation", **sigmoid)]) == [corpus.load(mismatch.folder)]
+    details = corpus.load(mismatch.folder).finding.details
+    assert details["also_case"] == "batch 3" and "Reshape" in details["also_raises"]
+    assert harness.known_hits[mismatch.signature] >= 1
+
+
+def test_a_run_failure_of_another_layer_than_a_known_mismatchs_culprit_is_its_own_entry(harness: Harness) -> None:
+    [mismatch] = explore_models(harness, [one_layer((2, 3), "Activation", activation="sigmoid")])
+    entries = explore_models(harness, [one_layer((2, 2), "ReLU")])
+    assert len(entries) == 2, [e.folder.name for e in entries]
+    [failure] = [e for e in entries if e.folder != mismatch.folder]
+    assert (failure.finding.stage, failure.finding.details["arises_at"]) == (Stage.RUN, "ReLU")
+    assert corpus.load(mismatch.folder).finding.details == mismatch.finding.details

@@ -233,10 +233,28 @@ class Error:
                        origin=raised_at(self.traceback, package))
 
 
-# A package's own refusal of a case it does not implement (raised in its own code, in its own words).
-_REFUSAL = re.compile(r"not (yet )?(supported|implemented)|\bunsupported\b"
-                      r"|\bcan(not|'t) (convert|modify this type|gather from)|could not find an implementation"
-                      r"|must be statically known", re.I)  # Keras' adaptive pooling refuses dynamic sizes
+# A package's own refusal of a case it does not implement (raised in its own code, in its own words): each
+# pattern with a message it is there for.  onnx2keras 0.0.25 raises each of its refusals so (every `raise` of
+# its source with words of its own: tests/test_findings.py reads the installed package and checks them all).
+REFUSALS: tuple[tuple[str, str], ...] = (
+    (r"not (yet )?(supported|implemented)", "Layer is not supported for now"),  # onnx2keras ConvTranspose 3-D+
+    (r"\bunsupported\b", "Unsupported number of inputs"),  # onnx2keras Upsample
+    (r"\bcan(not|'t) (convert|modify this type|gather)\b",
+     "Cannot convert ConvTranspose2d with groups != 1"),  # onnx2keras: Pad, Resize, Transpose, Gather ...
+    # onnx2keras' Reshape to a computed shape (numpy's "cannot reshape array of size 6" is no refusal).
+    (r"\bcan(not|'t) reshape dynamic size\b", "Can't reshape dynamic size."),
+    (r"\bcannot unsqueeze\b", "Number of axes is not equal 1. Cannot unsqueeze"),  # onnx2keras Unsqueeze
+    (r"\bnumber of (inputs|axes) is not equal \d+", "Number of inputs is not equal 2 for element-wise layer"),
+    (r"\b(more|less) than \d+ or (more|less) than \d+ inputs\b", "More than 3 or less than 2 inputs"),  # Gemm
+    (r"\bunknown (arguments|padding)\b", "Unknown arguments for batch norm"),  # onnx2keras: input count, Pad mode
+    (r"\bdoesn't have an input\. aborting\b", "Operation doesn't have an input. Aborting."),  # no-input ops
+    (r"\bnot a numpy type\b", "Not a numpy type."),  # onnx2keras: a parameter given as a computed tensor
+    (r"\bargument of \w+ is not set\b", "The `axes` argument of Squeeze is not set."),  # an omitted axes
+    (r"could not find an implementation", "Could not find an implementation for Conv(11) node with name ''"),
+    (r"must be statically known",  # Keras' adaptive pooling refuses dynamic sizes
+     "Input spatial dimensions must be statically known for adaptive pooling"),
+)
+_REFUSAL = re.compile("|".join(f"(?:{pattern})" for pattern, _ in REFUSALS), re.I)
 # onnx.checker on a graph that holds an op the converter left unconverted (tf2onnx's StatelessRandomUniformV2).
 _UNCONVERTED = re.compile(r"No Op registered for (\w+) with domain_version")
 _NO_KERNEL = re.compile(r"Could not find an implementation for (\w+)\((\d+)\)")

@@ -138,13 +138,14 @@ def keras_to_onnx(path: str, convert: Any, model: Any, spec: ModelSpec, opset: i
             outcome.findings.append(runtime_blamed(_exception(path, Stage.LOAD, e), proto, cases))
         return outcome
     declared = declared_dims(proto)
+    failures: list[tuple[Case, Finding]] = []
     for case in cases:
         report(Stage.RUN)
         try:
             case.actual = session.run(case.inputs)
         except Exception as e:  # noqa: BLE001
             failed = _exception(path, Stage.RUN, e, case.label)
-            outcome.findings.append(failed if invalid else runtime_blamed(failed, proto, [case]))
+            failures.append((case, failed if invalid else runtime_blamed(failed, proto, [case])))
             continue
         report(Stage.COMPARE)
         found = compare(path, case.label, case.expected, case.actual, declared, slack=case.slack)
@@ -154,9 +155,26 @@ def keras_to_onnx(path: str, convert: Any, model: Any, spec: ModelSpec, opset: i
             culprit = blamer.locate(case)
             found = [_blamed(f, proto, case, blamer, keras_wrong, culprit) for f in found]
         outcome.findings += found
+    for case, failed in failures:
+        if invalid or failed.blame is Blame.RUNTIME:  # the checker's finding, or the runtime's own fault
+            outcome.findings.append(failed)
+        else:
+            outcome.findings = placed(failed, spec, case, outcome.findings, _onnx_probe(convert, opset))
     outcome.findings += _warning_findings(path, session, outcome.findings)
     outcome.findings = first_of_each(outcome.findings)
     return outcome
+
+
+def _onnx_probe(convert: Any, opset: int) -> Probe:
+    """A sub-model converted to ONNX and run in ONNX Runtime: its outputs, or the Error of its run."""
+    def probe(model: Any, sub: ModelSpec, inputs: list[np.ndarray], expected: list[np.ndarray]) -> Any:
+        session = OrtSession.load(convert(model, sub, opset).SerializeToString())  # raises: cannot tell
+        try:
+            return session.run(inputs)
+        except Exception as e:  # noqa: BLE001 - the failure to run is what is looked for
+            return Error.of(e)
+
+    return probe
 
 
 _KERAS_CALL = re.compile(r"Exception encountered when calling (\w+)\.call\(\)")
@@ -399,31 +417,50 @@ def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Out
 
 
 def run_failure(job: Job, spec: ModelSpec, case: Case, error: Error, findings: list[Finding]) -> list[Finding]:
-    """`findings` with a round trip's run failure on `case`, placed where it arises (`failing_layer`): when a
-    layer before it is already wrong on the case, that layer's mismatch (the failure is its consequence);
+    """`findings` with a round trip's run failure on `case`, placed where it arises (`placed`)."""
+    def probe(model: Any, sub: ModelSpec, inputs: list[np.ndarray], expected: list[np.ndarray]) -> Any:
+        back = run_back(job.back, resolve(job.path).convert(model, sub, job.opset), [inputs])
+        back = taken(job.back, back, [expected])
+        if back.load_error is not None:
+            raise RuntimeError("the sub-model did not come back")  # cannot tell
+        return back.outputs[0]
+
+    return placed(error.finding(job.name, Stage.RUN, case.label), spec, case, findings, probe)
+
+
+# How a sub-model runs converted: (model, its spec, its inputs, Keras' outputs) -> the outputs, or the Error
+# of its failure to run; it raises when the sub-model cannot be checked (it does not convert or load).
+Probe = Callable[[Any, ModelSpec, list[np.ndarray], list[np.ndarray]], Any]
+
+
+def placed(failure: Finding, spec: ModelSpec, case: Case, findings: list[Finding], probe: Probe) -> list[Finding]:
+    """`findings` with a run failure on `case`, placed where it arises (`failing_layer`): when a layer before
+    it is already wrong on the case, that layer's mismatch (the failure is its consequence, `downstream`);
     when the layer it arises at is the culprit of another case's mismatch, that mismatch alone (one fault of
-    one layer: which shows depends on the sizes, as a wrong shape and a wrong value do); else the failure."""
-    failure = error.finding(job.name, Stage.RUN, case.label)
-    place = failing_layer(job, spec, case)
+    one layer: which shows depends on the sizes, as a wrong shape and a wrong value do; `also_raises`); else
+    the failure, with the kind of the layer it arises at (`arises_at`: the recorder folds it into a known
+    mismatch of that culprit met on another example, `Recorder.mismatch_of`)."""
+    place = failing_layer(failure.path, spec, case, probe)
     if place is None:
         return [*findings, failure]
     kind, wrong = place
+    said = plain_text(failure.message)[:300]
     if wrong is not None:
-        return [*findings, replace(wrong, details={**wrong.details, "downstream": plain_text(error.message)[:300]})]
+        return [*findings, replace(wrong, details={**wrong.details, "downstream": said})]
     same = [k for k, f in enumerate(findings) if f.symptom in (Symptom.SHAPE, Symptom.VALUE)
             and f.details.get("culprit") == kind]
     if not same:
-        return [*findings, failure]
+        return [*findings, replace(failure, details={**failure.details, "arises_at": kind})]
     k = same[0]
-    also = {**findings[k].details, "also_raises": plain_text(error.message)[:300], "also_case": case.label}
+    also = {**findings[k].details, "also_raises": said, "also_case": case.label}
     return [*findings[:k], replace(findings[k], details=also), *findings[k + 1:]]
 
 
-def failing_layer(job: Job, spec: ModelSpec, case: Case) -> tuple[str, Finding | None] | None:
-    """Where a round trip's run failure on `case` arises: each layer's sub-model in turn (topological order)
-    converted there and back and run on the case.  The first whose output differs gives its kind and that
-    mismatch (named after it); the first that fails to run, its kind and None.  None when no sub-model
-    tells (each converts right, or cannot be checked)."""
+def failing_layer(path: str, spec: ModelSpec, case: Case, probe: Probe) -> tuple[str, Finding | None] | None:
+    """Where a run failure on `case` arises: each layer's sub-model in turn (topological order) converted
+    and run on the case (`probe`).  The first whose output differs gives its kind and that mismatch (named
+    after it); the first that fails to run, its kind and None.  None when no sub-model tells (each
+    converts right, or cannot be checked)."""
     for layer in spec.layers:
         sub = sub_model(spec, (layer.name,))
         if sub is None:
@@ -432,16 +469,12 @@ def failing_layer(job: Job, spec: ModelSpec, case: Case) -> tuple[str, Finding |
         try:
             model = build_keras(sub)
             expected = run_keras(model, inputs)
-            back = run_back(job.back, resolve(job.path).convert(model, sub, job.opset), [inputs])
-            back = taken(job.back, back, [expected])
+            got = probe(model, sub, inputs, expected)
         except Exception:  # noqa: BLE001 - a sub-model the suite cannot check says nothing
             continue
-        if back.load_error is not None:
-            continue
-        got = back.outputs[0]
         if isinstance(got, Error):
             return layer.kind, None
-        found = [f for f in compare(job.name, case.label, expected, got, [None] * len(got))
+        found = [f for f in compare(path, case.label, expected, got, [None] * len(got))
                  if f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.output is not None]
         if found:
             culprit = replace(found[0], kind=f"{found[0].kind}@{layer.kind}",

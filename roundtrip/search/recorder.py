@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from roundtrip.finding.findings import Finding, Symptom, base_of, normalise
+from roundtrip.finding.findings import Finding, Stage, Symptom, base_of, normalise, plain_text
 from roundtrip.oracle.outcome import GraphJob, Job, Outcome
 from roundtrip.run.worker import SuiteError
 from roundtrip.search import pending
@@ -90,6 +90,55 @@ class Recorder:
             entry = next((e for e in self.known.values() if base_of(e.signature) == finding.signature), None)
         return entry
 
+    def mismatch_of(self, finding: Finding, spec: AnySpec) -> corpus.Entry | None:
+        """The known mismatch a run failure met on another example is another case of: one fault of one
+        layer (docs/identity.md).  The failure arises at a layer (`details.arises_at`, check.placed) that is
+        the culprit of a known mismatch entry of the same package, in the same param case (`case_key`);
+        None for any other finding."""
+        kind = finding.details.get("arises_at")
+        if finding.stage is not Stage.RUN or finding.symptom is not Symptom.EXCEPTION or not kind:
+            return None
+        key = case_key(spec, kind)
+        for entry in self.known.values():
+            found = entry.finding
+            if (found.symptom in (Symptom.SHAPE, Symptom.VALUE) and found.package == finding.package
+                    and found.op == kind and (found.variant or case_key(entry.spec, kind)) == key
+                    and entry.folder.exists()):
+                return entry
+        return None
+
+    def fold(self, finding: Finding, spec: AnySpec, write: bool = True) -> corpus.Entry | None:
+        """The known mismatch entry a run failure is another case of (`mismatch_of`), with the failure noted
+        in its meta.json (`also_raises`, `also_case`, as a check that met both writes them) when it notes
+        none yet and `write` (the gate writes nothing); None when it is no known mismatch's."""
+        entry = self.mismatch_of(finding, spec)
+        if entry is None or not write or "also_raises" in entry.finding.details:
+            return entry
+        said = {"also_raises": plain_text(finding.message)[:300], "also_case": finding.details.get("case", "")}
+        meta = entry.meta | {"finding": entry.meta["finding"] | {
+            "details": entry.meta["finding"].get("details", {}) | said}}
+        corpus.write_meta(entry.folder, meta)
+        entry = corpus.load(entry.folder)
+        self.known[entry.signature] = entry
+        return entry
+
+    def absorb(self, folder: Path) -> None:
+        """A mismatch entry just written takes in the known run failures that arise at its culprit in the same
+        param case (written before it was known): each is removed, the first noted in its meta.json.  A model
+        entry (a user's model, no spec) has no culprit layer to take them in."""
+        if corpus.is_model_entry(folder):
+            return
+        written = corpus.load(folder)
+        if written.finding.symptom not in (Symptom.SHAPE, Symptom.VALUE):
+            return
+        self.known[written.signature] = written
+        for entry in list(self.known.values()):
+            if entry.folder != folder and entry.folder.exists() and self.mismatch_of(
+                    entry.finding, entry.spec) is not None and self.fold(entry.finding, entry.spec) is not None:
+                shutil.rmtree(entry.folder)
+                self.known.pop(entry.signature, None)
+                self.note(event="folded", signature=entry.signature, folder=str(folder))
+
     def known_cases(self, base: str, besides: Path | None = None) -> set[str]:
         """The param cases of the known entries of a signature (case_key): its first entry's and
         its variants', the entry at `besides` left out (and any no longer on disk: merged)."""
@@ -159,6 +208,10 @@ class Recorder:
         job, spec = item.job, spec_of(item.job)
         base = base_of(item.signature)
         runs = [self.run(job, fresh=self.confirm)]
+        first = _shown(runs[-1], base)
+        known = self.fold(first, spec) if first is not None else None
+        if known is not None:  # a run failure of a layer whose mismatch the corpus holds: one bug
+            return known.folder, f"another case of the mismatch of {known.folder.name}: noted there (also_raises)"
         if _shown(runs[-1], base) is not None:
             runs.append(self.run(job, fresh=self.confirm))
         shown = [(run, f) for run in runs for f in [_shown(run, base)] if f is not None]
@@ -236,6 +289,7 @@ class Recorder:
 
         self.note(event="writing", signature=finding.signature)
         folder = corpus.write(self.root, finding, spec, job, outcome, shrink, repro or spec_repro, carried)
+        self.absorb(folder)
         self.written.append(folder)
         self.note(event="written", signature=finding.signature, folder=str(folder))
         return folder
@@ -264,6 +318,11 @@ class Recorder:
         outcome = self.run(job)
         finding = matching(entry, outcome.findings)
         spec: AnySpec = entry.spec
+        known = self.fold(finding, spec) if finding is not None else None
+        if known is not None and known.folder != entry.folder:  # another case of a known mismatch
+            shutil.rmtree(entry.folder)
+            self.known.pop(entry.signature, None)
+            return f"another case of the mismatch of {known.folder.name}: merged into it (also_raises)", known.folder
         if finding is not None and not entry.finding.flaky:
             spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
             if finding.symptom in (Symptom.SHAPE, Symptom.VALUE):
