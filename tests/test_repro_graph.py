@@ -427,3 +427,54 @@ graph (float[N,1,2,3,1] x) => (float[N,1,2,3,1] y) <float[1,1,1,3,1] c1 = {1, 2,
     softmax = parsed("""<ir_version: 8, opset_import: ["" : 16]>
 graph (float[N,1,2] x) => (float[N,1,2] y) { y = Softmax <axis: int = 1> (x) }""")
     assert graph_steps.unit_axis_dropped(softmax, 1) is None  # not elementwise
+
+
+def test_any_graph_loses_a_unit_axis_of_its_input_its_outputs_typed_again_and_a_tile_s_repeats_follow() -> None:
+    shape_cast = parsed("""<ir_version: 7, opset_import: ["" : 13]>
+graph (float[N,1,1] x) => (int32[3] y) {
+   s = Shape (x)
+   y = Cast <to: int = 6> (s)
+}""")
+    lower = graph_steps.input_axis_dropped(graph_steps.input_axis_dropped(shape_cast, 2), 1)
+    assert onnx_text.dims_of(lower.graph.input[0]) == ("N",) and output_dims(lower) == [[1]]
+    assert graph_steps.runs(lower, {"x": np.ones((1,), np.float32)})
+    assert graph_steps.input_axis_dropped(lower, 1) is None  # rank 1: nothing past the batch
+    reshape_conv = parsed("""<ir_version: 8, opset_import: ["" : 18]>
+graph (float[N,1,2] x) => (float[N,2,1,1] y) <int64[4] shape = {-1,2,1,1}, float[2,1,1,1] w = {1, 1}> {
+   r = Reshape (x, shape)
+   y = Conv <kernel_shape: ints = [1, 1], group: int = 2> (r, w)
+}""")
+    assert graph_steps.input_axis_dropped(reshape_conv, 2) is None  # a dim of 2
+    flat = graph_steps.input_axis_dropped(reshape_conv, 1)
+    assert onnx_text.dims_of(flat.graph.input[0]) == ("N", 2)
+    assert graph_steps.runs(flat, {"x": np.ones((3, 2), np.float32)})
+    tile = parsed("""<ir_version: 7, opset_import: ["" : 13]>
+graph (float[N,1,1,1] x) => (float[N,1,2,1] y) <int64[4] r = {1,1,2,1}> { y = Tile (x, r) }""")
+    smaller = graph_steps.input_axis_dropped(tile, 3)
+    assert [numpy_helper.to_array(t).tolist() for t in smaller.graph.initializer] == [[1, 1, 2]]
+    assert output_dims(smaller)[0][1:] == [1, 2] and graph_steps.runs(smaller, {"x": np.ones((1, 1, 1), np.float32)})
+    softmax = parsed("""<ir_version: 8, opset_import: ["" : 16]>
+graph (float[N,1,2] x) => (float[N,1,2] y) { y = Softmax <axis: int = 2> (x) }""")
+    assert graph_steps.input_axis_dropped(softmax, 1) is None  # its axis 2 is out of range at rank 2
+
+
+def test_a_loop_limit_its_body_passes_on_unchanged_becomes_a_constant_of_the_body() -> None:
+    model = parsed("""<ir_version: 7, opset_import: ["" : 14]>
+graph () => (int32 y) <int32 c1 = {0}, int32 c2 = {3}, bool c3 = {1}> {
+   y, y_1 = Loop ("", c3, c1, c2) <body: graph = loop_body (int64 i, bool cond, int32 v, int32 limit)
+                                     => (bool less1, int32 add1, int32 limit) <int32 one = {1}> {
+      add1 = Add (v, one)
+      less1 = Less (add1, limit)
+   }>
+}""")
+    assert graph_steps.carried_dropped(model, 0, 1) is None  # the Less reads it
+    assert graph_steps.carried_made_constant(model, 0, 0) is None  # the body adds to it
+    smaller = graph_steps.carried_made_constant(model, 0, 1)
+    loop = smaller.graph.node[0]
+    body = graph_steps.body_of(smaller, "y", "body")
+    assert list(loop.input) == ["", "c3", "c1"] and list(loop.output) == ["y"]
+    assert graph_steps.carried_count(smaller, 0) == 1
+    assert [(t.name, numpy_helper.to_array(t).tolist()) for t in body.initializer] == [("one", 1), ("limit_value", 3)]
+    assert [f"{n.op_type}({', '.join(n.input)})" for n in body.node] == ["Add(v, one)", "Less(add1, limit_value)"]
+    assert graph_steps.runs(smaller, {})
+    assert graph_steps.outputs_of(smaller, {})["y"] == graph_steps.outputs_of(model, {})["y"]  # the same count

@@ -5,8 +5,8 @@ Hypothesis shrinks the choices behind a spec, which leaves specs that are small 
 layer that could be bypassed, an output nothing needs, a crop that could be 0.  `reduce` takes a spec and a
 predicate (`holds`: does the same bug still show?) and takes greedy steps to a fixpoint.  Every candidate is
 a valid spec (it is built, and building validates) no bigger by `parts.size_of`; `seed`, `sequential` and
-`opset` are never changed, since they can be what the bug is about (a dtype policy goes to float32 and a
-subclassed model to a functional one only when the bug stays).
+`opset` are never changed, since they can be what the bug is about (a dtype policy or a graph's dtype goes
+to float32 and a subclassed model to a functional one only when the bug stays).
 
 Nothing here imports TensorFlow, Keras or ONNX: the predicate does the expensive work (in production, in a
 worker process).
@@ -199,9 +199,10 @@ def parameter_steps(spec: Spec) -> list[Spec]:
       lower;
     - an input no layer reads is wired into a layer's slot that repeats a tensor (`_unread_wired`);
     - a dynamic input becomes not dynamic.
+    - a wrapper's inner layer is stood in for by the plainest (`_wrapped_stand_in`: TimeDistributed(ReLU));
     - a model's dtype policy moves to float32 (the bug then is not the policy's); a subclassed model
-      becomes a functional one.
-    `seed`, `sequential`, `opset` and a graph's `dtype` are left alone.  Only candidates that validate, each
+      becomes a functional one; a graph's dtype moves to float32 (`_graph_float32`).
+    `seed`, `sequential` and `opset` are left alone.  Only candidates that validate, each
     once, never the spec itself."""
     steps = _model_params(spec) if isinstance(spec, ModelSpec) else _graph_params(spec)
     return _distinct(spec, steps)
@@ -219,6 +220,8 @@ def _model_params(spec: ModelSpec) -> Iterator[ModelSpec | None]:
         for params in _param_moves(la.params, entry.params if entry else {}):
             yield with_layer(k, LayerSpec(la.name, la.kind, la.inputs, params))
     yield from _unread_wired(spec)
+    for k in range(len(spec.layers)):
+        yield _wrapped_stand_in(spec, k)
     if spec.dtype != "float32":
         yield ModelSpec(spec.inputs, spec.layers, spec.outputs, spec.seed, spec.sequential,
                         subclassed=spec.subclassed)
@@ -274,6 +277,22 @@ def _model_lower_rank(spec: ModelSpec, j: int, axis: int) -> ModelSpec | None:
     return lower
 
 
+# A wrapper's params for its plainest inner layer (no weights, its input's shape kept), by the wrapper's kind.
+WRAPPED_STAND_INS: dict[str, Params] = {"TimeDistributed": (("layer", "ReLU"),)}
+
+
+def _wrapped_stand_in(spec: ModelSpec, k: int) -> ModelSpec | None:
+    """Layer k, a wrapper (TimeDistributed(Dense)), wrapping its stand-in instead (TimeDistributed(ReLU)): a bug of
+    the wrapper then shows without the wrapped layer's weights (the analogue of a graph's `_stand_in`).  None for
+    another kind, or a wrapper that wraps its stand-in already."""
+    layer = spec.layers[k]
+    params = WRAPPED_STAND_INS.get(layer.kind)
+    if params is None or layer.params == params:
+        return None
+    made = LayerSpec(layer.name, layer.kind, layer.inputs, params)
+    return model_with(spec, spec.inputs, spec.layers[:k] + (made,) + spec.layers[k + 1:], spec.outputs)
+
+
 def _unread_wired(spec: ModelSpec) -> Iterator[ModelSpec | None]:
     """Each input no layer reads (left by `_kept_inputs`) wired into a layer's input slot that repeats a
     tensor the layer reads before, of the same shape: Maximum([in0, in0]) with in1 unread becomes
@@ -302,6 +321,18 @@ def _graph_params(spec: GraphSpec) -> Iterator[GraphSpec | None]:
         yield _graph(spec, shape, spec.nodes)
     for axis in range(1, len(spec.input_shape) + 1):
         yield _lower_rank(spec, axis)
+    yield _graph_float32(spec)
+
+
+def _graph_float32(spec: GraphSpec) -> GraphSpec | None:
+    """The graph in float32, the plainest dtype (a bug float16 was not needed for then shows on the dtype a
+    maintainer tries first); None for a graph that is float32 already or has no float32 form."""
+    if spec.dtype == "float32":
+        return None
+    try:
+        return GraphSpec(spec.input_shape, spec.nodes, spec.opset, "float32", spec.seed)
+    except SpecError:
+        return None
 
 
 def _lower_rank(spec: GraphSpec, axis: int) -> GraphSpec | None:

@@ -643,7 +643,20 @@ def _bidirectional_text(kind: str, p: Params) -> str:
 
 
 def _time_distributed_text(kind: str, p: Params) -> str:
-    return f"keras.layers.TimeDistributed(keras.layers.Dense({p['units']!r}))"
+    inner = "keras.layers.ReLU()" if p["layer"] == "ReLU" else f"keras.layers.Dense({p['units']!r})"
+    return f"keras.layers.TimeDistributed({inner})"
+
+
+def time_distributed(p: Params, s: Sequence[Shape]) -> Shape:
+    """TimeDistributed over at least 2 axes of Dense (the last dim becomes `units`) or of ReLU, the wrapped layer's
+    stand-in (the reducer's: no weights, the shape kept; `units` is then not given)."""
+    if p["layer"] == "ReLU":
+        if p["units"] is not None:
+            raise ShapeError("units is Dense's: a wrapped ReLU takes none")
+        return _rank(s, at_least=2)
+    if p["units"] is None:
+        raise ShapeError("a wrapped Dense needs units")
+    return units_last(2)(p, s)
 
 
 def _einsum_text(kind: str, p: Params) -> str:
@@ -784,7 +797,9 @@ LAYERS: dict[str, LayerDef] = {
     "Bidirectional": LayerDef(bidirectional, {"layer": _req(one_of("SimpleRNN", "LSTM", "GRU")), "units": UNITS,
                                               "merge_mode": (one_of("concat", "sum", "mul", "ave"), "concat"),
                                               "return_sequences": (boolean, False)}, text=_bidirectional_text),
-    "TimeDistributed": LayerDef(units_last(2), {"units": UNITS}, text=_time_distributed_text),
+    "TimeDistributed": LayerDef(time_distributed, {"units": (int_at_least(1), None),
+                                                   "layer": (one_of("Dense", "ReLU"), "Dense")},
+                                text=_time_distributed_text),
     "ConvLSTM1D": LayerDef(conv_lstm(3), {**_CONV_LSTM, "kernel_size": _req(ints(1, 1))}),
     "ConvLSTM2D": LayerDef(conv_lstm(4), {**_CONV_LSTM, "kernel_size": _req(ints(2, 1))}),
     "Attention": LayerDef(attention, {"use_scale": (boolean, False)}, arity=range(2, 3)),

@@ -161,10 +161,10 @@ class Reduction:
     A pass tries, in order: folding each side input into a constant, bypassing each node through each of
     its inputs (in the main graph), the first node removed and the graph input made what it made, bypassing
     each node of Loop and If bodies, dropping one input of a variadic node (Concat, Sum...), dropping a Loop's
-    carried values and scan outputs, keeping one graph output, dropping unused graph inputs, simpler small
-    float initializers, a graph of elementwise nodes a rank lower; when none of those kept anything,
-    bypassing two nodes at once (one downstream of the other: a Squeeze and the Unsqueeze that undoes it; or
-    two of a body).
+    carried values (one its body passes on unchanged made a constant of the body) and scan outputs, keeping
+    one graph output, dropping unused graph inputs, simpler small float initializers, the graph a rank lower
+    (a size-1 axis of its input dropped); when none of those kept anything, bypassing two nodes at once (one
+    downstream of the other: a Squeeze and the Unsqueeze that undoes it; or two of a body).
     Passes repeat until one keeps nothing: the graph is then 1-minimal (no node can be bypassed)."""
 
     shows: Callable[[Source], bool]  # whether the script of a source shows the bug (one run)
@@ -252,11 +252,13 @@ class Reduction:
         return self.keeps(src, graph_steps.headless(src.onnx, feeds)) or src
 
     def ranks(self, src: Source) -> Source:
-        """A graph of elementwise nodes a rank lower: each size-1 axis past the batch dropped from all its
-        tensors (`graph_steps.unit_axis_dropped`), the last first."""
+        """The graph a rank lower: each size-1 axis past the batch dropped, the last first, from all the tensors
+        of a graph of elementwise nodes (`graph_steps.unit_axis_dropped`), else from its fed input alone, the
+        nodes reading a smaller tensor (`graph_steps.input_axis_dropped`: Shape -> Cast on `float[N]`)."""
         for value in src.onnx.graph.input[:1]:
             for axis in reversed(range(1, len(value.type.tensor_type.shape.dim))):
-                src = self.keeps(src, graph_steps.unit_axis_dropped(src.onnx, axis)) or src
+                lower = graph_steps.unit_axis_dropped(src.onnx, axis) or graph_steps.input_axis_dropped(src.onnx, axis)
+                src = self.keeps(src, lower) or src
         return src
 
     def variadic(self, src: Source) -> Source:
@@ -271,9 +273,11 @@ class Reduction:
         return src
 
     def loops(self, src: Source) -> Source:
-        """Each Loop's carried values, then its scan outputs, dropped one at a time, last first."""
+        """Each Loop's carried values, then those its body passes on unchanged (read as constants then,
+        `graph_steps.carried_made_constant`), then its scan outputs, dropped one at a time, last first."""
         for ordinal in range(len(graph_steps.loop_nodes(src.onnx))):
             for count, step in ((graph_steps.carried_count, graph_steps.carried_dropped),
+                                (graph_steps.carried_count, graph_steps.carried_made_constant),
                                 (graph_steps.scan_count, graph_steps.scan_dropped)):
                 index = graph_steps.loop_at(src.onnx, ordinal)
                 for k in reversed(range(count(src.onnx, index) if index is not None else 0)):

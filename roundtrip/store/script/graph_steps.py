@@ -14,7 +14,10 @@ The steps:
   holding its value on the script's inputs (`values`), and the chain of nodes that made it removed;
 - `simpler_initializer`: a small float initializer made all ones, or its values rounded to one decimal;
 - `only_output`: one graph output kept (what feeds only the others goes);
-- `without_unused_inputs`: graph inputs that no node reads dropped.
+- `without_unused_inputs`: graph inputs that no node reads dropped;
+- `carried_dropped` / `carried_made_constant` / `scan_dropped`: a Loop's carried value (or one its body passes on
+  unchanged, read as a constant then) and scan outputs dropped;
+- `input_axis_dropped` / `unit_axis_dropped`: the graph a rank lower at its input.
 """
 
 from __future__ import annotations
@@ -395,6 +398,39 @@ def carried_dropped(model: Any, index: int, j: int) -> Any | None:
     return checked(pruned(out))
 
 
+def carried_made_constant(model: Any, index: int, j: int) -> Any | None:
+    """Loop `index` without its carried value `j`, one the body passes on unchanged (a limit a Less reads): the body
+    reads a constant of the body holding its initial value (a main graph initializer) instead, and the value is
+    dropped as `carried_dropped` drops it.  None where the body changes the value, a subgraph of the body reads
+    it, its initial value is not an initializer, the main graph reads its final value, or the graph left is not
+    valid."""
+    import onnx
+
+    node, body, carried = _loop(model, index)
+    if j >= carried or not _unused(model, node.output[j]):
+        return None
+    value, initial = body.input[2 + j].name, node.input[2 + j]
+    start = [t for t in model.graph.initializer if t.name == initial]
+    if body.output[1 + j].name != value or not start or any(value in subgraph_reads(n) for n in body.node):
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    node, body, _ = _loop(out, index)
+    taken = {n for g in (out.graph, body) for inner in g.node for n in [*inner.input, *inner.output]} | {
+        t.name for g in (out.graph, body) for t in g.initializer} | {v.name for v in [*out.graph.input, *body.input]}
+    constant = body.initializer.add()
+    constant.CopyFrom(start[0])
+    constant.name = fresh_name(f"{value}_value", taken)
+    for inner in body.node:
+        inner.input[:] = [constant.name if n == value else n for n in inner.input]
+    del node.input[2 + j]
+    del node.output[j]
+    del body.input[2 + j]
+    del body.output[1 + j]
+    pruned_graph(body)
+    return checked(pruned(out))
+
+
 def scan_dropped(model: Any, index: int, k: int) -> Any | None:
     """Loop `index` without its scan output `k` (the body's output for it too), and what then feeds nothing.
     Where that scan output is a graph output, a final value of the Loop nobody reads takes its place
@@ -549,4 +585,44 @@ def unit_axis_dropped(model: Any, axis: int) -> Any | None:
                 return None
             out.graph.initializer[k].CopyFrom(numpy_helper.from_array(np.squeeze(array, at), tensor.name))
     del out.graph.value_info[:]
+    return checked(out)
+
+
+# Ops with an int input holding one entry per axis of their first input: (op, which input).
+PER_AXIS = {"Tile": 1}
+
+
+def input_axis_dropped(model: Any, axis: int) -> Any | None:
+    """The graph a rank lower at its fed input, for any nodes (where `unit_axis_dropped` needs elementwise ones):
+    size-1 `axis` (past the batch) gone from the one fed input, a PER_AXIS initializer of a node that reads that
+    input losing its entry for the axis (a Tile's repeats), the graph outputs typed as inference types them now.
+    A Reshape to a fixed shape, a Shape or a Conv after a Reshape then read a smaller input (`float[N,1,2]` ->
+    `float[N,2]`); the step keeps only graphs that are valid (`checked`).  None for a graph with more than one fed
+    input, a dim that is not 1, or an input of rank 1."""
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    fed = [v for v in model.graph.input if v.name not in inits]
+    if len(fed) != 1:
+        return None
+    dims = fed[0].type.tensor_type.shape.dim
+    if not 1 <= axis < len(dims) or dims[axis].dim_value != 1:
+        return None
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    source = next(v for v in out.graph.input if v.name == fed[0].name)
+    del source.type.tensor_type.shape.dim[axis]
+    del out.graph.value_info[:]
+    for node in out.graph.node:
+        at = PER_AXIS.get(node.op_type) if not node.domain and node.input[:1] == [source.name] else None
+        if at is None or at >= len(node.input) or node.input[at] not in inits:
+            continue
+        if sum(node.input[at] in other.input for other in out.graph.node) > 1:
+            return None
+        tensor = next(t for t in out.graph.initializer if t.name == node.input[at])
+        array = numpy_helper.to_array(tensor)
+        if array.shape != (len(dims),):
+            return None
+        tensor.CopyFrom(numpy_helper.from_array(np.delete(array, axis), tensor.name))
     return checked(out)
