@@ -390,6 +390,12 @@ def carried_dropped(model: Any, index: int, j: int) -> Any | None:
     out = onnx.ModelProto()
     out.CopyFrom(model)
     node, body, _ = _loop(out, index)
+    return _without_carried(out, node, body, j)
+
+
+def _without_carried(out: Any, node: Any, body: Any, j: int) -> Any | None:
+    """`out` (whose Loop is `node`, its body `body`) without carried value `j`: its initial value, final value,
+    body input and body output, and what then feeds nothing; None where the graph left is not valid."""
     del node.input[2 + j]
     del node.output[j]
     del body.input[2 + j]
@@ -423,12 +429,7 @@ def carried_made_constant(model: Any, index: int, j: int) -> Any | None:
     constant.name = fresh_name(f"{value}_value", taken)
     for inner in body.node:
         inner.input[:] = [constant.name if n == value else n for n in inner.input]
-    del node.input[2 + j]
-    del node.output[j]
-    del body.input[2 + j]
-    del body.output[1 + j]
-    pruned_graph(body)
-    return checked(pruned(out))
+    return _without_carried(out, node, body, j)
 
 
 def scan_dropped(model: Any, index: int, k: int) -> Any | None:
