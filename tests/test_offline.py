@@ -222,6 +222,7 @@ def test_onnx2tf_entries_state_onnx2tf_environments_versions(tmp_path: Path) -> 
     src = source_of(folder, RELU, meta)
     script = "import numpy as np\nimport onnx\nimport onnx2tf\nimport onnxruntime as ort\n"  # what it imports
     imported = {k: want[k] for k in ("onnx2tf", "numpy", "onnx", "onnxruntime")}
+    imported |= {k: found[k] for k in ("tensorflow", "tf_keras")}  # what importing onnx2tf loads (its row's loads)
     assert script_versions(src, script) == imported and list(script_versions(src, script))[0] == "onnx2tf"
     # an entry recorded with this interpreter's versions (the corpus before this rule) states them too
     meta["versions"] = corpus.versions()

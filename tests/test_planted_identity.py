@@ -65,8 +65,8 @@ def test_two_faults_on_one_op_kind_are_two_entries(harness: Harness) -> None:
     kinds = sorted(e.finding.kind for e in entries)
     assert kinds == ["IndexError", "ValueError"], [e.signature for e in entries]
     assert all(e.meta["ops"] == ["Transpose"] for e in entries)
-    perms = sorted(dict(e.spec.nodes[0].params)["perm"] for e in entries)
-    assert perms == [(0, 1, 2), (1, 0, 2)]
+    identity_kept, moved = sorted(dict(e.spec.nodes[0].params)["perm"] for e in entries)  # rank may be lowered
+    assert identity_kept == tuple(range(len(identity_kept))) and moved[:2] == (1, 0) and moved[2:] == identity_kept[2:]
 
 
 def test_a_fault_that_needs_two_nodes_reduces_to_a_valid_graph_of_two(harness: Harness) -> None:
