@@ -15,6 +15,7 @@ from roundtrip.convert.made import BackRun
 from roundtrip.finding.findings import Error, Stage
 from roundtrip.oracle import symbolic
 from roundtrip.oracle.outcome import Case
+from roundtrip.run.runners import fed_inputs
 from roundtrip.store.script.verdict import expected_exception
 
 
@@ -49,7 +50,7 @@ def conversions(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 def test_the_inputs_symbolic_dims_are_fixed_to_the_cases_and_nothing_else_changes() -> None:
     proto = relu_graph("N", 3)
     assert symbolic.has_symbolic_dims(proto) and not symbolic.has_symbolic_dims(relu_graph(2, 3))
-    assert [v.name for v in symbolic.graph_inputs(proto)] == ["input"]  # the weight is no input fed
+    assert [v.name for v in fed_inputs(proto)] == ["input"]  # the weight is no input fed
     fixed = symbolic.fixed_dims(proto, case(2).inputs)
     assert symbolic.dims_text(proto) == "input (N, 3)" and symbolic.dims_text(fixed) == "input (2, 3)"
     assert fixed.graph.output == proto.graph.output and fixed.graph.node == proto.graph.node

@@ -22,7 +22,7 @@ from roundtrip.oracle.compare import close, compare, graph_findings
 from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.outcome import Case, Job, Outcome, Report, first_of_each
 from roundtrip.oracle.symbolic import fixed_runs_right, symbolic_finding
-from roundtrip.run.runners import OrtSession, declared_dims, run_reference
+from roundtrip.run.runners import OrtSession, declared_dims, fed_inputs, run_reference
 from roundtrip.spec.inputs import make_inputs
 from roundtrip.spec.model import ModelSpec, SpecError
 from roundtrip.spec.parts import sub_model
@@ -493,8 +493,7 @@ def _valid_for(proto: Any, spec: ModelSpec) -> bool:
         onnx.checker.check_model(proto, full_check=True)
     except Exception:  # noqa: BLE001 - any checker failure
         return False
-    weights = {t.name for t in proto.graph.initializer}
-    return len([v for v in proto.graph.input if v.name not in weights]) == len(spec.inputs)
+    return len(fed_inputs(proto)) == len(spec.inputs)
 
 
 def _named(finding: Finding, blamer: Blamer, case: Case, culprit: str | None) -> Finding:

@@ -24,17 +24,12 @@ from roundtrip.finding.identity import operator_of
 from roundtrip.oracle.compare import compare
 from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.outcome import Case
-
-
-def graph_inputs(proto: Any) -> list[Any]:
-    """The graph's inputs that are fed (not initializers), in order: what a case's inputs are given to."""
-    weights = {t.name for t in proto.graph.initializer}
-    return [v for v in proto.graph.input if v.name not in weights]
+from roundtrip.run.runners import fed_inputs
 
 
 def has_symbolic_dims(proto: Any) -> bool:
     return any(d.HasField("dim_param") or not d.HasField("dim_value")
-               for v in graph_inputs(proto) for d in v.type.tensor_type.shape.dim)
+               for v in fed_inputs(proto) for d in v.type.tensor_type.shape.dim)
 
 
 def fixed_dims(proto: Any, inputs: Sequence[Any]) -> Any:
@@ -42,7 +37,7 @@ def fixed_dims(proto: Any, inputs: Sequence[Any]) -> Any:
     every other dim, node and output as they were."""
     fixed = type(proto)()
     fixed.CopyFrom(proto)
-    for value, array in zip(graph_inputs(fixed), inputs, strict=True):
+    for value, array in zip(fed_inputs(fixed), inputs, strict=True):
         for dim, size in zip(value.type.tensor_type.shape.dim, array.shape, strict=True):
             if dim.HasField("dim_param") or not dim.HasField("dim_value"):
                 dim.dim_value = int(size)  # clears dim_param: the two are one oneof
@@ -55,7 +50,7 @@ def dims_text(proto: Any) -> str:
         return str(d.dim_value) if d.HasField("dim_value") else d.dim_param or "?"
 
     return ", ".join(f"{v.name} ({', '.join(dim(d) for d in v.type.tensor_type.shape.dim)})"
-                     for v in graph_inputs(proto))
+                     for v in fed_inputs(proto))
 
 
 @dataclass(frozen=True)

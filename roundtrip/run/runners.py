@@ -85,6 +85,12 @@ def run_reference(model: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, dict(zip(names, arrays, strict=True)))]
 
 
+def fed_inputs(model: Any) -> list[Any]:
+    """The graph's inputs a caller feeds (those that are not initializers), in order."""
+    weights = {t.name for t in model.graph.initializer}
+    return [v for v in model.graph.input if v.name not in weights]
+
+
 def declared_dims(model: Any) -> list[tuple[int | None, ...] | None]:
     """Each graph output's declared dims (None for a symbolic or missing dim), or None with no shape."""
     result: list[tuple[int | None, ...] | None] = []

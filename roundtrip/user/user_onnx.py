@@ -24,6 +24,7 @@ from roundtrip.finding.findings import Finding, Stage
 from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.margins import spread, worst_error
 from roundtrip.oracle.outcome import REFERENCE, RUNTIME, Case, GraphJob, Outcome, Report, UserFile
+from roundtrip.run.runners import fed_inputs
 from roundtrip.user.cuts import Cuts, Written
 from roundtrip.user.user_model import SPATIAL, BadInput, arrays_in
 
@@ -65,17 +66,12 @@ def load_graph(path: str) -> Any:
         onnx.checker.check_model(model)
     except Exception as e:  # noqa: BLE001
         raise BadInput(f"{path}: onnx.checker rejects it ({str(e).splitlines()[0][:200]})") from None
-    if not real_inputs(model):
+    if not fed_inputs(model):
         raise BadInput(f"{path}: the graph has no inputs")
     for k, node in enumerate(model.graph.node):
         if not node.name:
             node.name = f"{node.op_type}_{k}"
     return model
-
-
-def real_inputs(model: Any) -> list[Any]:
-    weights = {t.name for t in model.graph.initializer}
-    return [i for i in model.graph.input if i.name not in weights]
 
 
 def opset_of(model: Any) -> int:
@@ -93,7 +89,7 @@ def dtype_of(value: Any) -> np.dtype:
 
 
 def describe(model: Any) -> Described:
-    inputs = [(i.name, dims_of(i), dtype_of(i).name) for i in real_inputs(model)]
+    inputs = [(i.name, dims_of(i), dtype_of(i).name) for i in fed_inputs(model)]
     for name, _, dtype in inputs:
         if dtype not in ("float16", "float32", "float64", "int32", "int64"):
             return Described(problem=f"input {name!r} is {dtype}: float and integer inputs are checked")
@@ -108,7 +104,7 @@ def plan_cases(model: Any, inputs_file: str) -> tuple[list[Case], str, str]:
     dim; or the arrays of `inputs_file`.  Expected: ONNX Runtime on the graph, else onnx's ReferenceEvaluator;
     BadInput when neither can run it.  Returns the cases, which of the two ran them, and why ONNX Runtime
     could not ("" when it could)."""
-    inputs = real_inputs(model)
+    inputs = fed_inputs(model)
     if inputs_file:
         plans = [_read(inputs_file, inputs)]
     else:
@@ -140,7 +136,7 @@ def run_graph(by: str, model: Any, arrays: list[np.ndarray]) -> list[np.ndarray]
     if by == REFERENCE:
         from onnx.reference import ReferenceEvaluator
 
-        names = [i.name for i in real_inputs(model)]
+        names = [i.name for i in fed_inputs(model)]
         return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, dict(zip(names, arrays, strict=True)))]
     from roundtrip.run.runners import OrtSession
 
@@ -203,8 +199,8 @@ def cut_graph(model: Any, node_name: str, alone: bool, cases: list[Case], by: st
     outputs = [o for o in node.output if o and o in types]
     if not alone:
         cut = up_to(model, outputs)
-        names = [i.name for i in real_inputs(cut)]
-        original = [i.name for i in real_inputs(model)]
+        names = [i.name for i in fed_inputs(cut)]
+        original = [i.name for i in fed_inputs(model)]
         feeds = [[case.inputs[original.index(n)] for n in names] for case in cases]
     else:
         weights = {t.name: t for t in model.graph.initializer}
