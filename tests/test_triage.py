@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from roundtrip import cli
 from roundtrip.report import reports
-from roundtrip.store import corpus, triage
+from roundtrip.store import corpus, gaps, triage
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 runner = CliRunner()
@@ -130,3 +130,19 @@ def test_a_by_design_entry_leaves_the_bug_counts_and_the_issue_drafts(tmp_path: 
 def test_the_committed_onnx2tf_float16_entry_is_by_design() -> None:
     entry = next(e for e in corpus.entries(ROOT) if e.folder.name.startswith("onnx2tf-compare-dtype-dtype-float16"))
     assert triage.of(entry.meta).status == "by-design" and triage.of(entry.meta).url == PR_427
+
+
+def test_a_gap_already_requested_upstream_says_so_in_its_package_request(tmp_path: Path) -> None:
+    home = tmp_path / "corpus" / "tf2onnx-feature-gaps"
+    shutil.copytree(ROOT / "tf2onnx-feature-gaps", home)
+    first, second = sorted(p for p in home.iterdir() if p.is_dir())
+    triage.set_status(first, "known", url=ISSUE)
+    triage.set_status(second, "new")
+    gaps.write_summary(home)
+    text = (home / "issue.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == 2
+    said = {row.split("|")[1].strip(): row.split("|")[4].strip() for row in rows}
+    ops = {json.loads((folder / "meta.json").read_text()).get("gap") for folder in (first, second)}
+    assert sorted(said.values()) == sorted([f"known: {ISSUE}", "new"]) and set(said) == ops
+    assert "Already requested upstream" in text

@@ -37,8 +37,15 @@ def listing(home: Path) -> list[dict[str, Any]]:
         meta = json.loads(meta_path.read_text())
         finding = Finding.from_dict(meta["finding"])
         rows.append({"op": meta.get("gap") or finding.gap, "opset": meta.get("opset"),
-                     "says": headline(plain_text(finding.message))[:200], "entry": folder.name})
+                     "says": headline(plain_text(finding.message))[:200], "entry": folder.name,
+                     "upstream": upstream_said(meta.get("triage") or {})})
     return sorted(rows, key=lambda row: (str(row["op"]), str(row["entry"])))
+
+
+def upstream_said(triage: dict[str, Any]) -> str:
+    """What the tracker holds of a gap (`roundtrip triage`): "known: URL" for a request already open there."""
+    status, url = triage.get("status") or "new", triage.get("url") or ""
+    return f"{status}: {url}" if url else status
 
 
 def write_summary(home: Path) -> None:
@@ -60,8 +67,13 @@ def issue_text(package: str, rows: list[dict[str, Any]], home: Path) -> str:
              f"{package} refuses each of these in its own code (no converter or kernel for the op, or the case "
              "refused with its own message). They are listed together as one request, not as bugs. Each script "
              "below is the smallest graph (or model) found that shows it, and exits 1 while the op is missing.", "",
-             "| op | opset | what it says |", "| --- | --- | --- |"]
-    lines += [f"| {r['op']} | {r['opset']} | {str(r['says']).replace('|', '/')} |" for r in rows]
+             "| op | opset | what it says | upstream |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r['op']} | {r['opset']} | {str(r['says']).replace('|', '/')} | {r.get('upstream', 'new')} |"
+              for r in rows]
+    known = [str(r["op"]) for r in rows if str(r.get("upstream", "")).startswith("known")]
+    if known:
+        lines += ["", f"Already requested upstream: {', '.join(known)} (the links above); listed here with the "
+                  "smallest repro found, to add to those threads rather than file again."]
     lines.append("")
     for row in rows:
         script = (home / str(row["entry"]) / "repro.py")
