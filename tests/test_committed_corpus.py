@@ -9,6 +9,7 @@ import re
 import statistics
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import onnx
 import pytest
 
 from roundtrip.convert.back import missing_environment
+from roundtrip.run.preload import Preloaded, imports_of
 from roundtrip.search.harness import Harness
 from roundtrip.search.recorder import FLAKY_REPLAYS, job_for
 from roundtrip.search.reduce import single_steps
@@ -91,9 +93,30 @@ def test_issue_md_holds_the_repro_as_it_is(entry: corpus.Entry) -> None:
     assert _issue_script(entry) == (entry.folder / "repro.py").read_text()
 
 
-def _run_repro(entry: corpus.Entry, root: Path) -> str:
+Servers = Callable[[str, str], Preloaded]
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[Servers]:
+    """Preloaded servers by interpreter and the modules a script imports: each script runs in a fork of the
+    one that imported its modules, as `python -I repro.py` would run it, without importing TensorFlow again."""
+    started: dict[tuple[str, tuple[str, ...]], Preloaded] = {}
+
+    def server(python: str, text: str) -> Preloaded:
+        key = (python, tuple(imports_of(text)))
+        if key not in started:
+            started[key] = Preloaded(*key)
+        return started[key]
+
+    yield server
+    for preloaded in started.values():
+        preloaded.close()
+
+
+def _run_repro(entry: corpus.Entry, root: Path, servers: Servers | None = None) -> str:
     """'' when the script of the entry's issue.md (repro.py, as the test above checks), saved alone in an
-    empty folder and run isolated (-I: no cwd, no PYTHONPATH on the path), shows its bug; else how it ended."""
+    empty folder and run isolated (-I: no cwd, no PYTHONPATH on the path), shows its bug; else how it ended.
+    With `servers`, in a fork of the server that imported its modules."""
     python = _python(entry)
     if python is None:
         return ""  # said by test_every_repro_still_shows_its_bug
@@ -101,11 +124,12 @@ def _run_repro(entry: corpus.Entry, root: Path) -> str:
     folder.mkdir()
     script = folder / "repro.py"
     script.write_text(_issue_script(entry))
+    via = servers(python, script.read_text()) if servers is not None else None
     # A flaky entry shows in some runs only (the tf2onnx pooling one about 1 run in 12 here): up to
     # FLAKY_REPLAYS runs; never showing is said as a warning, not a failure, so that CI does not go red by
     # chance.  Its replay in a fresh harness (properties/test_corpus.py) is what counts it fixed.
     for _ in range(FLAKY_REPLAYS if entry.finding.flaky else 1):
-        result = verdict.run(script, python, entry.finding, cwd=folder)
+        result = verdict.run(script, python, entry.finding, cwd=folder, via=via)
         if result.shows:
             return ""
         if result.status != verdict.FIXED or not entry.finding.flaky:
@@ -118,11 +142,12 @@ def _run_repro(entry: corpus.Entry, root: Path) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", ENTRIES, ids=_ids())
-def test_every_repro_still_shows_its_bug(entry: corpus.Entry, tmp_path: Path) -> None:
-    # One test an entry, each a process with its own TensorFlow import: pytest -n 2 spreads them on CI's two cores.
+def test_every_repro_still_shows_its_bug(entry: corpus.Entry, tmp_path: Path, servers: Servers) -> None:
+    # One test an entry, each a fork of a server that imported the script's modules (tests/test_preload.py: it
+    # ends as a process of its own does); pytest -n 2 spreads them on CI's two cores.
     if _python(entry) is None:
         pytest.skip("the entry needs a converter environment that is absent (make onnx2tf-env)")
-    failed = _run_repro(entry, tmp_path)
+    failed = _run_repro(entry, tmp_path, servers)
     assert not failed, failed
 
 

@@ -64,3 +64,16 @@ def test_a_worker_that_cannot_start_says_why() -> None:
     with pytest.raises(SuiteError, match="no_such_task"):
         worker.wait_ready(60)
     worker.kill()
+
+
+def test_workers_are_forked_from_one_server_that_imported_tensorflow_and_start_fresh(pool: Pool) -> None:
+    """A fresh worker (a bug's confirmation) is a fork of the server that imported TensorFlow and ran no job:
+    it has TensorFlow loaded without importing it, and nothing an earlier worker did."""
+    import os
+
+    used = pool.call("m", {"do": "remember"})[1]
+    assert used["remembered"] == "yes" and pool.call("m", {"do": "nothing"})[1]["remembered"] == "yes"
+    status, fresh = pool.call_fresh({"do": "nothing"})
+    assert status == "done" and fresh["remembered"] is None and fresh["pid"] != used["pid"]
+    assert fresh["tensorflow_loaded"]  # the server imported it: the task's module does not
+    assert fresh["parent"] == used["parent"] != os.getpid()  # both forked by the one server

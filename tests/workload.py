@@ -22,7 +22,11 @@ def misbehave(job: dict[str, Any], report: Callable[[str], None]) -> Any:
         hoard = [bytearray(b"\x01") * (64 << 20) for _ in range(64)]  # 4 GiB, every page written (a zeroed
         # bytearray is calloc'd: its pages stay out of the resident set until written, and the timeout came first)
         return len(hoard)
+    if action == "remember":  # state a later job of the same process would see
+        os.environ["ROUNDTRIP_TEST_REMEMBERED"] = "yes"
     if action == "raise":
         raise ValueError("a bug of the suite itself")
     report("run")
-    return {"pid": os.getpid(), "echo": job.get("echo")}
+    return {"pid": os.getpid(), "parent": os.getppid(), "echo": job.get("echo"),
+            "remembered": os.environ.get("ROUNDTRIP_TEST_REMEMBERED"),
+            "tensorflow_loaded": "tensorflow" in __import__("sys").modules}

@@ -15,6 +15,7 @@ from roundtrip.convert.back import ONNX_TO_KERAS, python_for, run_back
 from roundtrip.convert.remote import EnvironmentMissing
 from roundtrip.finding.findings import Symptom
 from roundtrip.oracle.layouts import taken
+from roundtrip.run.preload import Preloaded, imports_of
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
 from roundtrip.store.script import graph_steps, onnx_text, verdict
@@ -89,8 +90,9 @@ def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any],
         script.write_text(render(candidate, tidy=tidy, in_text=in_text))
         last = verdict.run(script, python, src.finding, cwd=folder)
         if last.shows:
-            reduction = Reduction(script_shows(script, python, tidy, in_text))
-            smaller, minimal = reduction.reduce(candidate)
+            with Preloaded(python, tuple(imports_of(script.read_text()))) as preloaded:
+                reduction = Reduction(script_shows(script, python, tidy, in_text, preloaded))
+                smaller, minimal = reduction.reduce(candidate)
             script.write_text(render(smaller, tidy=tidy, in_text=in_text))
             if reduction.taken:  # what the script as written prints (issue.md shows it)
                 last = verdict.run(script, python, src.finding, cwd=folder)
@@ -145,11 +147,13 @@ def still_valid(src: Source) -> bool:
     return graph_steps.runs(src.onnx, feeds)
 
 
-def script_shows(script: Path, python: str, tidy: bool, in_text: bool) -> Callable[[Source], bool]:
-    """Whether the script written from a source shows the bug, run in a process of its own."""
+def script_shows(script: Path, python: str, tidy: bool, in_text: bool, preloaded: Preloaded | None = None
+                 ) -> Callable[[Source], bool]:
+    """Whether the script written from a source shows the bug, run in a process of its own (a fork of
+    `preloaded`, which imported the script's modules once, when given)."""
     def shows(src: Source) -> bool:
         script.write_text(render(src, tidy=tidy, in_text=in_text))
-        return verdict.run(script, python, src.finding, cwd=script.parent).shows
+        return verdict.run(script, python, src.finding, cwd=script.parent, via=preloaded).shows
     return shows
 
 

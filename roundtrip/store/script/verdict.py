@@ -10,15 +10,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from roundtrip.finding.findings import Finding, Stage, Symptom
-from roundtrip.run.lifetime import die_with_parent
+from roundtrip.run.preload import Preloaded, plain_run
 from roundtrip.run.runners import SHAPE_WARNINGS
 from roundtrip.store.script.scrub import scrubbed
 
@@ -123,22 +121,15 @@ def read(finding: Finding, returncode: int | None, stderr: str, script: str = ""
 
 
 def run(script: Path, python: str, finding: Finding, *, cwd: Path | None = None,
-        timeout: float = TIMEOUT_SECONDS, isolated: bool = True) -> Verdict:
+        timeout: float = TIMEOUT_SECONDS, isolated: bool = True, via: Preloaded | None = None) -> Verdict:
     """Runs `script` with `python` (-I: isolated, nothing of this project importable unless `isolated` is
-    False) in a process group of its own, killed whole at the timeout."""
-    command = [python, *(["-I"] if isolated else []), str(script.resolve())]
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" or not isolated}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    with subprocess.Popen(command, cwd=cwd or script.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, errors="replace", env=env, start_new_session=True,
-                          preexec_fn=die_with_parent()) as process:
-        try:
-            out, err = process.communicate(timeout=timeout)
-            code: int | None = process.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, err = process.communicate()
-            code = None
+    False) in a process group of its own, killed whole at the timeout; `via`: in a fork of that preloaded
+    server (its interpreter's, isolated), for the cost of the script's own work."""
+    where = cwd or script.parent
+    if via is not None:
+        code, out, err = via.run(script, where, timeout)
+    else:
+        code, out, err = plain_run(script, python, where, timeout, isolated=isolated)
     verdict = read(finding, code, err, script.name)
     return Verdict(verdict.status, scrubbed(verdict.why), tail_of(out, err))
 
