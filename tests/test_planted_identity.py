@@ -401,3 +401,42 @@ def test_a_run_failure_of_another_layer_than_a_known_mismatchs_culprit_is_its_ow
     [failure] = [e for e in entries if e.folder != mismatch.folder]
     assert (failure.finding.stage, failure.finding.details["arises_at"]) == (Stage.RUN, "ReLU")
     assert corpus.load(mismatch.folder).finding.details == mismatch.finding.details
+
+
+# ---- the first wrong node, not the one the damage surfaces at (onnx2tf, whose errors name no node) ----------
+def test_onnx2tf_failing_to_load_after_a_wrong_node_is_that_nodes_mismatch() -> None:
+    """onnx2tf's ReduceProd after a Transpose gives (2, 1) where ONNX Runtime gives (1, 1), and the Gemm after
+    it fails to convert.  The error comes back from onnx2tf's environment naming no node, but its place does
+    (`onnx2tf.ops.Gemm:make_node`): the graph is cut before the Gemm, and the finding is the ReduceProd's
+    mismatch (the corpus' `onnx2tf-compare-mismatch-reduceprod-ccbd7990b6`)."""
+    from roundtrip.convert.back import missing_environment
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import GraphJob
+
+    if missing_environment("onnx2tf"):
+        pytest.skip(str(missing_environment("onnx2tf")))
+    chain = GraphSpec.from_json(json.dumps({"dtype": "float32", "input_shape": [1, 1, 2], "opset": 11, "schema": 1,
+                                            "seed": 115, "nodes": [
+        {"kind": "Transpose", "params": {"perm": [2, 0, 1, 3]}},
+        {"kind": "ReduceProd", "params": {"axes": [-2, -1], "keepdims": 0}},
+        {"kind": "Gemm", "params": {"transA": True, "units": 1}}]}))
+    [found] = run_job(GraphJob(chain.to_json(), "onnx2tf")).findings
+    assert (found.stage, found.symptom, found.details["culprit"]) == (Stage.COMPARE, Symptom.SHAPE, "ReduceProd")
+    assert "Dimensions must be equal" in found.details["downstream"]
+
+
+def test_onnx2tf_failing_to_run_a_layer_at_a_node_after_a_wrong_one_is_that_nodes_mismatch() -> None:
+    """A CenterCropReshape layer is a Slice and a Reshape in tf2onnx's graph; onnx2tf's Slice keeps 1 element of
+    the 2 ONNX Runtime's keeps, and the Reshape after it fails to run.  The layer alone fails (no earlier layer
+    is wrong): the converted graph is cut after each node before the last, and the finding is the Slice's
+    mismatch (the corpus' `onnx2tf-run-exception-invalidargumenterror-1d0a346095` as the check now files it)."""
+    from roundtrip.convert.back import missing_environment
+    from roundtrip.oracle.check import run_job
+    from roundtrip.oracle.outcome import Job
+
+    if missing_environment("onnx2tf"):
+        pytest.skip(str(missing_environment("onnx2tf")))
+    spec = one_layer((1, 1, 2), "CenterCropReshape", height=1, width=1)
+    [found] = run_job(Job(spec.to_json(), "tf2onnx-keras", 15, "onnx2tf")).findings
+    assert (found.stage, found.symptom, found.details["culprit"]) == (Stage.COMPARE, Symptom.SHAPE, "Slice")
+    assert "Op:Reshape" in found.details["downstream"]

@@ -332,6 +332,30 @@ def test_an_input_of_a_concat_goes_and_the_graph_output_is_typed_again() -> None
     assert graph_steps.input_dropped(model, 4, 0) is None  # a Div is not variadic
 
 
+RESHAPE_CONCAT_SLICE = """<ir_version: 8, opset_import: ["" : 17]>
+graph (float[N,1,1] in0) => (float[d1,d2,4] output) <float[1,2] c1 = {1,1}, int64[3] c2 = {0,0,0},
+    int64[3] c3 = {2147483647,2147483647,2147483647}, int64[3] c4 = {0,1,2}, int64[3] c5 = {1,1,2}> {
+   reshape1 = Reshape (c1, c5)
+   concat1 = Concat <axis: int = 2> (reshape1, reshape1)
+   output = Slice (concat1, c2, c3, c4)
+}"""
+
+
+def test_a_node_making_the_graph_output_goes_first_with_the_output_as_declared_then_as_inferred() -> None:
+    """onnx2tf 1.29.24 converts this Concat wrong while the output is declared `float[d1,d2,4]`, and right once
+    it is declared `float[1,1,4]` (the corpus' `onnx2tf-compare-mismatch-cropping1d-90107884c4`): bypassing the
+    Slice keeps the declared type first, so the bug can still show without it."""
+    model = parsed(RESHAPE_CONCAT_SLICE)
+    kept, typed = graph_steps.bypasses(model, 2)
+    assert node_lines(kept)[-1] == "Concat(reshape1, reshape1)" and output_dims(kept) == [["d1", "d2", 4]]
+    assert node_lines(typed) == node_lines(kept) and output_dims(typed) == [[1, 1, 4]]
+    # A declared type the new output cannot have (another rank) is not kept: the inferred one alone is tried.
+    flat = parsed(RESHAPE_CONCAT_SLICE.replace("float[d1,d2,4] output", "float[d1,4] output").replace(
+        "output = Slice (concat1, c2, c3, c4)", "output = Reshape (concat1, c6)").replace(
+        "int64[3] c5 = {1,1,2}>", "int64[3] c5 = {1,1,2}, int64[2] c6 = {1,4}>"))
+    assert [output_dims(m) for m in graph_steps.bypasses(flat, 2)] == [[[1, 1, 4]]]
+
+
 def test_a_squeeze_and_the_unsqueeze_that_undoes_it_go_together() -> None:
     model = parsed(SHAPE_DIV_CONCAT)
     assert graph_steps.bypassed(model, 3) is None and graph_steps.bypassed(model, 5) is None  # neither alone

@@ -17,7 +17,7 @@ from roundtrip.convert.back import category, run_back
 from roundtrip.convert.converters import resolve
 from roundtrip.convert.environmental import raise_if_environmental
 from roundtrip.finding.findings import Blame, Error, Finding, Stage, Symptom, plain_text
-from roundtrip.finding.identity import node_kind, package_of, place, raised_at
+from roundtrip.finding.identity import node_kind, operator_of, package_of, place, raised_at
 from roundtrip.oracle.compare import close, compare, graph_findings
 from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.outcome import Case, Job, Outcome, Report, first_of_each
@@ -411,13 +411,17 @@ def round_trip(job: Job, convert: Any, model: Any, spec: ModelSpec, outcome: Out
     fixed = fixed_runs_right(job.back, proto, [case for case, _ in failed])
     for case, error in failed:
         outcome.findings = ([*outcome.findings, symbolic_finding(error, job.name, Stage.RUN, proto, fixed, case.label)]
-                            if fixed else run_failure(job, spec, case, error, outcome.findings))
+                            if fixed else run_failure(job, spec, case, error, outcome.findings, proto))
     outcome.findings = run.noted(first_of_each(outcome.findings))
     return outcome
 
 
-def run_failure(job: Job, spec: ModelSpec, case: Case, error: Error, findings: list[Finding]) -> list[Finding]:
-    """`findings` with a round trip's run failure on `case`, placed where it arises (`placed`)."""
+def run_failure(job: Job, spec: ModelSpec, case: Case, error: Error, findings: list[Finding],
+                proto: Any = None) -> list[Finding]:
+    """`findings` with a round trip's run failure on `case`, placed where it arises (`placed`); when no layer
+    before the one it arises at is wrong, the mismatch of a node of the converted graph `proto` already wrong
+    before it (`wrong_node`: a layer converts to several nodes, and the one at fault need not be the one
+    that fails)."""
     def probe(model: Any, sub: ModelSpec, inputs: list[np.ndarray], expected: list[np.ndarray]) -> Any:
         back = run_back(job.back, resolve(job.path).convert(model, sub, job.opset), [inputs])
         back = taken(job.back, back, [expected])
@@ -425,7 +429,52 @@ def run_failure(job: Job, spec: ModelSpec, case: Case, error: Error, findings: l
             raise RuntimeError("the sub-model did not come back")  # cannot tell
         return back.outputs[0]
 
-    return placed(error.finding(job.name, Stage.RUN, case.label), spec, case, findings, probe)
+    failure = error.finding(job.name, Stage.RUN, case.label)
+    placed_here = placed(failure, spec, case, findings, probe)
+    if proto is None or len(placed_here) != len(findings) + 1 or placed_here[-1].symptom != Symptom.EXCEPTION:
+        return placed_here  # placed at an earlier layer's mismatch, or folded into one
+    wrong = wrong_node(job.name, job.back, proto, case, failure)
+    return placed_here if wrong is None else [*findings, wrong]
+
+
+GRAPH_SIDES = ("ONNX Runtime on the graph", "Keras model")
+
+
+def wrong_node(path: str, back: str, proto: Any, case: Case, failure: Finding) -> Finding | None:
+    """When the model `back` makes of the ONNX graph `proto` fails to run on `case` (`failure`): the first node
+    whose own conversion is already wrong, the graph cut after each node before the failing one (the one the
+    failure's place names, `identity.operator_of`; else before the last), converted and run, its output against
+    ONNX Runtime's (in any axis order the converter's row allows, `taken`).  That mismatch, named after the
+    node's kind, is the finding (the failure is its consequence, `downstream`).  Only cuts at a floating-point
+    tensor count (the shape arithmetic of an exporter's graph is not what the converter is asked to keep).
+    None when every cut converts and runs right, a cut fails to convert or run (the failure arises there),
+    or none can be made."""
+    from onnx import TensorProto
+
+    from roundtrip.store.script.onnx_text import cut_after, valid
+
+    kinds = [node.op_type for node in proto.graph.node]
+    failing = operator_of(failure.where)
+    last = kinds.index(failing) if failing in kinds else len(kinds) - 1
+    floats = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+    for k in range(last):
+        cut = cut_after(proto, k)
+        if cut is None or cut.graph.output[0].type.tensor_type.elem_type not in floats or not valid(cut):
+            continue
+        try:
+            expected = OrtSession.load(cut.SerializeToString()).run(case.inputs)
+            run = taken(back, run_back(back, cut, [case.inputs]), [expected])
+        except Exception:  # noqa: BLE001 - a cut the suite cannot run says nothing
+            continue
+        if run.load_error is not None or isinstance(run.outputs[0], Error):
+            return None  # the cut fails as well: nothing before it is wrong
+        found = [f for f in compare(path, case.label, expected, run.outputs[0], [None], GRAPH_SIDES)
+                 if f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.output is not None]
+        if found:
+            details = {**found[0].details, "case": case.label, "culprit": kinds[k],
+                       "downstream": plain_text(failure.message)[:300]}
+            return replace(found[0], kind=f"{found[0].kind}@{kinds[k]}", details=details)
+    return None
 
 
 # How a sub-model runs converted: (model, its spec, its inputs, Keras' outputs) -> the outputs, or the Error

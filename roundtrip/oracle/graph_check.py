@@ -20,6 +20,7 @@ from typing import Any
 from roundtrip.convert.back import back_opset, category, resolve_back, run_back
 from roundtrip.convert.made import BackRun
 from roundtrip.finding.findings import Error, Finding, Stage, Symptom, plain_text
+from roundtrip.finding.identity import operator_of
 from roundtrip.oracle.compare import close, compare, graph_findings
 from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.outcome import Case, GraphJob, Outcome, Report, first_of_each
@@ -96,10 +97,13 @@ def wrong_before(job: GraphJob, spec: GraphSpec, cases: list[Case], error: Error
     failing one (before the last, for a run failure whose node is not known), converted and run, its output
     against ONNX Runtime's.  That mismatch is the finding (the failure downstream is its consequence); None
     when every earlier cut converts right, an earlier cut fails the same way (the failure arises there), or
-    a load failure's node is not known."""
+    a load failure's node is not known.  The failing node is the one the error names, else the one its place
+    in the converter's code names (`identity.operator_of`: an onnx2tf error from its own environment names
+    no node, but its frame `onnx2tf.ops.MaxPool:make_node` does)."""
     kinds = [node.kind for node in spec.nodes]
-    if error.node and error.node in kinds:
-        last = kinds.index(error.node)
+    failing = error.node or operator_of(error.finding(job.leg, stage).where)
+    if failing and failing in kinds:
+        last = kinds.index(failing)
     elif stage is Stage.RUN:
         last = len(kinds) - 1
     else:

@@ -8,8 +8,8 @@ if any, and a maintainer would send it back.
 
 The steps:
 - `bypassed` / `output_bypassed` (onnx_text, here): a node removed, its consumers (or the graph output it
-  made) reading one of its inputs instead; `body_bypassed`: the same for a node of a Loop's or an If's
-  body;
+  made, as declared first, then as inferred) reading one of its inputs instead; `body_bypassed`: the same
+  for a node of a Loop's or an If's body;
 - `folded`: a tensor that a node reads as a side input (not its first input) replaced by an initializer
   holding its value on the script's inputs (`values`), and the chain of nodes that made it removed;
 - `simpler_initializer`: a small float initializer made all ones, or its values rounded to one decimal;
@@ -119,10 +119,13 @@ def fresh_name(stem: str, taken: set[str]) -> str:
     return name
 
 
-def output_bypassed(model: Any, index: int, via: int = 0) -> Any | None:
+def output_bypassed(model: Any, index: int, via: int = 0, declared: bool = False) -> Any | None:
     """The graph without node `index`, which makes a graph output: the node's input `via` becomes that
-    output (its maker writes it under the output's name); None where that input is a graph input or an
-    initializer, is read elsewhere, or shape inference cannot type it."""
+    output (its maker writes it under the output's name), typed as shape inference types that input, or
+    with `declared` as the output was declared (a converter may read the declared shape: onnx2tf 1.29
+    converts a Concat whose output is declared `float[d1,d2,4]` otherwise than one declared `float[1,1,4]`);
+    None where that input is a graph input or an initializer, is read elsewhere, or the type cannot be had
+    (shape inference cannot type it; the declared type is not valid for it)."""
     import onnx
 
     node = model.graph.node[index]
@@ -135,6 +138,14 @@ def output_bypassed(model: Any, index: int, via: int = 0) -> Any | None:
     readers = [other for k, other in enumerate(model.graph.node) if k != index and source in other.input]
     if not makers or readers or source in shown or any(n in shown for n in node.output if n != target):
         return None
+    if declared:
+        out = onnx.ModelProto()
+        out.CopyFrom(model)
+        maker = out.graph.node[makers[0]]
+        maker.output[:] = [target if n == source else n for n in maker.output]
+        del out.graph.node[index]
+        kept = pruned(out)
+        return kept if valid(kept) else None
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:  # noqa: BLE001 - cannot type the new output
@@ -152,15 +163,24 @@ def output_bypassed(model: Any, index: int, via: int = 0) -> Any | None:
 
 
 def bypasses(model: Any, index: int) -> Iterator[Any]:
-    """Each way to bypass node `index`: its consumers (or the graph output it makes) read one of its inputs."""
+    """Each way to bypass node `index`: its consumers (or the graph output it makes) read one of its inputs.
+    A graph output made so keeps its declared type first, then takes the inferred one (when that differs)."""
     node = model.graph.node[index]
     shown = {o.name for o in model.graph.output}
     for via, name in enumerate(node.input):
         if not name or name in node.input[:via]:
             continue
-        graph = output_bypassed(model, index, via) if shown & set(node.output) else bypassed(model, index, via)
-        if graph is not None:
-            yield graph
+        if not shown & set(node.output):
+            graph = bypassed(model, index, via)
+            if graph is not None:
+                yield graph
+            continue
+        kept = output_bypassed(model, index, via, declared=True)
+        if kept is not None:
+            yield kept
+        typed = output_bypassed(model, index, via)
+        if typed is not None and (kept is None or typed.graph.output != kept.graph.output):
+            yield typed
 
 
 def simpler_initializer(model: Any, name: str) -> Iterator[Any]:
