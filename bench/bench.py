@@ -3,10 +3,13 @@
     .venv/bin/python bench/bench.py [--quick] [--workers K] [--examples N] [--out DIR] [--wait-idle S] [--label TEXT]
 
 1. raw: models per second of build + convert (tf2onnx-function) + run (ONNX Runtime, batch 1), in one
-   process, no isolation, no oracle;
+   process, no isolation, no oracle; and for each round trip of PROPERTIES its own raw loop: build +
+   convert + back to Keras (`run_back`, as the property calls it) + run the Keras model it gives;
 2. properties: models per second of each property through the harness (worker processes, the whole
    oracle, the corpus), over the same specs: the three Keras -> ONNX paths and a round trip;
-3. overhead: raw / property;
+3. overhead: raw / property (wall time, against the one-way raw loop); and per CPU second (the loop's
+   process and its descendants: workers, converter servers) each property against its own raw loop
+   (a round trip's, or the one-way loop), property / raw;
 4. scaling: 1 and K processes, each with its own harness on a disjoint slice of the specs;
 5. memory: a worker's resident memory over a long run, the peak, and the parent's;
 6. planted: time to the first finding of a planted fault (`tests.planted:bake_batch`) and to its
@@ -240,17 +243,28 @@ def wait_idle(limit: float, below: float = 0.15, window: float = 5.0) -> tuple[f
 
 
 class CpuMeter:
-    """Over a stretch of wall time: how many cores this process and its children (the pool's workers,
-    live or already reaped) kept busy, how busy the whole machine was, and so the share of all its cores
-    that other processes took."""
+    """Over a stretch of wall time: how many cores this process and its descendants (the pool's workers,
+    a converter's server such as onnx2tf's, their own children; live or already reaped) kept busy, how busy
+    the whole machine was, and so the share of all its cores that other processes took."""
 
     def __init__(self) -> None:
         self.start = (time.perf_counter(), machine_busy(), self._used())
 
     @staticmethod
     def _used() -> float:
+        """CPU seconds of this process's tree: from /proc, each live descendant with the children it waited for
+        (a worker's converter server is a grandchild, alive all the loop long); elsewhere this process and its
+        multiprocessing children."""
+        from roundtrip.search.warm import tree_cpu
+
+        if Path("/proc/self/stat").exists():
+            return tree_cpu(os.getpid())
         live = cpu_of([child.pid for child in multiprocessing.active_children() if child.pid is not None])
         return own_cpu() + sum(live.values())  # a child counts in own_cpu() once reaped, here while alive
+
+    def used(self) -> float:
+        """CPU seconds the tree used since the meter started."""
+        return self._used() - self.start[2]
 
     def read(self) -> dict[str, float]:
         wall0, busy0, used0 = self.start
@@ -286,6 +300,7 @@ class Loop:
     seconds_confirming: float = 0.0  # of `seconds`, in those examples
     written_entries: int = 0  # distinct corpus entries among those writes
     cpu: dict[str, float] = field(default_factory=dict)  # CpuMeter.read() over the loop
+    cpu_seconds: float = 0.0  # CpuMeter.used() over the loop: this process's and its descendants'
     waited_for_idle: float = 0.0  # seconds waited for other processes before the loop
 
     @property
@@ -297,34 +312,50 @@ class Loop:
         plain = self.seconds - self.seconds_confirming
         return {**{k: v for k, v in asdict(self).items() if k != "per_model"},
                 "models_per_second": round(self.rate, 3),
+                "models_per_cpu_second": round(self.examples / self.cpu_seconds, 3) if self.cpu_seconds > 0 else 0.0,
                 "models_per_second_unconfirmed": round((self.examples - self.confirming) / plain, 3) if plain else 0.0,
                 "median_seconds": round(statistics.median(times), 3) if times else None,
                 "p90_seconds": round(times[int(0.9 * (len(times) - 1))], 3) if times else None,
                 "max_seconds": round(times[-1], 3) if times else None}
 
 
-def raw_loop(specs: Specs, path: str, plan: Plan) -> dict[str, Any]:
+def raw_loop(specs: Specs, path: str, plan: Plan, back: str = "") -> dict[str, Any]:
     """Build, convert and run each spec in this process: the floor the suite's overhead is measured on.
-    One untimed model first (imports, first tracing); the Keras session is cleared every 25 models, as
-    the workers do."""
+    One way (no `back`): the ONNX model runs in ONNX Runtime.  A round trip: the ONNX model goes back to
+    Keras through `back` and the Keras model it gives runs, by `roundtrip.convert.back.run_back` as the
+    property calls it (a converter with an environment of its own, onnx2tf, through its server, a child
+    of this process).  Inputs at batch 1, no oracle, no comparison.  One untimed model first (imports,
+    first tracing, a converter server's start); the Keras session is cleared every 25 models, as the
+    workers do.  A model whose conversion or run fails counts in `errors`, processed all the same."""
     import keras
 
     import strategies
     from roundtrip.build.keras import build_keras
+    from roundtrip.convert.back import run_back
     from roundtrip.convert.converters import KERAS_TO_ONNX
+    from roundtrip.finding.findings import Error
     from roundtrip.run.runners import OrtSession
     from roundtrip.run.worker import CLEAR_SESSION_EVERY
 
     convert = KERAS_TO_ONNX[path].convert
 
+    class Failed(Exception):
+        """The way back gave an error (it returns them rather than raising)."""
+
     def one(spec: Any, opset: int) -> None:
         proto = convert(build_keras(spec), spec, opset)
-        OrtSession.load(proto.SerializeToString()).run(strategies.inputs_for(spec, batch=1))
+        inputs = strategies.inputs_for(spec, batch=1)
+        if not back:
+            OrtSession.load(proto.SerializeToString()).run(inputs)
+            return
+        run = run_back(back, proto, [inputs])
+        if run.load_error is not None or any(isinstance(outputs, Error) for outputs in run.outputs):
+            raise Failed
 
     with contextlib.suppress(Exception):
         one(*specs[0])
     keras.backend.clear_session()
-    loop = Loop(f"raw {path}")
+    loop = Loop(f"raw {path}>{back}" if back else f"raw {path}")
     loop.waited_for_idle = wait_idle(plan.wait_idle)[0] if plan.wait_idle > 0 else 0.0
     meter = CpuMeter()
     for spec, opset in specs:
@@ -342,8 +373,15 @@ def raw_loop(specs: Specs, path: str, plan: Plan) -> dict[str, Any]:
         loop.examples += 1
         if loop.examples % CLEAR_SESSION_EVERY == 0:
             keras.backend.clear_session()
-    loop.cpu = meter.read()
+    loop.cpu, loop.cpu_seconds = meter.read(), round(meter.used(), 2)
     return loop.figures()
+
+
+def raw_part(specs: Specs, plan: Plan) -> dict[str, Any]:
+    """The one-way raw loop (RAW_PATH), then a raw loop of each round trip of PROPERTIES, in this process."""
+    one_way = raw_loop(specs, RAW_PATH, plan)
+    round_trips = {f"{path}>{back}": raw_loop(specs, path, plan, back) for path, back in PROPERTIES if back}
+    return {"one_way": one_way, "round_trips": round_trips}
 
 
 def _key(path: str) -> str:
@@ -408,7 +446,7 @@ def harness_loop(harness: Any, specs: Specs, path: str, back: str, budget: float
         loop.examples += 1
         if after is not None:
             after(loop.examples)
-    loop.cpu = meter.read()
+    loop.cpu, loop.cpu_seconds = meter.read(), round(meter.used(), 2)
     loop.known = sum(harness.known_hits.values()) - known
     loop.checks = harness.checks - checks
     loop.written = len(harness.recorder.written) - written
@@ -653,8 +691,8 @@ def run(plan: Plan, out: Path | None = None, say: Callable[[str], None] = print,
                            "throughput": len(throughput), "draw_seconds": round(time.perf_counter() - t, 2)}
         timeout = plan.budget * len(PROPERTIES) + 1200
         if "raw" in plan.parts:
-            result["raw"] = part("raw", lambda: in_processes(
-                [(raw_loop, (throughput, RAW_PATH, plan))], workdir, timeout)[0])
+            raw = part("raw", lambda: in_processes([(raw_part, (throughput, plan))], workdir, timeout)[0])
+            result["raw"], result["raw_round_trips"] = raw["one_way"], raw["round_trips"]
         if "properties" in plan.parts:
             corpus_copy = str(copy_corpus(workdir / "properties"))
             result["properties"] = part("properties", lambda: in_processes(
@@ -663,6 +701,7 @@ def run(plan: Plan, out: Path | None = None, say: Callable[[str], None] = print,
             raw_rate = result["raw"]["models_per_second"]
             result["overhead"] = {name: round(raw_rate / rate, 2) if (rate := loop["models_per_second"]) else None
                                   for name, loop in result["properties"]["loops"].items()}
+            result["per_cpu"] = per_cpu(result)
         if "scaling" in plan.parts:
             result["scaling"] = part("scaling", lambda: [scaling(throughput, k, workdir, plan)
                                                          for k in sorted({1, plan.workers})])
@@ -692,9 +731,31 @@ def run(plan: Plan, out: Path | None = None, say: Callable[[str], None] = print,
     return result
 
 
+def raw_for(result: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
+    """The raw loop a property is measured against: a round trip's own (the same path there and back), else
+    the one-way raw loop (RAW_PATH; the same path for the property RAW_PATH only)."""
+    if name in result.get("raw_round_trips", {}):
+        return f"raw {name}", result["raw_round_trips"][name]
+    return f"raw {RAW_PATH}", result["raw"]
+
+
+def per_cpu(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each property: its raw loop, the models per CPU second of each (the loop's process and its
+    descendants: workers, converter servers), and property / raw."""
+    figures = {}
+    for name, loop in result["properties"]["loops"].items():
+        raw_name, raw = raw_for(result, name)
+        raw_rate, rate = raw["models_per_cpu_second"], loop["models_per_cpu_second"]
+        figures[name] = {"raw": raw_name, "raw_models_per_cpu_second": raw_rate,
+                         "property_models_per_cpu_second": rate,
+                         "ratio": round(rate / raw_rate, 2) if raw_rate else None}
+    return figures
+
+
 def timed_loops(result: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(name, loop) of every timed loop of the parts that ran."""
     loops = [("raw", result["raw"])] if "raw" in result else []
+    loops += [("raw " + k, v) for k, v in result.get("raw_round_trips", {}).items()]
     loops += [("property " + k, v) for k, v in result.get("properties", {"loops": {}})["loops"].items()]
     loops += [(f"scaling x{s['workers']}", s) for s in result.get("scaling", [])]
     return loops + ([("memory", result["memory"]["loop"])] if "memory" in result else [])
@@ -760,11 +821,17 @@ def throughput_lines(r: dict[str, Any]) -> list[str]:
 
     if raw is not None:
         lines.append(row(f"raw {RAW_PATH}", raw, "1.00x"))
+    for name, loop in r.get("raw_round_trips", {}).items():
+        lines.append(row(f"raw {name}", loop, "-"))
     for name, loop in props["loops"].items():
         lines.append(row(f"property {name}", loop, f"{r['overhead'][name]:.2f}x" if "overhead" in r else "-"))
     raised = f" ({raw['errors']} raised)" if raw is not None else ""
     lines.append(f"  raw = build + {RAW_PATH} + ONNX Runtime at batch 1 in one process{raised}; "
                  "overhead = raw models/s / property models/s;")
+    for name, loop in r.get("raw_round_trips", {}).items():
+        path, back = name.split(">", 1)
+        lines.append(f"  raw {name} = build + {path} + {back} (run_back, as the property calls it) + the Keras model "
+                     f"it gives at batch 1, no oracle ({loop['errors']} failed);")
     lines.append("  cores = CPU s of the loop's processes (workers included) / wall s; others = the share of the "
                  "machine's CPU that other processes took meanwhile")
     for name, loop in props["loops"].items():
@@ -774,6 +841,25 @@ def throughput_lines(r: dict[str, Any]) -> list[str]:
                      f"{loop['confirming']} examples ran a confirming check ({loop['seconds_confirming']:.1f} s; "
                      f"without them {loop['models_per_second_unconfirmed']:.2f} models/s)")
         lines += [f"    new: {text}" for text in loop["new_findings"]]
+    return lines + per_cpu_lines(r)
+
+
+def per_cpu_lines(r: dict[str, Any]) -> list[str]:
+    """Each property against its own raw loop, per CPU second."""
+    if "per_cpu" not in r:
+        loops = [(f"raw {RAW_PATH}", r["raw"])] if "raw" in r else []
+        loops += [(f"raw {k}", v) for k, v in r.get("raw_round_trips", {}).items()]
+        loops += [(f"property {k}", v) for k, v in r.get("properties", {"loops": {}})["loops"].items()]
+        return ["  per CPU second: " + "; ".join(f"{name} {loop['models_per_cpu_second']:.2f} models "
+                                                 f"({loop['cpu_seconds']:.1f} CPU s)" for name, loop in loops)]
+    lines = ["", "  per CPU second (the loop's process and its descendants: workers, converter servers), each property "
+             "against its raw loop:",
+             f"  {'property':<36} {'raw loop':<40} {'raw models/CPU s':>16} {'property models/CPU s':>21} "
+             f"{'property/raw':>12}"]
+    for name, f in r["per_cpu"].items():
+        ratio = "-" if f["ratio"] is None else f"{f['ratio']:.2f}x"
+        lines.append(f"  {name:<36} {f['raw']:<40} {f['raw_models_per_cpu_second']:>16.2f} "
+                     f"{f['property_models_per_cpu_second']:>21.2f} {ratio:>12}")
     return lines
 
 

@@ -3,8 +3,13 @@ sane types and values.  No timing is asserted: only that each was measured."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,63 @@ def test_raw_and_every_property_have_a_rate_and_an_overhead(ran: tuple[dict[str,
         assert loop["checks"] >= EXAMPLES and loop["errors"] == 0, name
         assert set(loop["cpu"]) == {"cores_used", "machine_busy", "others"} and min(loop["cpu"].values()) >= 0, name
         assert positive(result["overhead"][name])
+
+
+def test_each_property_has_its_raw_loop_per_cpu_second(ran: tuple[dict[str, Any], list[str], Path]) -> None:
+    """A round trip's raw loop (there and back, no oracle) beside the one-way one; per CPU second, each property
+    against its own raw loop."""
+    result, printed, _ = ran
+    trips = result["raw_round_trips"]
+    assert list(trips) == ["tf2onnx-function>onnx2keras"]
+    for name, loop in [(bench.RAW_PATH, result["raw"]), *trips.items()]:
+        assert loop["name"] == f"raw {name}" and loop["examples"] == EXAMPLES, name
+        assert loop["errors"] in range(EXAMPLES + 1), name
+        assert positive(loop["cpu_seconds"]) and positive(loop["models_per_cpu_second"]), name
+    per_cpu = result["per_cpu"]
+    assert list(per_cpu) == list(result["properties"]["loops"])
+    assert {name: f["raw"] for name, f in per_cpu.items()} == {
+        "tf2onnx-function": "raw tf2onnx-function", "tf2onnx-keras": "raw tf2onnx-function",
+        "keras-export": "raw tf2onnx-function", "tf2onnx-function>onnx2keras": "raw tf2onnx-function>onnx2keras"}
+    for name, f in per_cpu.items():
+        assert all(positive(f[k]) for k in ("raw_models_per_cpu_second", "property_models_per_cpu_second", "ratio"))
+        assert f["property_models_per_cpu_second"] == result["properties"]["loops"][name]["models_per_cpu_second"]
+    text = "\n".join(printed)
+    assert "raw tf2onnx-function>onnx2keras" in text and "property/raw" in text
+
+
+BURNER = """import time
+t = time.process_time()
+while time.process_time() - t < 0.3:
+    pass
+print(1, flush=True)
+time.sleep(60)
+"""
+SERVER_PARENT = """import subprocess, sys, time
+server = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE)
+print(server.pid, flush=True)
+server.stdout.readline()
+print(1, flush=True)
+time.sleep(60)
+"""
+
+
+def test_the_cpu_meter_counts_a_live_grandchild() -> None:
+    """A converter's server runs all the loop long under a worker (a grandchild): its CPU counts while alive."""
+    meter = bench.CpuMeter()
+    worker = subprocess.Popen([sys.executable, "-c", SERVER_PARENT, BURNER], stdout=subprocess.PIPE, text=True)
+    server = 0
+    try:
+        assert worker.stdout is not None
+        server = int(worker.stdout.readline())
+        worker.stdout.readline()  # the server has burnt its CPU and sleeps, alive
+        burnt = bench.cpu_of([server])[server]
+        assert burnt > 0.2 and meter.used() >= burnt
+    finally:
+        worker.kill()
+        worker.wait()
+        if server:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server, signal.SIGKILL)
 
 
 def test_scaling_covers_one_and_k_processes_over_the_same_specs(ran: tuple[dict[str, Any], list[str], Path]) -> None:
