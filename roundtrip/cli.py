@@ -502,6 +502,27 @@ def triage_command(
     typer.echo(f"{folder.name}: {done.status}")
 
 
+@app.command("fold")
+def fold_command(
+    entry: EntryName,
+    into: Annotated[str, typer.Option("--into", help="The entry that stays (a name or its unique prefix).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the two are one cause, in a sentence.")],
+    corpus_dir: CorpusDir = Path("corpus"),
+) -> None:
+    """Folds ENTRY into another entry of the same mismatch that differs only in its op's parameters, read as one
+    cause: ENTRY's case is listed in the other's meta.json and issue.md, ENTRY's folder is removed, and later
+    examples of its case count as the other's bug.  Run `roundtrip report` afterwards to update the reports."""
+    from roundtrip.search.recorder import fold_case
+
+    other, kept = (load_entry(find_entry(name, corpus_dir)) for name in (entry, into))
+    try:
+        folded = fold_case(kept, other, reason)
+    except ValueError as e:
+        fail(str(e))
+    typer.echo(f"{other.folder.name}: folded into {folded.folder.name} "
+               f"({len(folded.meta.get('cases') or [])} case(s) listed there)")
+
+
 # ---- repro --------------------------------------------------------------------------------------------
 @app.command()
 def repro(entry: EntryName, corpus_dir: CorpusDir = Path("corpus")) -> None:

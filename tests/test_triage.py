@@ -146,3 +146,55 @@ def test_a_gap_already_requested_upstream_says_so_in_its_package_request(tmp_pat
     ops = {json.loads((folder / "meta.json").read_text()).get("gap") for folder in (first, second)}
     assert sorted(said.values()) == sorted([f"known: {ISSUE}", "new"]) and set(said) == ops
     assert "Already requested upstream" in text
+
+
+def _another_case(kept: Path, root: Path, suffix: str, **params: object) -> str:
+    """A copy of a Slice mismatch entry whose Slice has other params: another param case (variant) of it."""
+    from roundtrip.search.recorder import case_key
+
+    folder = root / f"{kept.name.rsplit('-', 1)[0]}-{suffix}"
+    shutil.copytree(kept, folder)
+    spec = json.loads((folder / "spec.json").read_text())
+    spec["nodes"][0]["params"] |= params
+    (folder / "spec.json").write_text(json.dumps(spec))
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["finding"]["variant"] = case_key(corpus.load(folder).spec, "Slice")
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder.name
+
+
+def test_cases_of_one_mismatch_folded_by_hand_are_one_entry_and_known_from_then_on(tmp_path: Path) -> None:
+    from roundtrip.finding.findings import base_of
+    from roundtrip.search.recorder import Recorder, case_key
+
+    root = copied(tmp_path, ["onnx2tf-compare-mismatch-slice"])
+    kept = next(root.iterdir())
+    meta = json.loads((kept / "meta.json").read_text())
+    meta.pop("cases", None)
+    (kept / "meta.json").write_text(json.dumps(meta))
+    slices = [kept.name, _another_case(kept, root, "0000000001", axes=[-2, -1], ends=[-2, 0], starts=[0, -1],
+                                       steps=[-1, -1]),
+              _another_case(kept, root, "0000000002", axes=[1, -1], ends=[-2, -3], starts=[0, 0], steps=[-1, -1])]
+    keys = {name: corpus.load(root / name).finding.variant or case_key(corpus.load(root / name).spec, "Slice")
+            for name in slices}
+    assert len(set(keys.values())) == 3  # three param cases: three variants until read as one
+    for other in slices[1:]:
+        done = runner.invoke(cli.app, ["fold", other, "--into", slices[0], "--reason", "negative steps",
+                                       "--corpus", str(root)])
+        assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in root.iterdir()) == [slices[0]]
+    folded = corpus.load(root / slices[0])
+    assert sorted(c["key"] for c in folded.meta["cases"]) == sorted(keys[name] for name in slices[1:])
+    recorder = Recorder(root, run=lambda *a, **k: None)  # type: ignore[arg-type,return-value]
+    recorder.reload()
+    assert recorder.known_cases(base_of(folded.signature)) == set(keys.values())
+    reports.write_reports(root, tmp_path / "reports")
+    issue = (root / slices[0] / "issue.md").read_text()
+    assert "also met with other parameters of this op" in issue and "negative steps" in issue
+    assert "Slice(axes=(1, -1), ends=(-2, -3)" in issue
+
+    pad = next(e.folder for e in corpus.entries(ROOT) if e.folder.name.startswith("onnx2tf-compare-mismatch-pad"))
+    shutil.copytree(pad, root / pad.name)
+    refused = runner.invoke(cli.app, ["fold", pad.name, "--into", slices[0], "--reason", "x", "--corpus", str(root)])
+    assert refused.exit_code == 2 and "are not two cases of one mismatch" in refused.output
+    assert (root / pad.name).is_dir()

@@ -141,10 +141,12 @@ class Recorder:
 
     def known_cases(self, base: str, besides: Path | None = None) -> set[str]:
         """The param cases of the known entries of a signature (case_key): its first entry's and
-        its variants', the entry at `besides` left out (and any no longer on disk: merged)."""
-        return {entry.finding.variant or case_key(entry.spec, entry.finding.op)
-                for entry in self.known.values()
-                if base_of(entry.signature) == base and entry.folder != besides and entry.folder.exists()}
+        its variants', and the cases folded into them by hand as the same bug (meta.json "cases", `fold_case`),
+        the entry at `besides` left out (and any no longer on disk: merged)."""
+        entries = [entry for entry in self.known.values()
+                   if base_of(entry.signature) == base and entry.folder != besides and entry.folder.exists()]
+        return {entry.finding.variant or case_key(entry.spec, entry.finding.op) for entry in entries} | {
+            str(case["key"]) for entry in entries for case in entry.meta.get("cases") or []}
 
     # ---- recording ---------------------------------------------------------------------------------
     def record_pending(self, target: str | None = None, limit: int | None = None) -> list[Path]:
@@ -417,3 +419,23 @@ def case_key(spec: AnySpec, op: str) -> str:
     if found is None:
         return ""
     return json.dumps({key: _class(value) for key, value in sorted(found.params)}, separators=(",", ":"))
+
+
+def fold_case(kept: corpus.Entry, other: corpus.Entry, reason: str) -> corpus.Entry:
+    """Two entries of one mismatch that differ only in the param case of its op, read as one bug (`reason`: why,
+    in a sentence): `other`'s case goes into `kept`'s meta.json ("cases": its key, its node or layer, the
+    reason; its issue.md lists them) and `other`'s folder is removed.  A later example of that case is then
+    `kept`'s bug (`Recorder.known_cases`), not another variant.  ValueError unless both are the same mismatch."""
+    if base_of(kept.signature) != base_of(other.signature) or kept.folder == other.folder:
+        raise ValueError(f"{other.folder.name} and {kept.folder.name} are not two cases of one mismatch "
+                         f"({other.signature} / {kept.signature})")
+    op = kept.finding.op
+    key = other.finding.variant or case_key(other.spec, op)
+    items = other.spec.nodes if isinstance(other.spec, GraphSpec) else other.spec.layers
+    found = next((item for item in items if item.kind == op), None)
+    said = f"{op}({', '.join(f'{k}={v!r}' for k, v in sorted(found.params))})" if found is not None else op
+    meta = corpus.merge_carried(kept.meta, other.meta, {"cases": [{"key": key, "node": said, "reason": reason,
+                                                                   "entry": other.folder.name}]})
+    corpus.write_meta(kept.folder, meta)
+    shutil.rmtree(other.folder)
+    return corpus.load(kept.folder)

@@ -205,7 +205,7 @@ Repro = Callable[[Path, Body, dict[str, Any]], dict[str, Any]]
 
 
 GAPS = "-feature-gaps"  # a package's feature gaps: one folder, an entry per op below it (roundtrip.store.gaps)
-CARRIED = ("triage", "history", "ops")  # what an entry keeps when it is written again or merged
+CARRIED = ("triage", "history", "ops", "cases")  # what an entry keeps when it is written again or merged
 
 
 def home_of(root: Path, finding: Finding) -> Path:
@@ -251,16 +251,21 @@ def write(root: Path, finding: Finding, spec: Body, job: Any, outcome: Any, shri
 
 
 def merge_carried(meta: dict[str, Any], *others: dict[str, Any]) -> dict[str, Any]:
-    """`meta` with the CARRIED fields of `others` where it has none (ops: the union, sorted)."""
+    """`meta` with the CARRIED fields of `others` where it has none (ops: the union, sorted; cases, the param
+    cases of the op folded into the entry as one bug: the union by case key)."""
     out = dict(meta)
     ops = set(meta.get("ops") or [])
+    cases = {case["key"]: case for case in meta.get("cases") or []}
     for other in others:
         ops |= set(other.get("ops") or [])
+        cases |= {case["key"]: case for case in other.get("cases") or [] if case["key"] not in cases}
         for key in CARRIED[:2]:  # triage, history: the entry's own when it has one
             if key not in out and other.get(key):
                 out[key] = other[key]
     if ops:
         out["ops"] = sorted(ops)
+    if cases:
+        out["cases"] = [cases[key] for key in sorted(cases)]
     return out
 
 

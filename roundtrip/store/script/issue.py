@@ -50,6 +50,12 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
     lines += where_to_file(src)
     if related:
         lines += ["The same bug was also met through: " + ", ".join(f"`{r}`" for r in related) + ".", ""]
+    reasons: dict[str, list[str]] = {}
+    for case in src.meta.get("cases") or []:
+        reasons.setdefault(str(case["reason"]), []).append(f"`{case['node']}`")
+    for reason, nodes in reasons.items():
+        lines += ["The same fault was also met with other parameters of this op, one cause read by hand ("
+                  f"{reason}): {', '.join(nodes)}.", ""]
     lines += ["---", "", f"Found by roundtrip, a property-based fuzzer of Keras <-> ONNX converters, and reduced "
               f"to the model above. {identity_words(src)}"]
     return "\n".join(lines).rstrip() + "\n"
