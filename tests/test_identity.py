@@ -4,6 +4,7 @@ reached it or by what shrinking changes around it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -180,3 +181,42 @@ def test_a_keras_layer_failing_while_traced_is_one_keras_bug_whichever_path_trac
         "keras|convert|exception|TypeError|keras:UpSampling2D.call: Exception encountered when calling "
         "<layer>.call(). Using a symbolic `tf.Tensor` as a Python `bool` is not allowed."}
     assert all(f.blame is Blame.KERAS for f in found)
+
+
+def _slice_mismatch(path: str, **details: str) -> Finding:
+    return Finding(path, Stage.COMPARE, Symptom.SHAPE, "shape:dims@Slice", "shapes differ",
+                   details={"culprit": "Slice", **details})
+
+
+def test_a_node_culprit_of_a_models_converted_graph_has_its_layers_case_not_a_graph_nodes(tmp_path: Path) -> None:
+    """One mismatch signature (onnx2tf's Slice) met on a graph spec's Slice node and on the Slice tf2onnx makes of
+    a Keras CenterCropReshape (check.run_failure: `details.layer`) is two param cases, so two bugs; two models
+    of that layer in one case are one; another case of the layer is another."""
+    from roundtrip.search.recorder import Recorder, case_key, case_of
+    from roundtrip.spec.graph import GraphSpec, NodeSpec
+
+    graph = GraphSpec((2,), (NodeSpec.make("Slice", starts=[0], ends=[1], axes=[-1], steps=[1]),))
+    def model(height: int, width: int, side: int = 2) -> ModelSpec:
+        return ModelSpec((InputSpec("in0", (side, side, 2)),),
+                         (LayerSpec.make("x2", "CenterCropReshape", "in0", height=height, width=width),), ("x2",))
+
+    from_graph = _slice_mismatch("onnx2tf")
+    from_model = _slice_mismatch("tf2onnx-keras>onnx2tf", layer="CenterCropReshape")
+    assert from_graph.signature == from_model.signature == "onnx2tf|compare|mismatch|Slice"
+    graph_case, model_case = case_of(graph, from_graph), case_of(model(1, 1), from_model)
+    assert graph_case == case_key(graph, "Slice") and graph_case.startswith('{"axes"')
+    assert model_case == '{"layer":"CenterCropReshape","params":{"height":"1","width":"1"}}'
+    assert graph_case != model_case
+    assert case_of(model(1, 1, side=3), from_model) == model_case  # the same layer and case: one bug
+    assert case_of(model(2, 1), from_model) != model_case  # another case of the layer: another
+    assert case_of(model(1, 1), _slice_mismatch("tf2onnx-keras>onnx2tf")) == ""  # no layer named: as before
+    # The recorder tells the two apart among known entries: the model's case is not the graph entry's.
+    entries = []
+    for name, spec, finding in (("g", graph, from_graph), ("m", model(1, 1), from_model)):
+        (tmp_path / name).mkdir()
+        meta = {"signature": finding.signature, "finding": finding.to_dict()}
+        entries.append(corpus.Entry(tmp_path / name, meta, spec))
+    recorder = Recorder(tmp_path, run=lambda *a, **k: None)
+    recorder.known = {"g": entries[0], "m": entries[1]}
+    assert recorder.known_cases("onnx2tf|compare|mismatch|Slice") == {graph_case, model_case}
+    assert recorder.known_cases("onnx2tf|compare|mismatch|Slice", besides=tmp_path / "g") == {model_case}

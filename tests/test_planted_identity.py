@@ -429,7 +429,8 @@ def test_onnx2tf_failing_to_run_a_layer_at_a_node_after_a_wrong_one_is_that_node
     """A CenterCropReshape layer is a Slice and a Reshape in tf2onnx's graph; onnx2tf's Slice keeps 1 element of
     the 2 ONNX Runtime's keeps, and the Reshape after it fails to run.  The layer alone fails (no earlier layer
     is wrong): the converted graph is cut after each node before the last, and the finding is the Slice's
-    mismatch (the corpus' `onnx2tf-run-exception-invalidargumenterror-1d0a346095` as the check now files it)."""
+    mismatch (the corpus' `onnx2tf-compare-mismatch-slice-91a06c7a12`, a variant of the Slice mismatch: its
+    case is the layer's, `details.layer`)."""
     from roundtrip.convert.back import missing_environment
     from roundtrip.oracle.check import run_job
     from roundtrip.oracle.outcome import Job
@@ -440,3 +441,4 @@ def test_onnx2tf_failing_to_run_a_layer_at_a_node_after_a_wrong_one_is_that_node
     [found] = run_job(Job(spec.to_json(), "tf2onnx-keras", 15, "onnx2tf")).findings
     assert (found.stage, found.symptom, found.details["culprit"]) == (Stage.COMPARE, Symptom.SHAPE, "Slice")
     assert "Op:Reshape" in found.details["downstream"]
+    assert found.details["layer"] == "CenterCropReshape"  # its param case is the layer's (recorder.case_of)

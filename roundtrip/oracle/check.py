@@ -421,7 +421,7 @@ def run_failure(job: Job, spec: ModelSpec, case: Case, error: Error, findings: l
     """`findings` with a round trip's run failure on `case`, placed where it arises (`placed`); when no layer
     before the one it arises at is wrong, the mismatch of a node of the converted graph `proto` already wrong
     before it (`wrong_node`: a layer converts to several nodes, and the one at fault need not be the one
-    that fails)."""
+    that fails), with the layer the failure arises in (`details.layer`)."""
     def probe(model: Any, sub: ModelSpec, inputs: list[np.ndarray], expected: list[np.ndarray]) -> Any:
         back = run_back(job.back, resolve(job.path).convert(model, sub, job.opset), [inputs])
         back = taken(job.back, back, [expected])
@@ -434,7 +434,12 @@ def run_failure(job: Job, spec: ModelSpec, case: Case, error: Error, findings: l
     if proto is None or len(placed_here) != len(findings) + 1 or placed_here[-1].symptom != Symptom.EXCEPTION:
         return placed_here  # placed at an earlier layer's mismatch, or folded into one
     wrong = wrong_node(job.name, job.back, proto, case, failure)
-    return placed_here if wrong is None else [*findings, wrong]
+    if wrong is None:
+        return placed_here
+    # The Keras layer the node's failure arises in (`layer`): the node's param case is that layer's
+    # (recorder.case_of), a model path's node having no params of its own in the spec.
+    layer = placed_here[-1].details.get("arises_at")
+    return [*findings, replace(wrong, details={**wrong.details, "layer": layer})] if layer else [*findings, wrong]
 
 
 GRAPH_SIDES = ("ONNX Runtime on the graph", "Keras model")

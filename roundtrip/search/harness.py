@@ -36,7 +36,7 @@ from roundtrip.oracle.outcome import GraphJob, Job, Outcome
 from roundtrip.run.worker import Limits, Pool, SuiteError
 from roundtrip.search import pending
 from roundtrip.search.plan import Plan
-from roundtrip.search.recorder import AnyJob, AnySpec, Recorder, Track, case_key, spec_of
+from roundtrip.search.recorder import AnyJob, AnySpec, Recorder, Track, case_of, spec_of
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
 from roundtrip.spec.parts import size_of
@@ -185,7 +185,7 @@ class Harness:
         reduces it and writes it only when its reduced case is still another (`_confirm_and_write`)."""
         if not self.plan.writes or finding.symptom not in (Symptom.SHAPE, Symptom.VALUE) or not finding.op:
             return
-        key = case_key(spec, finding.op)
+        key = case_of(spec, finding)
         candidate = f"{finding.signature}{CASE}{key}"
         if not key or candidate in self.variants_tried or key in self.recorder.known_cases(finding.signature):
             return

@@ -145,7 +145,7 @@ class Recorder:
         the entry at `besides` left out (and any no longer on disk: merged)."""
         entries = [entry for entry in self.known.values()
                    if base_of(entry.signature) == base and entry.folder != besides and entry.folder.exists()]
-        return {entry.finding.variant or case_key(entry.spec, entry.finding.op) for entry in entries} | {
+        return {entry.finding.variant or case_of(entry.spec, entry.finding) for entry in entries} | {
             str(case["key"]) for entry in entries for case in entry.meta.get("cases") or []}
 
     # ---- recording ---------------------------------------------------------------------------------
@@ -222,7 +222,7 @@ class Recorder:
             outcome, finding = shown[0]
             spec, job, outcome, finding, note = self._reduced(finding, spec, job, outcome)
             if base != item.signature:  # a variant candidate: another bug only if its reduced case is another
-                key = case_key(spec, finding.op)
+                key = case_of(spec, finding)
                 if key in self.known_cases(base):
                     return None, f"{note}; once reduced, the case of the known entry of {base}: not written"
                 finding = replace(finding, variant=key)
@@ -330,7 +330,7 @@ class Recorder:
             if finding.symptom in (Symptom.SHAPE, Symptom.VALUE):
                 # Another entry of the same mismatch: the same bug when its culprit's case is the same (merged
                 # into the smaller), else another case of the op, written as a variant of its own.
-                key = case_key(spec, finding.op)
+                key = case_of(spec, finding)
                 others = self.known_cases(finding.signature, besides=entry.folder)
                 if others and key not in others:
                     finding = replace(finding, variant=key)
@@ -409,16 +409,32 @@ def _class(value: Any) -> Any:
     return str(value)
 
 
-def case_key(spec: AnySpec, op: str) -> str:
+def case_key(spec: AnySpec, op: str, layer: str = "") -> str:
     """The param case of the first layer (node) of kind `op` in `spec`: each param, by name, as a class of its
     value (an int as negative, 0, 1 or more; a float as 0 or not; a tuple element by element; strings,
     booleans and None as they are).  Two reduced examples of one mismatch whose culprits differ in case are
-    two bugs (another attribute case of the same op).  "" when `spec` has no such layer."""
+    two bugs (another attribute case of the same op).  A culprit that is a node of a Keras model's converted
+    graph (`layer`: the kind of the layer its failure arises in, `details.layer`, check.run_failure) has the
+    case of that layer, named: `{"layer":"CenterCropReshape","params":{...}}`, never a graph spec node's case.
+    "" when `spec` has no such layer (node)."""
+    if layer and isinstance(spec, ModelSpec):
+        inside = next((item for item in spec.layers if item.kind == layer), None)
+        if inside is None:
+            return ""
+        params = {key: _class(value) for key, value in sorted(inside.params)}
+        return json.dumps({"layer": layer, "params": params}, separators=(",", ":"))
     items = spec.nodes if isinstance(spec, GraphSpec) else spec.layers
     found = next((item for item in items if item.kind == op), None)
     if found is None:
         return ""
     return json.dumps({key: _class(value) for key, value in sorted(found.params)}, separators=(",", ":"))
+
+
+def case_of(spec: AnySpec, finding: Finding) -> str:
+    """The param case of a mismatch's culprit in `spec` (`case_key`): its layer's or node's, or for a node
+    of a model's converted graph, the layer's it arises in (`details.layer`)."""
+    layer = finding.details.get("layer")
+    return case_key(spec, finding.op, layer if isinstance(layer, str) else "")
 
 
 def fold_case(kept: corpus.Entry, other: corpus.Entry, reason: str) -> corpus.Entry:
@@ -430,7 +446,7 @@ def fold_case(kept: corpus.Entry, other: corpus.Entry, reason: str) -> corpus.En
         raise ValueError(f"{other.folder.name} and {kept.folder.name} are not two cases of one mismatch "
                          f"({other.signature} / {kept.signature})")
     op = kept.finding.op
-    key = other.finding.variant or case_key(other.spec, op)
+    key = other.finding.variant or case_of(other.spec, other.finding)
     items = other.spec.nodes if isinstance(other.spec, GraphSpec) else other.spec.layers
     found = next((item for item in items if item.kind == op), None)
     said = f"{op}({', '.join(f'{k}={v!r}' for k, v in sorted(found.params))})" if found is not None else op
