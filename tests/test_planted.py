@@ -108,15 +108,21 @@ def test_a_hang_is_a_timeout_finding(harness: Harness) -> None:
     assert [la.kind for la in entry.spec.layers] == ["Dropout"] and entry.spec.inputs[0].shape == (1,)
 
 
-def test_known_signatures_are_counted_not_raised(harness: Harness, tmp_path: Path) -> None:
-    path = "tests.planted:bake_batch"
-    again = Harness.open(harness.root, Limits(timeout=4.0))
+def test_known_signatures_are_counted_not_raised(tmp_path: Path) -> None:
+    path, root = "tests.planted:bake_batch", tmp_path / "corpus"
+    first = Harness.open(root, Limits(timeout=60.0), plan=Plan(writes=True, reduce=0.001))
     try:
-        spec = only("Flatten", (2, 3))
-        again.check(spec, path, 13)  # the corpus already holds this signature: no raise
+        first.explore(lambda: first.check(only("Flatten", (2, 3)), path, 13))
+    finally:
+        first.close()
+    assert len(corpus.entries(root)) == 1
+    again = Harness.open(root, Limits(timeout=60.0))  # the gate's plan: writes nothing, raises on a new bug
+    try:
+        again.explore(lambda: again.check(only("Flatten", (2, 3)), path, 13))  # the corpus holds it: no raise
         assert sum(again.known_hits.values()) == 1
     finally:
         again.close()
+    assert len(corpus.entries(root)) == 1
 
 
 def test_a_smaller_example_of_a_known_signature_replaces_its_entry_once(tmp_path: Path) -> None:
