@@ -85,3 +85,19 @@ def test_the_modules_a_script_imports() -> None:
            "def f():\n    import keras\n"
     assert imports_of(text) == ["numpy", "onnx.helper", "os", "tf2onnx"]
     assert imports_of("def (:") == []
+
+
+def test_a_process_keeps_a_few_servers_and_stops_the_least_recently_used(tmp_path: Path) -> None:
+    from roundtrip.run import preload
+
+    try:
+        first = preload.shared(sys.executable, ("json",))
+        assert preload.shared(sys.executable, ("json",)) is first
+        path = script(tmp_path, "ok.py", "print('ok')\n")
+        assert first.run(path, tmp_path, 60)[:2] == (0, "ok\n") and first.process is not None
+        others = [preload.shared(sys.executable, (name,)) for name in ("csv", "string")][:preload.SHARED_MOST]
+        assert first.process is None and not first.folder.exists()  # stopped: the least recently used
+        assert all(s in preload._SHARED.values() for s in others)
+    finally:
+        preload.close_shared()
+    assert not preload._SHARED

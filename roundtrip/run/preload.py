@@ -8,6 +8,7 @@ that is gone is started again once, else the run is a plain process of its own.
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import json
 import os
@@ -159,3 +160,26 @@ def plain_run(script: Path, python: str, cwd: Path, timeout: float, isolated: bo
             os.killpg(process.pid, signal.SIGKILL)
             out, err = process.communicate()
             return None, out, err
+
+
+# ---- servers kept for a process's whole life (a campaign writes many entries whose scripts import alike) -----
+SHARED_MOST = 2  # servers kept at once: each holds TensorFlow in memory
+_SHARED: dict[tuple[str, tuple[str, ...]], Preloaded] = {}
+
+
+def shared(python: str, modules: list[str] | tuple[str, ...]) -> Preloaded:
+    """The server of this process for `python` and `modules`, started on first use (lazily: at its first
+    run); the least recently used is stopped when more than SHARED_MOST would be kept."""
+    key = (python, tuple(modules))
+    server = _SHARED.pop(key, None) or Preloaded(*key)
+    _SHARED[key] = server  # most recently used last
+    while len(_SHARED) > SHARED_MOST:
+        _SHARED.pop(next(iter(_SHARED))).close()
+    return server
+
+
+@atexit.register
+def close_shared() -> None:
+    for server in _SHARED.values():
+        server.close()
+    _SHARED.clear()

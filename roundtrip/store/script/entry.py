@@ -15,7 +15,7 @@ from roundtrip.convert.back import ONNX_TO_KERAS, python_for, run_back
 from roundtrip.convert.remote import EnvironmentMissing
 from roundtrip.finding.findings import Symptom
 from roundtrip.oracle.layouts import taken
-from roundtrip.run.preload import Preloaded, imports_of
+from roundtrip.run.preload import Preloaded, imports_of, shared
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
 from roundtrip.store.script import graph_steps, onnx_text, verdict
@@ -73,7 +73,9 @@ def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any],
     """Writes folder/repro.py.  With `check`, runs it (a flaky finding is not run: it shows in some runs
     only), trying first the ONNX graph cut after the node at fault, then the whole graph with short names,
     then as the converter had it; the first that shows the bug stays, and is then made smaller step by step
-    (`Reduction`), each step a graph ONNX Runtime runs on the script's inputs that still shows the bug."""
+    (`Reduction`), each step a graph ONNX Runtime runs on the script's inputs that still shows the bug.
+    The tries and steps run in forks of a server that imported the script's modules (`preload.shared`);
+    the script as written is then run alone, as a maintainer runs it: its output is what issue.md shows."""
     src = source_of(folder, spec, meta)
     script = folder / "repro.py"
     python = python_of(src)
@@ -85,20 +87,19 @@ def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any],
     if src.finding.flaky:  # shown in some runs only: run until one shows, as written (nothing to reduce)
         script.write_text(render(src))
         return Written(True, flaky_run(script, python, src), True)
-    last: verdict.Verdict | None = None
     for candidate, tidy, in_text in attempts(src):
         script.write_text(render(candidate, tidy=tidy, in_text=in_text))
-        last = verdict.run(script, python, src.finding, cwd=folder)
+        preloaded = shared(python, imports_of(script.read_text()))
+        if not verdict.run(script, python, src.finding, cwd=folder, via=preloaded).shows:
+            continue
+        reduction = Reduction(script_shows(script, python, tidy, in_text, preloaded))
+        smaller, minimal = reduction.reduce(candidate)
+        script.write_text(render(smaller, tidy=tidy, in_text=in_text))
+        last = verdict.run(script, python, src.finding, cwd=folder)  # run alone: what issue.md shows
         if last.shows:
-            with Preloaded(python, tuple(imports_of(script.read_text()))) as preloaded:
-                reduction = Reduction(script_shows(script, python, tidy, in_text, preloaded))
-                smaller, minimal = reduction.reduce(candidate)
-            script.write_text(render(smaller, tidy=tidy, in_text=in_text))
-            if reduction.taken:  # what the script as written prints (issue.md shows it)
-                last = verdict.run(script, python, src.finding, cwd=folder)
             return Written(True, last, tidy, candidate.onnx is not src.onnx, in_text, reduction.taken, minimal)
     script.write_text(render(src))
-    return Written(True, last, True)
+    return Written(True, verdict.run(script, python, src.finding, cwd=folder), True)
 
 
 def write_header(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any]) -> bool:
