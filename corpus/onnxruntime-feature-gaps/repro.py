@@ -3,7 +3,7 @@
 import pathlib, subprocess, sys
 
 here = pathlib.Path(__file__).resolve().parent
-folders = ['onnxruntime-load-exception-notimplemented-8f6ecdcad6']
+folders = ['onnxruntime-load-exception-notimplemented-8f6ecdcad6', 'onnxruntime-load-exception-notimplemented-48027c7954']
 missing = [name for name in folders
            if subprocess.run([sys.executable, 'repro.py'], cwd=here / name,
                              capture_output=True).returncode != 0]

@@ -3,7 +3,7 @@
 import pathlib, subprocess, sys
 
 here = pathlib.Path(__file__).resolve().parent
-folders = ['tf2onnx-check-exception-validationerror-aa3f1bf0a4', 'tf2onnx-check-exception-validationerror-011733d971']
+folders = ['tf2onnx-check-exception-validationerror-3857000b49', 'tf2onnx-check-exception-validationerror-aa3f1bf0a4', 'tf2onnx-check-exception-validationerror-011733d971']
 missing = [name for name in folders
            if subprocess.run([sys.executable, 'repro.py'], cwd=here / name,
                              capture_output=True).returncode != 0]
