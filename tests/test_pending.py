@@ -10,6 +10,8 @@ from roundtrip.oracle.outcome import GraphJob, Job
 from roundtrip.search import pending
 from roundtrip.search.plan import Plan, PlanError
 
+ROOT = Path(__file__).resolve().parent.parent / "corpus"
+
 
 def item(signature: str, size: list[int], target: str = "tf2onnx-function", examples: int = 1) -> pending.Item:
     job = Job('{"x": 1}', "tf2onnx-function", 13) if target == "tf2onnx-function" else GraphJob("{}", "onnx2keras")
@@ -74,3 +76,48 @@ def test_a_bad_plan_names_its_field(monkeypatch: pytest.MonkeyPatch, text: str, 
     monkeypatch.setenv("ROUNDTRIP_RUN", text)
     with pytest.raises(PlanError, match=r"^\$ROUNDTRIP_RUN: .*" + says.replace("(", r"\(")):
         Plan.from_env()
+
+
+def test_a_new_entry_whose_script_does_not_show_its_bug_is_taken_back_and_stays_pending(tmp_path: Path) -> None:
+    """A bug the check met but whose repro.py, run alone, did not show it is no report to file: its folder goes,
+    the bug stays pending with the reason (the suite's script is what differs); a shown one stays written."""
+    import json
+    import shutil
+    from dataclasses import dataclass
+
+    from roundtrip.search.recorder import Recorder, unshown
+
+    @dataclass
+    class Writing(Recorder):
+        shows: bool = False
+
+        def _confirm_and_write(self, item: pending.Item) -> tuple[Path | None, str]:
+            folder = self.root / item.signature.replace("|", "-")
+            shutil.copytree(next(ROOT.glob("tf2onnx-convert-exception-keyerror-*")), folder)
+            meta = json.loads((folder / "meta.json").read_text())
+            meta["repro"] = {"checked": True, "shows": self.shows, "why": "ended without an error: fixed"}
+            (folder / "meta.json").write_text(json.dumps(meta))
+            self.written.append(folder)
+            return folder, "written"
+
+    root = tmp_path / "corpus"
+    for k, shows in enumerate((False, True, True)):
+        recorder = Writing(root, run=lambda *a, **k: None, shows=shows)  # type: ignore[arg-type,return-value]
+        signature = f"tf2onnx|compare|dtype|dtype:bfloat16->float16|{k}"
+        pending.put(root, item(signature, [1, 1, 10]))
+        folders = recorder.record_pending()
+        kept = pending.get(root, signature)
+        if shows:  # the one not shown is not tried again (it would be written now)
+            assert len(folders) == 1 and folders[0].is_dir() and kept is None
+            assert any("did not show" in said for said in recorder.given_up)
+        else:
+            assert folders == [] and recorder.written == [] and not (root / signature.replace("|", "-")).exists()
+            assert kept is not None and "did not show the bug when run alone" in kept.reason
+            assert "did not show" in recorder.given_up[0]
+    for meta, said in (({"repro": {"checked": False}}, ""), ({"repro": {"checked": True, "shows": True}}, ""),
+                       ({"repro": {"checked": True, "shows": False}, "gap": "Erfc"}, ""),
+                       ({"repro": {"checked": True, "shows": False}, "finding": {"flaky": True}}, "")):
+        folder = tmp_path / "one"
+        folder.mkdir(exist_ok=True)
+        (folder / "meta.json").write_text(json.dumps(meta))
+        assert unshown(folder) == said

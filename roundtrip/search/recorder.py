@@ -34,6 +34,7 @@ AnySpec = ModelSpec | GraphSpec
 Run = Callable[..., Outcome]  # run(job, fresh=False): one check in a worker (Harness.run)
 Note = Callable[..., None]  # note(event=..., **data): a line of the campaign's events file
 
+UNSHOWN = "its repro.py did not show the bug when run alone"  # a pending bug's reason: no report to file
 FLAKY_RUNS = 6  # fresh runs that measure a finding's rate when it did not show again
 FLAKY_REPLAYS = 24  # fresh runs a flaky entry gets to show again on replay (at a rate of 1/4, missed 1 in 1000)
 
@@ -156,6 +157,9 @@ class Recorder:
         written."""
         folders = []
         for item in pending.items(self.root, target)[:limit]:
+            if item.reason.startswith(UNSHOWN):  # the suite's script cannot show it: not tried again
+                self.given_up.append(f"{item.signature}: {item.reason}")
+                continue
             if self.plan.deadline and time.time() >= self.plan.deadline:
                 reason = "the campaign's time was up before it was recorded"
                 pending.note(self.root, item.signature, reason)
@@ -176,8 +180,13 @@ class Recorder:
         self.note(event="recording", signature=item.signature, target=item.target, size=item.size)
         try:
             folder, note = self._confirm_and_write(item)
+            reason = unshown(folder) if entry is None and folder is not None else ""
+            if reason and folder is not None:  # a new entry no one could file: taken back
+                shutil.rmtree(folder, ignore_errors=True)
+                self.written = [f for f in self.written if f != folder]
         except Exception as e:  # noqa: BLE001 - the suite's own fault on one bug: the others are still recorded
             reason = f"writing its entry failed ({type(e).__name__}: {str(e)[:200]}): a fault of the suite"
+        if reason:
             pending.note(self.root, item.signature, reason)
             self.given_up.append(f"{item.signature}: {reason}")
             self.note(event="failed", signature=item.signature, target=item.target, note=reason)
@@ -361,6 +370,18 @@ class Recorder:
         if kept.get("size") != size_of(spec):
             note += f"; merged into {folder.name} (a smaller example of the same bug)"
         return note, folder
+
+
+def unshown(folder: Path) -> str:
+    """Why the entry just written at `folder` is no report to file: its repro.py, run alone when written, did not
+    show the bug (the check met it, the script the suite wrote does not: the suite's fault, not the package's);
+    "" when it showed, was not run, or is flaky (it shows in some runs only)."""
+    meta = json.loads((folder / "meta.json").read_text()) if (folder / "meta.json").is_file() else {}
+    said = meta.get("repro") or {}
+    if not said.get("checked") or said.get("shows") or (meta.get("finding") or {}).get("flaky") or meta.get("gap"):
+        return ""
+    return (f"{UNSHOWN} ({str(said.get('why', ''))[:160]}): not written, and not tried again; the script the "
+            "suite writes differs from the check, a fault of the suite")
 
 
 def _shown(outcome: Outcome, signature: str) -> Finding | None:
