@@ -135,16 +135,16 @@ def test_the_committed_onnx2tf_float16_entry_is_by_design() -> None:
 def test_a_gap_already_requested_upstream_says_so_in_its_package_request(tmp_path: Path) -> None:
     home = tmp_path / "corpus" / "tf2onnx-feature-gaps"
     shutil.copytree(ROOT / "tf2onnx-feature-gaps", home)
-    first, second = sorted(p for p in home.iterdir() if p.is_dir())
+    first, second, *others = sorted(p for p in home.iterdir() if p.is_dir())
     triage.set_status(first, "known", url=ISSUE)
     triage.set_status(second, "new")
     gaps.write_summary(home)
     text = (home / "issue.md").read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert len(rows) == 2
+    assert len(rows) == 2 + len(others)
     said = {row.split("|")[1].strip(): row.split("|")[4].strip() for row in rows}
-    ops = {json.loads((folder / "meta.json").read_text()).get("gap") for folder in (first, second)}
-    assert sorted(said.values()) == sorted([f"known: {ISSUE}", "new"]) and set(said) == ops
+    op = {folder: json.loads((folder / "meta.json").read_text()).get("gap") for folder in (first, second)}
+    assert (said[op[first]], said[op[second]]) == (f"known: {ISSUE}", "new")
     assert "Already requested upstream" in text
 
 
@@ -198,3 +198,13 @@ def test_cases_of_one_mismatch_folded_by_hand_are_one_entry_and_known_from_then_
     refused = runner.invoke(cli.app, ["fold", pad.name, "--into", slices[0], "--reason", "x", "--corpus", str(root)])
     assert refused.exit_code == 2 and "are not two cases of one mismatch" in refused.output
     assert (root / pad.name).is_dir()
+
+
+def test_a_gap_request_quotes_the_script_not_the_fuzzer() -> None:
+    """The message a gap's row quotes is the one its repro.py ended with (the script's node names), not the
+    check's (the fuzzer's model names its nodes `roundtrip_1/...`)."""
+    rows = gaps.listing(ROOT / "onnxruntime-feature-gaps")
+    assert rows and all("roundtrip_1" not in str(r["says"]) for r in rows)
+    output = "x\nTraceback (most recent call last):\n  File \"r.py\", line 1, in <module>\nKeyError: 'TopK'\n"
+    assert gaps.script_says({"repro": {"shows": True, "output": output}}) == "'TopK'"
+    assert gaps.script_says({"repro": {"shows": False, "output": output}}) == ""
