@@ -509,9 +509,10 @@ def fold_command(
     reason: Annotated[str, typer.Option("--reason", help="Why the two are one cause, in a sentence.")],
     corpus_dir: CorpusDir = Path("corpus"),
 ) -> None:
-    """Folds ENTRY into another entry of the same mismatch that differs only in its op's parameters, read as one
-    cause: ENTRY's case is listed in the other's meta.json and issue.md, ENTRY's folder is removed, and later
-    examples of its case count as the other's bug.  Run `roundtrip report` afterwards to update the reports."""
+    """Folds ENTRY into another entry of the same package read by hand as one cause: another param case of the
+    same mismatch (listed in its meta.json "cases"), or another identity the same fault shows ("aliases"); it is
+    listed in the other's issue.md, ENTRY's folder is removed, and later findings of it count as the other's
+    bug.  Run `roundtrip report` afterwards to update the reports."""
     from roundtrip.search.recorder import fold_case
 
     other, kept = (load_entry(find_entry(name, corpus_dir)) for name in (entry, into))
@@ -519,8 +520,8 @@ def fold_command(
         folded = fold_case(kept, other, reason)
     except ValueError as e:
         fail(str(e))
-    typer.echo(f"{other.folder.name}: folded into {folded.folder.name} "
-               f"({len(folded.meta.get('cases') or [])} case(s) listed there)")
+    listed = len(folded.meta.get("cases") or []) + len(folded.meta.get("aliases") or [])
+    typer.echo(f"{other.folder.name}: folded into {folded.folder.name} ({listed} folded into it in all)")
 
 
 # ---- repro --------------------------------------------------------------------------------------------

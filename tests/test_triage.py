@@ -193,10 +193,10 @@ def test_cases_of_one_mismatch_folded_by_hand_are_one_entry_and_known_from_then_
     assert "also met with other parameters of this op" in issue and "negative steps" in issue
     assert "Slice(axes=(1, -1), ends=(-2, -3)" in issue
 
-    pad = next(e.folder for e in corpus.entries(ROOT) if e.folder.name.startswith("onnx2tf-compare-mismatch-pad"))
-    shutil.copytree(pad, root / pad.name)
+    pad = next(e.folder for e in corpus.entries(ROOT) if e.folder.name.startswith("onnx2keras-compare-mismatch-pad"))
+    shutil.copytree(pad, root / pad.name)  # another package's: never one fault with it
     refused = runner.invoke(cli.app, ["fold", pad.name, "--into", slices[0], "--reason", "x", "--corpus", str(root)])
-    assert refused.exit_code == 2 and "are not two cases of one mismatch" in refused.output
+    assert refused.exit_code == 2 and "are entries of two packages" in refused.output
     assert (root / pad.name).is_dir()
 
 
@@ -208,3 +208,38 @@ def test_a_gap_request_quotes_the_script_not_the_fuzzer() -> None:
     output = "x\nTraceback (most recent call last):\n  File \"r.py\", line 1, in <module>\nKeyError: 'TopK'\n"
     assert gaps.script_says({"repro": {"shows": True, "output": output}}) == "'TopK'"
     assert gaps.script_says({"repro": {"shows": False, "output": output}}) == ""
+
+
+def test_one_fault_shown_two_ways_folded_by_hand_is_one_entry_and_known_from_then_on(tmp_path: Path) -> None:
+    """tf2onnx's bfloat16 constant beside float16 casts fails onnx's checker with one message on a Mul and
+    another on a Conv: two identities, one fault (tensorflow-onnx issue 2337). Folded, the one goes, the other
+    lists its message, and a finding of the folded identity is the kept entry's."""
+    from roundtrip.finding.findings import Finding
+    from roundtrip.search.recorder import Recorder
+
+    root = copied(tmp_path, ["tf2onnx-check-exception-inferenceerror-2e1b83c0fc"])
+    kept = corpus.load(root / "tf2onnx-check-exception-inferenceerror-2e1b83c0fc")
+    meta = json.loads((kept.folder / "meta.json").read_text())
+    meta.pop("aliases", None)
+    (kept.folder / "meta.json").write_text(json.dumps(meta))
+    kept = corpus.load(kept.folder)
+    said = "[ShapeInferenceError] (op_type:Mul, node name: x): B has inconsistent type tensor(bfloat16)"
+    twin = meta | {"finding": meta["finding"] | {"message": said}}
+    twin["signature"] = Finding.from_dict(twin["finding"]).signature
+    other_folder = root / "tf2onnx-check-exception-inferenceerror-0000000001"
+    shutil.copytree(kept.folder, other_folder)
+    (other_folder / "meta.json").write_text(json.dumps(twin))
+    other = corpus.load(other_folder)
+    assert other.signature != kept.signature
+    done = runner.invoke(cli.app, ["fold", other.folder.name, "--into", kept.folder.name, "--reason",
+                                   "a bfloat16 constant beside float16 casts", "--corpus", str(root)])
+    assert done.exit_code == 0, done.output
+    assert not other.folder.exists()
+    recorder = Recorder(root, run=lambda *a, **k: None)  # type: ignore[arg-type,return-value]
+    recorder.reload()
+    met = Finding.from_dict(other.meta["finding"])
+    assert recorder.aliased(met) is not None and recorder.aliased(met).folder == kept.folder  # type: ignore[union-attr]
+    assert recorder.aliased(kept.finding) is None
+    reports.write_reports(root, tmp_path / "reports")
+    issue = (kept.folder / "issue.md").read_text()
+    assert "The same fault also shows another way (a bfloat16 constant beside float16 casts)" in issue

@@ -27,7 +27,7 @@ from roundtrip.search.plan import Plan
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
 from roundtrip.spec.parts import size_of
-from roundtrip.store import corpus
+from roundtrip.store import corpus, gaps
 
 AnyJob = Job | GraphJob
 AnySpec = ModelSpec | GraphSpec
@@ -90,6 +90,12 @@ class Recorder:
         if entry is None:
             entry = next((e for e in self.known.values() if base_of(e.signature) == finding.signature), None)
         return entry
+
+    def aliased(self, finding: Finding) -> corpus.Entry | None:
+        """The known entry a finding's signature was folded into by hand as the same fault shown another way
+        (meta.json "aliases", `fold_case`); None when none was."""
+        return next((entry for entry in self.known.values() if finding.signature in
+                     {str(alias["signature"]) for alias in entry.meta.get("aliases") or []}), None)
 
     def mismatch_of(self, finding: Finding, spec: AnySpec) -> corpus.Entry | None:
         """The known mismatch a run failure met on another example is another case of: one fault of one
@@ -459,13 +465,21 @@ def case_of(spec: AnySpec, finding: Finding) -> str:
 
 
 def fold_case(kept: corpus.Entry, other: corpus.Entry, reason: str) -> corpus.Entry:
-    """Two entries of one mismatch that differ only in the param case of its op, read as one bug (`reason`: why,
-    in a sentence): `other`'s case goes into `kept`'s meta.json ("cases": its key, its node or layer, the
-    reason; its issue.md lists them) and `other`'s folder is removed.  A later example of that case is then
-    `kept`'s bug (`Recorder.known_cases`), not another variant.  ValueError unless both are the same mismatch."""
-    if base_of(kept.signature) != base_of(other.signature) or kept.folder == other.folder:
-        raise ValueError(f"{other.folder.name} and {kept.folder.name} are not two cases of one mismatch "
+    """Two entries of one fault read as one bug by hand (`reason`: why, in a sentence), `other`'s folder removed:
+    two param cases of one mismatch (`other`'s case goes into `kept`'s meta.json "cases", listed in its
+    issue.md; a later example of that case is `kept`'s bug, `Recorder.known_cases`), or two identities of one
+    package that one fault shows (`other`'s signature goes into `kept`'s "aliases"; a later finding of it is
+    `kept`'s, `Recorder.aliased`).  ValueError for entries of two packages."""
+    if kept.folder == other.folder or kept.finding.package != other.finding.package:
+        raise ValueError(f"{other.folder.name} and {kept.folder.name} are entries of two packages, never one fault "
                          f"({other.signature} / {kept.signature})")
+    if base_of(kept.signature) != base_of(other.signature):  # one fault of the package, shown two ways
+        alias = {"signature": other.signature, "entry": other.folder.name, "reason": reason,
+                 "said": plain_text(gaps.script_says(other.meta) or other.finding.message).splitlines()[0][:200]}
+        meta = corpus.merge_carried(kept.meta, other.meta, {"aliases": [alias]})
+        corpus.write_meta(kept.folder, meta)
+        shutil.rmtree(other.folder)
+        return corpus.load(kept.folder)
     op = kept.finding.op
     key = other.finding.variant or case_of(other.spec, other.finding)
     items = other.spec.nodes if isinstance(other.spec, GraphSpec) else other.spec.layers

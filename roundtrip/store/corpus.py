@@ -205,7 +205,7 @@ Repro = Callable[[Path, Body, dict[str, Any]], dict[str, Any]]
 
 
 GAPS = "-feature-gaps"  # a package's feature gaps: one folder, an entry per op below it (roundtrip.store.gaps)
-CARRIED = ("triage", "history", "ops", "cases")  # what an entry keeps when it is written again or merged
+CARRIED = ("triage", "history", "ops", "cases", "aliases")  # what an entry keeps when written again or merged
 
 
 def home_of(root: Path, finding: Finding) -> Path:
@@ -256,9 +256,11 @@ def merge_carried(meta: dict[str, Any], *others: dict[str, Any]) -> dict[str, An
     out = dict(meta)
     ops = set(meta.get("ops") or [])
     cases = {case["key"]: case for case in meta.get("cases") or []}
+    aliases = {alias["signature"]: alias for alias in meta.get("aliases") or []}
     for other in others:
         ops |= set(other.get("ops") or [])
         cases |= {case["key"]: case for case in other.get("cases") or [] if case["key"] not in cases}
+        aliases |= {a["signature"]: a for a in other.get("aliases") or [] if a["signature"] not in aliases}
         for key in CARRIED[:2]:  # triage, history: the entry's own when it has one
             if key not in out and other.get(key):
                 out[key] = other[key]
@@ -266,6 +268,8 @@ def merge_carried(meta: dict[str, Any], *others: dict[str, Any]) -> dict[str, An
         out["ops"] = sorted(ops)
     if cases:
         out["cases"] = [cases[key] for key in sorted(cases)]
+    if aliases:
+        out["aliases"] = [aliases[key] for key in sorted(aliases)]
     return out
 
 

@@ -50,6 +50,8 @@ def markdown(src: Source, name: str, repro: str, err_log: str, platform: str, re
     lines += where_to_file(src)
     if related:
         lines += ["The same bug was also met through: " + ", ".join(f"`{r}`" for r in related) + ".", ""]
+    for alias in src.meta.get("aliases") or []:
+        lines += [f"The same fault also shows another way ({alias['reason']}): `{alias['said']}`.", ""]
     reasons: dict[str, list[str]] = {}
     for case in src.meta.get("cases") or []:
         reasons.setdefault(str(case["reason"]), []).append(f"`{case['node']}`")
