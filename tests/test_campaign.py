@@ -293,3 +293,20 @@ def test_kill_9_of_the_campaign_leaves_no_process_behind(tmp_path: Path) -> None
     campaign.kill()
     campaign.communicate(timeout=30)
     assert _wait(lambda: _started_by(tmp_path / "corpus") == [], 60), _started_by(tmp_path / "corpus")
+
+
+def test_an_entry_taken_back_is_not_counted_as_written() -> None:
+    """A new entry whose repro.py did not show its bug is taken back by the recorder (recorder.unshown): the
+    campaign's figures and its table of signatures do not count it as written."""
+    from types import SimpleNamespace
+
+    from roundtrip.search.campaign import Stats
+
+    stats = Stats()
+    run = SimpleNamespace(target="onnx>onnx2keras", phase=None, started=0.0, recording="", checks=0)
+    for event in ({"event": "written", "signature": "a|b", "folder": "/c/a-b", "t": 1.0},
+                  {"event": "written", "signature": "c|d", "folder": "/c/c-d", "t": 2.0},
+                  {"event": "taken back", "signature": "a|b", "folder": "/c/a-b", "note": "did not show", "t": 3.0}):
+        stats.take(run, event)  # type: ignore[arg-type]
+    assert stats.written == {"c|d": "/c/c-d"} and stats.targets["onnx>onnx2keras"].written == 1
+    assert stats.notes["a|b"] == "did not show"

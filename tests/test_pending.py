@@ -100,9 +100,10 @@ def test_a_new_entry_whose_script_does_not_show_its_bug_is_taken_back_and_stays_
             self.written.append(folder)
             return folder, "written"
 
-    root = tmp_path / "corpus"
+    root, events = tmp_path / "corpus", []
     for k, shows in enumerate((False, True, True)):
-        recorder = Writing(root, run=lambda *a, **k: None, shows=shows)  # type: ignore[arg-type,return-value]
+        recorder = Writing(root, run=lambda *a, **k: None, shows=shows,  # type: ignore[arg-type,return-value]
+                           note=lambda **data: events.append(data))
         signature = f"tf2onnx|compare|dtype|dtype:bfloat16->float16|{k}"
         pending.put(root, item(signature, [1, 1, 10]))
         folders = recorder.record_pending()
@@ -114,6 +115,7 @@ def test_a_new_entry_whose_script_does_not_show_its_bug_is_taken_back_and_stays_
             assert folders == [] and recorder.written == [] and not (root / signature.replace("|", "-")).exists()
             assert kept is not None and "did not show the bug when run alone" in kept.reason
             assert "did not show" in recorder.given_up[0]
+            assert [e["event"] for e in events if e["signature"] == signature][-2:] == ["taken back", "failed"]
     for meta, said in (({"repro": {"checked": False}}, ""), ({"repro": {"checked": True, "shows": True}}, ""),
                        ({"repro": {"checked": True, "shows": False}, "gap": "Erfc"}, ""),
                        ({"repro": {"checked": True, "shows": False}, "finding": {"flaky": True}}, "")):

@@ -241,6 +241,9 @@ class Stats:
         elif kind == "written":
             self.written[event["signature"]] = event["folder"]
             target.written += 1
+        elif kind == "taken back" and self.written.pop(event["signature"], None) is not None:
+            target.written -= 1  # its script did not show it: pending with the reason (recorder.unshown)
+            self.notes[event["signature"]] = event.get("note", "")
 
     def _time(self, run: Run, kind: str, t: float, seconds: float) -> None:
         """The run's time between its events, by phase: its start until exploring began, exploring, then each

@@ -190,6 +190,7 @@ class Recorder:
             if reason and folder is not None:  # a new entry no one could file: taken back
                 shutil.rmtree(folder, ignore_errors=True)
                 self.written = [f for f in self.written if f != folder]
+                self.note(event="taken back", signature=item.signature, folder=str(folder), note=reason)
         except Exception as e:  # noqa: BLE001 - the suite's own fault on one bug: the others are still recorded
             reason = f"writing its entry failed ({type(e).__name__}: {str(e)[:200]}): a fault of the suite"
         if reason:
