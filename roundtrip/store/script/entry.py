@@ -99,6 +99,11 @@ def write_repro(folder: Path, spec: ModelSpec | GraphSpec, meta: dict[str, Any],
         last = verdict.run(script, python, src.finding, cwd=folder)  # run alone: what issue.md shows
         if last.shows:
             return Written(True, last, tidy, candidate.onnx is not src.onnx, in_text, reduction.taken, minimal)
+        if reduction.taken:  # the smaller graph showed in the forks only: the one that showed there first, alone
+            script.write_text(render(candidate, tidy=tidy, in_text=in_text))
+            last = verdict.run(script, python, src.finding, cwd=folder)
+            if last.shows:
+                return Written(True, last, tidy, candidate.onnx is not src.onnx, in_text, 0, False)
     script.write_text(render(src))
     return Written(True, verdict.run(script, python, src.finding, cwd=folder), True)
 
