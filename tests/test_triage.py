@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from roundtrip import cli
 from roundtrip.report import reports
 from roundtrip.store import corpus, gaps, triage
+from roundtrip.store.script import verdict
 
 ROOT = Path(__file__).resolve().parent.parent / "corpus"
 runner = CliRunner()
@@ -206,8 +207,8 @@ def test_a_gap_request_quotes_the_script_not_the_fuzzer() -> None:
     rows = gaps.listing(ROOT / "onnxruntime-feature-gaps")
     assert rows and all("roundtrip_1" not in str(r["says"]) for r in rows)
     output = "x\nTraceback (most recent call last):\n  File \"r.py\", line 1, in <module>\nKeyError: 'TopK'\n"
-    assert gaps.script_says({"repro": {"shows": True, "output": output}}) == "'TopK'"
-    assert gaps.script_says({"repro": {"shows": False, "output": output}}) == ""
+    assert verdict.script_says({"repro": {"shows": True, "output": output}}) == "'TopK'"
+    assert verdict.script_says({"repro": {"shows": False, "output": output}}) == ""
 
 
 def test_one_fault_shown_two_ways_folded_by_hand_is_one_entry_and_known_from_then_on(tmp_path: Path) -> None:

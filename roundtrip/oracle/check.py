@@ -442,9 +442,6 @@ def run_failure(job: Job, spec: ModelSpec, case: Case, error: Error, findings: l
     return [*findings, replace(wrong, details={**wrong.details, "layer": layer})] if layer else [*findings, wrong]
 
 
-GRAPH_SIDES = ("ONNX Runtime on the graph", "Keras model")
-
-
 def wrong_node(path: str, back: str, proto: Any, case: Case, failure: Finding) -> Finding | None:
     """When the model `back` makes of the ONNX graph `proto` fails to run on `case` (`failure`): the first node
     whose own conversion is already wrong, the graph cut after each node before the failing one (the one the
@@ -456,6 +453,7 @@ def wrong_node(path: str, back: str, proto: Any, case: Case, failure: Finding) -
     or none can be made."""
     from onnx import TensorProto
 
+    from roundtrip.oracle.graph_check import SIDES
     from roundtrip.store.script.onnx_text import cut_after, valid
 
     kinds = [node.op_type for node in proto.graph.node]
@@ -473,7 +471,7 @@ def wrong_node(path: str, back: str, proto: Any, case: Case, failure: Finding) -
             continue
         if run.load_error is not None or isinstance(run.outputs[0], Error):
             return None  # the cut fails as well: nothing before it is wrong
-        found = [f for f in compare(path, case.label, expected, run.outputs[0], [None], GRAPH_SIDES)
+        found = [f for f in compare(path, case.label, expected, run.outputs[0], [None], SIDES)
                  if f.symptom in (Symptom.SHAPE, Symptom.VALUE) and f.output is not None]
         if found:
             details = {**found[0].details, "case": case.label, "culprit": kinds[k],

@@ -81,7 +81,7 @@ def run_reference(model: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """onnx's pure-Python ReferenceEvaluator on the same feeds."""
     from onnx.reference import ReferenceEvaluator
 
-    names = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    names = [i.name for i in fed_inputs(model)]
     return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, dict(zip(names, arrays, strict=True)))]
 
 

@@ -27,7 +27,8 @@ from roundtrip.search.plan import Plan
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
 from roundtrip.spec.parts import size_of
-from roundtrip.store import corpus, gaps
+from roundtrip.store import corpus
+from roundtrip.store.script.verdict import script_says
 
 AnyJob = Job | GraphJob
 AnySpec = ModelSpec | GraphSpec
@@ -475,19 +476,16 @@ def fold_case(kept: corpus.Entry, other: corpus.Entry, reason: str) -> corpus.En
         raise ValueError(f"{other.folder.name} and {kept.folder.name} are entries of two packages, never one fault "
                          f"({other.signature} / {kept.signature})")
     if base_of(kept.signature) != base_of(other.signature):  # one fault of the package, shown two ways
-        alias = {"signature": other.signature, "entry": other.folder.name, "reason": reason,
-                 "said": plain_text(gaps.script_says(other.meta) or other.finding.message).splitlines()[0][:200]}
-        meta = corpus.merge_carried(kept.meta, other.meta, {"aliases": [alias]})
-        corpus.write_meta(kept.folder, meta)
-        shutil.rmtree(other.folder)
-        return corpus.load(kept.folder)
-    op = kept.finding.op
-    key = other.finding.variant or case_of(other.spec, other.finding)
-    items = other.spec.nodes if isinstance(other.spec, GraphSpec) else other.spec.layers
-    found = next((item for item in items if item.kind == op), None)
-    said = f"{op}({', '.join(f'{k}={v!r}' for k, v in sorted(found.params))})" if found is not None else op
-    meta = corpus.merge_carried(kept.meta, other.meta, {"cases": [{"key": key, "node": said, "reason": reason,
-                                                                   "entry": other.folder.name}]})
-    corpus.write_meta(kept.folder, meta)
+        said = plain_text(script_says(other.meta) or other.finding.message).splitlines()[0][:200]
+        added = {"aliases": [{"signature": other.signature, "entry": other.folder.name, "reason": reason,
+                              "said": said}]}
+    else:  # another param case of the same mismatch
+        op = kept.finding.op
+        items = other.spec.nodes if isinstance(other.spec, GraphSpec) else other.spec.layers
+        found = next((item for item in items if item.kind == op), None)
+        node = f"{op}({', '.join(f'{k}={v!r}' for k, v in sorted(found.params))})" if found is not None else op
+        added = {"cases": [{"key": other.finding.variant or case_of(other.spec, other.finding), "node": node,
+                            "reason": reason, "entry": other.folder.name}]}
+    corpus.write_meta(kept.folder, corpus.merge_carried(kept.meta, other.meta, added))
     shutil.rmtree(other.folder)
     return corpus.load(kept.folder)

@@ -250,26 +250,30 @@ def write(root: Path, finding: Finding, spec: Body, job: Any, outcome: Any, shri
     return final
 
 
+# What an entry lists of entries folded into it by hand (roundtrip.search.recorder.fold_case), by the field
+# that tells two apart: the param cases of its op, the identities of its fault.
+FOLDED = {"cases": "key", "aliases": "signature"}
+
+
 def merge_carried(meta: dict[str, Any], *others: dict[str, Any]) -> dict[str, Any]:
-    """`meta` with the CARRIED fields of `others` where it has none (ops: the union, sorted; cases, the param
-    cases of the op folded into the entry as one bug: the union by case key)."""
+    """`meta` with the CARRIED fields of `others` where it has none (ops: the union, sorted; the FOLDED lists,
+    cases and aliases: the union by their key, the entry's own first)."""
     out = dict(meta)
-    ops = set(meta.get("ops") or [])
-    cases = {case["key"]: case for case in meta.get("cases") or []}
-    aliases = {alias["signature"]: alias for alias in meta.get("aliases") or []}
+    sources = (meta, *others)
     for other in others:
-        ops |= set(other.get("ops") or [])
-        cases |= {case["key"]: case for case in other.get("cases") or [] if case["key"] not in cases}
-        aliases |= {a["signature"]: a for a in other.get("aliases") or [] if a["signature"] not in aliases}
-        for key in CARRIED[:2]:  # triage, history: the entry's own when it has one
-            if key not in out and other.get(key):
-                out[key] = other[key]
+        for name in CARRIED[:2]:  # triage, history: the entry's own when it has one
+            if name not in out and other.get(name):
+                out[name] = other[name]
+    ops = {op for source in sources for op in source.get("ops") or []}
     if ops:
         out["ops"] = sorted(ops)
-    if cases:
-        out["cases"] = [cases[key] for key in sorted(cases)]
-    if aliases:
-        out["aliases"] = [aliases[key] for key in sorted(aliases)]
+    for field, key in FOLDED.items():
+        items: dict[str, Any] = {}
+        for source in sources:
+            for item in source.get(field) or []:
+                items.setdefault(item[key], item)
+        if items:
+            out[field] = [items[k] for k in sorted(items)]
     return out
 
 

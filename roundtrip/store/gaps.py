@@ -20,6 +20,7 @@ from typing import Any
 from roundtrip import registry
 from roundtrip.finding.findings import Finding, headline, plain_text
 from roundtrip.registry import TRACKERS
+from roundtrip.store.script.verdict import script_says
 
 
 def is_gap(meta: dict[str, Any]) -> bool:
@@ -40,19 +41,6 @@ def listing(home: Path) -> list[dict[str, Any]]:
                      "says": headline(plain_text(script_says(meta) or finding.message))[:200], "entry": folder.name,
                      "upstream": upstream_said(meta.get("triage") or {})})
     return sorted(rows, key=lambda row: (str(row["op"]), str(row["entry"])))
-
-
-def script_says(meta: dict[str, Any]) -> str:
-    """The message of the exception the entry's repro.py ended with when it was run alone (its output's last
-    `Type: message` line; the script names its own nodes, not the fuzzer's), "" when it was not run or shows
-    none."""
-    said = meta.get("repro") or {}
-    if not said.get("shows"):
-        return ""
-    from roundtrip.store.script.verdict import last_traceback
-
-    ends = [line for line in last_traceback(str(said.get("output", "")))[1:] if line and not line.startswith(" ")]
-    return ends[0].split(": ", 1)[1] if ends and ": " in ends[0] else ""
 
 
 def upstream_said(triage: dict[str, Any]) -> str:

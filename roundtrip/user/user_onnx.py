@@ -24,7 +24,7 @@ from roundtrip.finding.findings import Finding, Stage
 from roundtrip.oracle.layouts import taken
 from roundtrip.oracle.margins import spread, worst_error
 from roundtrip.oracle.outcome import REFERENCE, RUNTIME, Case, GraphJob, Outcome, Report, UserFile
-from roundtrip.run.runners import fed_inputs
+from roundtrip.run.runners import OrtSession, fed_inputs, run_reference
 from roundtrip.user.cuts import Cuts, Written
 from roundtrip.user.user_model import SPATIAL, BadInput, arrays_in
 
@@ -134,12 +134,7 @@ def _first_line(error: BaseException) -> str:
 def run_graph(by: str, model: Any, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """The graph's outputs on `arrays` (its fed inputs in order), computed by `by` (RUNTIME or REFERENCE)."""
     if by == REFERENCE:
-        from onnx.reference import ReferenceEvaluator
-
-        names = [i.name for i in fed_inputs(model)]
-        return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, dict(zip(names, arrays, strict=True)))]
-    from roundtrip.run.runners import OrtSession
-
+        return run_reference(model, arrays)
     return OrtSession.load(model.SerializeToString()).run(arrays)
 
 

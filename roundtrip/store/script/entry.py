@@ -17,6 +17,7 @@ from roundtrip.finding.findings import Symptom
 from roundtrip.oracle.compare import close
 from roundtrip.oracle.layouts import taken
 from roundtrip.run.preload import Preloaded, imports_of, shared
+from roundtrip.run.runners import fed_inputs
 from roundtrip.spec.graph import GraphSpec
 from roundtrip.spec.model import ModelSpec
 from roundtrip.store.script import graph_steps, onnx_text, verdict
@@ -133,10 +134,8 @@ def flaky_run(script: Path, python: str, src: Source) -> verdict.Verdict:
 def script_inputs(src: Source) -> dict[str, np.ndarray]:
     """The arrays the script feeds the graph, by input name (as `render` draws them; a script that stops
     before running its graph is given these too)."""
-    weights = {t.name for t in src.onnx.graph.initializer}
-    fed = [v for v in src.onnx.graph.input if v.name not in weights]
     out = {}
-    for k, value in enumerate(fed):
+    for k, value in enumerate(fed_inputs(src.onnx)):
         seed, shape = input_seed(src, k, onnx_text.dims_of(value))
         out[value.name] = np.random.default_rng(seed).standard_normal(shape).astype(onnx_text.dtype_of(value))
     return out
@@ -353,10 +352,9 @@ def relaid(src: Source) -> Source | None:
     if row is None or row.layout != registry.RECORDED or src.onnx is None or finding.get("symptom") not in (
             Symptom.SHAPE, Symptom.VALUE):
         return src
-    weights = {t.name for t in src.onnx.graph.initializer}
     try:
         feeds = script_inputs(src)
-        arrays = [feeds[v.name] for v in src.onnx.graph.input if v.name not in weights]
+        arrays = [feeds[v.name] for v in fed_inputs(src.onnx)]
         expected = list(graph_steps.outputs_of(src.onnx, feeds).values())
         run = taken(back, run_back(back, src.onnx, [arrays]), [expected])
     except Exception:  # noqa: BLE001 - no record of its own: the script decides with the one it has

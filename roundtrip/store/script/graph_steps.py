@@ -138,28 +138,22 @@ def output_bypassed(model: Any, index: int, via: int = 0, declared: bool = False
     readers = [other for k, other in enumerate(model.graph.node) if k != index and source in other.input]
     if not makers or readers or source in shown or any(n in shown for n in node.output if n != target):
         return None
-    if declared:
-        out = onnx.ModelProto()
-        out.CopyFrom(model)
-        maker = out.graph.node[makers[0]]
-        maker.output[:] = [target if n == source else n for n in maker.output]
-        del out.graph.node[index]
-        kept = pruned(out)
-        return kept if valid(kept) else None
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # noqa: BLE001 - cannot type the new output
-        return None
-    typed = {v.name: v for v in inferred.graph.value_info}
-    if source not in typed:
-        return None
     out = onnx.ModelProto()
     out.CopyFrom(model)
     maker = out.graph.node[makers[0]]
     maker.output[:] = [target if n == source else n for n in maker.output]
-    out.graph.output[shown[target]].type.CopyFrom(typed[source].type)
+    if not declared:
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model)
+        except Exception:  # noqa: BLE001 - cannot type the new output
+            return None
+        typed = {v.name: v for v in inferred.graph.value_info}
+        if source not in typed:
+            return None
+        out.graph.output[shown[target]].type.CopyFrom(typed[source].type)
     del out.graph.node[index]
-    return pruned(out)
+    kept = pruned(out)
+    return kept if not declared or valid(kept) else None
 
 
 def bypasses(model: Any, index: int) -> Iterator[Any]:

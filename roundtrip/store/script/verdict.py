@@ -14,6 +14,7 @@ import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from roundtrip.finding.findings import Finding, Stage, Symptom
 from roundtrip.run.preload import Preloaded, plain_run
@@ -60,6 +61,17 @@ def raised(stderr: str) -> str | None:
             head = line.split(":", 1)[0].strip()
             return head.rsplit(".", 1)[-1] if head.replace(".", "").replace("_", "").isalnum() else None
     return None
+
+
+def script_says(meta: dict[str, Any]) -> str:
+    """The message of the exception an entry's repro.py ended with when it was run alone and showed its bug
+    (meta.json "repro": the output's last traceback; the script names its own nodes, not the fuzzer's), ""
+    when it was not run, did not show, or ended with no traceback."""
+    said = meta.get("repro") or {}
+    if not said.get("shows"):
+        return ""
+    ends = [line for line in last_traceback(str(said.get("output", "")))[1:] if line and not line.startswith(" ")]
+    return ends[0].split(": ", 1)[1] if ends and ": " in ends[0] else ""
 
 
 def raised_where(finding: Finding, stderr: str) -> bool:
