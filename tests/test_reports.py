@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import html.parser
 import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -333,10 +335,17 @@ def test_a_baseline_that_is_not_a_replay_json_is_named_with_its_field(tmp_path: 
 
 # ---- the page as a browser shows it ------------------------------------------------------------------
 def chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium on `url`.  Its TMPDIR is a short folder of its own: Chromium puts a Unix socket there,
+    whose path must stay under about 100 characters (a test's own TMPDIR, deep in a clone, is longer)."""
     command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                f"--user-data-dir={profile}", *args, url]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    short = tempfile.mkdtemp(prefix="rt-chromium-", dir="/tmp")
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "TMPDIR": short})
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make system` installs it)")
